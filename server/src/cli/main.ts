@@ -1,0 +1,172 @@
+/**
+ * The memfabric command line: a stable contract for scripts and CI.
+ *   memfabric check [--format text|json] FILE...
+ *   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
+ * Exit status: check 1 if any error-severity diagnostic; 2 for usage or I/O errors.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { analyzeDocuments, AnalyzedDocument } from '../engine/index';
+import { Diagnostic } from '../engine/diagnostics';
+import { LineMap } from '../engine/text/source';
+import { nodeArgv, shellQuote } from '../engine/emit/argv';
+import { nodeFiles } from '../engine/emit/files';
+import { nodeLibvirtXml } from '../engine/emit/libvirt';
+import { nodeHost } from '../host/probe';
+
+export class UsageError extends Error {}
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const USAGE = `usage:
+  memfabric check [--format text|json] FILE...
+  memfabric plan [--format json|argv|libvirt] [--node NAME] FILE`;
+
+function parseFlags(args: string[], allowed: Record<string, string[] | null>): { flags: Record<string, string>; rest: string[] } {
+  const flags: Record<string, string> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') {
+      rest.push(...args.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--')) {
+      const [k, inline] = a.slice(2).split(/=(.*)/s, 2);
+      if (!(k in allowed)) throw new UsageError(`unknown option --${k}`);
+      const v = inline ?? args[++i];
+      if (v === undefined) throw new UsageError(`--${k} needs a value`);
+      const choices = allowed[k];
+      if (choices && !choices.includes(v)) throw new UsageError(`--${k} must be one of ${choices.join(', ')}`);
+      flags[k] = v;
+    } else rest.push(a);
+  }
+  return { flags, rest };
+}
+
+function loadDocs(files: string[]): { text: string; source: string }[] {
+  return files.map((f) => {
+    const source = resolve(f);
+    let text: string;
+    try {
+      text = readFileSync(source, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return { text, source };
+  });
+}
+
+function toJsonDiag(d: Diagnostic, lm: LineMap, maps: Map<string, LineMap>) {
+  const o: Record<string, unknown> = { range: lm.range(d.span), severity: d.severity, code: d.code, message: d.message };
+  if (d.node) o.node = d.node;
+  if (d.related?.length) o.related = d.related.map((r) => ({ range: (r.source ? maps.get(r.source) ?? lm : lm).range(r.span), message: r.message, ...(r.source ? { file: r.source } : {}) }));
+  if (d.fixes?.length) o.fixes = d.fixes.map((f) => ({ title: f.title, edits: f.edits.map((e) => ({ range: lm.range(e.span), newText: e.newText })) }));
+  return o;
+}
+
+export function check(args: string[], io: Io): number {
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'] });
+  if (!rest.length) throw new UsageError('check needs at least one FILE');
+  const docs = loadDocs(rest);
+  const results = analyzeDocuments(docs, nodeHost);
+  const maps = new Map(docs.map((d) => [d.source, new LineMap(d.text)]));
+  let errors = 0;
+  for (const r of results) errors += r.diagnostics.filter((d) => d.severity === 'error').length;
+  const display = new Map(docs.map((d, i) => [d.source, rest[i]]));
+  const sorted = (r: AnalyzedDocument) => [...r.diagnostics].sort((a, b) => a.span.start - b.span.start || a.code.localeCompare(b.code));
+  if (flags.format === 'json') {
+    io.out(
+      JSON.stringify({
+        files: results.map((r) => ({ file: display.get(r.source)!, diagnostics: sorted(r).map((d) => toJsonDiag(d, maps.get(r.source)!, maps)) })),
+      }, null, 2) + '\n',
+    );
+  } else {
+    let count = 0;
+    for (const r of results) {
+      const lm = maps.get(r.source)!;
+      for (const d of sorted(r)) {
+        const p = lm.position(d.span.start);
+        io.out(`${display.get(r.source)}:${p.line + 1}:${p.character + 1}: ${d.severity} [${d.code}]${d.node && results.length + r.nodes.length > 2 ? ` (${d.node})` : ''} ${d.message}\n`);
+        for (const rel of d.related ?? []) {
+          const rp = (rel.source ? maps.get(rel.source) ?? lm : lm).position(rel.span.start);
+          io.out(`  ${rel.source ? display.get(rel.source) ?? rel.source : display.get(r.source)}:${rp.line + 1}:${rp.character + 1}: ${rel.message}\n`);
+        }
+        count++;
+      }
+    }
+    const nodes = results.reduce((a, r) => a + r.nodes.length, 0);
+    io.out(`${count ? `${count} problem(s), ${errors} error(s)` : 'no problems'} in ${results.length} file(s), ${nodes} node(s)\n`);
+  }
+  return errors ? 1 : 0;
+}
+
+export function plan(args: string[], io: Io): number {
+  const { flags, rest } = parseFlags(args, { format: ['json', 'argv', 'libvirt'], node: null });
+  if (rest.length !== 1) throw new UsageError('plan needs exactly one FILE');
+  const [doc] = loadDocs(rest);
+  const [r] = analyzeDocuments([doc], nodeHost);
+  let nodes = r.nodes;
+  if (flags.node !== undefined) {
+    nodes = nodes.filter((n) => n.name === flags.node);
+    if (!nodes.length) throw new UsageError(`no node '${flags.node}' in ${rest[0]} (nodes: ${r.nodes.map((n) => n.name).join(', ') || 'none'})`);
+  }
+  const errs = r.diagnostics.filter((d) => d.severity === 'error' && (!d.node || nodes.some((n) => n.name === d.node)));
+  if (errs.length) {
+    const lm = new LineMap(doc.text);
+    for (const d of errs.slice(0, 5)) {
+      const p = lm.position(d.span.start);
+      io.err(`${rest[0]}:${p.line + 1}:${p.character + 1}: error [${d.code}] ${d.message}\n`);
+    }
+    io.err(`memfabric plan: ${errs.length} error(s); the plan would not start (run memfabric check ${rest[0]})\n`);
+  }
+  const format = flags.format ?? 'json';
+  if (format === 'json') {
+    io.out(
+      JSON.stringify({
+        nodes: nodes.map((n) => ({ name: n.name, argv: nodeArgv(n), files: nodeFiles(n).map((f) => ({ path: f.path, size: '0x' + f.size.toString(16) })) })),
+      }, null, 2) + '\n',
+    );
+  } else if (format === 'argv') {
+    for (const n of nodes) io.out(`# ${n.name}\n${shellQuote(nodeArgv(n))}\n`);
+  } else {
+    for (const n of nodes) io.out(nodeLibvirtXml(n));
+  }
+  return errs.length ? 1 : 0;
+}
+
+export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
+  const [cmd, ...args] = argv;
+  try {
+    switch (cmd) {
+      case 'check':
+        return check(args, io);
+      case 'plan':
+        return plan(args, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE + '\n');
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`memfabric: ${e.message}\n`);
+      return 2;
+    }
+    io.err(`memfabric: internal error: ${(e as Error).stack ?? e}\n`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code >= 0) process.exitCode = code;
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * Model → libvirt domain XML (libvirt 9.0 schema), built with xmlbuilder2.
+ * What libvirt models natively (memory, vCPUs, NUMA cells, kernel boot) is
+ * written natively; every QEMU option libvirt has no element for (memory
+ * backends, ivshmem, CXL) goes into <qemu:commandline>, in order.
+ */
+import { create } from 'xmlbuilder2';
+import { NodeModel, machineBase } from '../model/model';
+import { KiB, MiB } from '../text/sizes';
+
+export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
+
+/** Options libvirt generates itself from the elements we write. */
+const NATIVE = new Set(['m', 'smp', 'kernel', 'initrd', 'append', 'name']);
+
+export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}): string {
+  const ram = node.memory.size?.parsed.ok ? node.memory.size.parsed.value : 1024n * MiB;
+  const maxmem = node.memory.maxmem?.parsed.ok ? node.memory.maxmem.parsed.value : undefined;
+  const slots = node.memory.slots?.n;
+  const machineType = node.machine.type?.text ?? 'pc';
+  const base = machineBase(machineType);
+  const type = machineType === 'q35' ? 'q35' : machineType === 'pc' ? 'pc' : machineType;
+
+  const doc = create({ version: '1.0' });
+  const dom = doc.ele('domain', { type: 'qemu', 'xmlns:qemu': QEMU_NS });
+  dom.ele('name').txt(node.name);
+  if (maxmem !== undefined && slots && slots > 0) dom.ele('maxMemory', { slots: String(slots), unit: 'KiB' }).txt(String(maxmem / KiB));
+  dom.ele('memory', { unit: 'KiB' }).txt(String(ram / KiB));
+  dom.ele('currentMemory', { unit: 'KiB' }).txt(String(ram / KiB));
+  dom.ele('vcpu', { placement: 'static' }).txt(String(node.smp?.cpus ?? 1));
+  const os = dom.ele('os');
+  os.ele('type', { arch: 'x86_64', machine: type }).txt('hvm');
+  if (node.kernel) os.ele('kernel').txt(node.kernel.text);
+  if (node.initrd) os.ele('initrd').txt(node.initrd.text);
+  if (node.append) os.ele('cmdline').txt(node.append.text);
+  dom.ele('features').ele('acpi');
+
+  // NUMA: libvirt needs cells for memory hotplug on x86; their memory comes from our backends.
+  const cells = node.numa;
+  const numaMemdevs = new Set<string>();
+  if (cells.length || (maxmem !== undefined && slots)) {
+    const cpu = dom.ele('cpu', { mode: 'custom', match: 'exact', check: 'none' });
+    cpu.ele('model', { fallback: 'forbid' }).txt('qemu64');
+    const numa = cpu.ele('numa');
+    if (cells.length) {
+      cells.forEach((c, i) => {
+        const b = c.memdev ? node.backends.get(c.memdev.text) : undefined;
+        const size = b?.size?.parsed.ok ? b.size.parsed.value : c.mem?.parsed.ok ? c.mem.parsed.value : ram / BigInt(cells.length);
+        if (c.memdev) numaMemdevs.add(c.memdev.text);
+        numa.ele('cell', { id: String(c.nodeid?.n ?? i), cpus: c.cpus?.text ?? String(i), memory: String(size / KiB), unit: 'KiB' });
+      });
+    } else {
+      numa.ele('cell', { id: '0', cpus: `0-${Math.max(0, (node.smp?.cpus ?? 1) - 1)}`, memory: String(ram / KiB), unit: 'KiB' });
+    }
+  }
+  const devices = dom.ele('devices');
+  devices.ele('emulator').txt(opts.emulator ?? '/usr/bin/qemu-system-x86_64');
+  const serial = devices.ele('serial', { type: 'pty' });
+  serial.ele('target', { port: '0' });
+  devices.ele('console', { type: 'pty' }).ele('target', { type: 'serial', port: '0' });
+
+  // Everything else as raw QEMU arguments. -machine properties beyond the type, -object/-device, -global, -numa
+  // whose memdev is ours (libvirt would otherwise allocate the cell's memory itself).
+  const cl: string[] = [];
+  for (const a of node.args) {
+    if (NATIVE.has(a.name)) continue;
+    if (a.name === 'numa') continue; // written as <cell>
+    if (a.name === 'machine' && a.value) {
+      const rest = a.value.text.split(',').filter((p, i) => !(i === 0 && !p.includes('=')));
+      if (!rest.length) continue;
+      cl.push('-machine', rest.join(','));
+      continue;
+    }
+    if (a.name === 'object' && a.value && cells.length && [...numaMemdevs].some((id) => new RegExp(`(^|,)id=${id}(,|$)`).test(a.value!.text))) continue;
+    cl.push(`-${a.name}`);
+    if (a.value) cl.push(a.value.text);
+  }
+  if (cl.length) {
+    const q = dom.ele('qemu:commandline');
+    for (const arg of cl) q.ele('qemu:arg', { value: arg });
+  }
+  void base;
+  return doc.end({ prettyPrint: true });
+}

@@ -1,0 +1,120 @@
+/**
+ * The engine's entry points. Data flows one way:
+ *   text → syntax tree (syntax/) → node inputs (readers/) → machine model (model/)
+ *   → rules (rules/) → diagnostics; and model → argv / libvirt XML (emit/).
+ * Nothing here imports vscode or the LSP libraries.
+ */
+import { Diagnostic } from './diagnostics';
+import { NodeModel } from './model/model';
+import { buildNode, NodeInput } from './model/build';
+import { ClusterContext, HostProbe, makeDiagnostic, NodeContext } from './rules/rule';
+import { RULES } from './rules/index';
+import { readQemuCommandLine, ReadResult } from './readers/qemu-cmdline';
+import { readLibvirtDomain } from './readers/libvirt';
+import { readTopology, TopologyInfo } from './readers/topology';
+import { detectKind, DocumentKind } from './readers/detect';
+import { parseXml } from './syntax/xml';
+
+export type { Diagnostic } from './diagnostics';
+export type { NodeModel } from './model/model';
+export { detectKind } from './readers/detect';
+export type { DocumentKind } from './readers/detect';
+
+export interface AnalyzedDocument {
+  source: string;
+  kind: DocumentKind;
+  nodes: NodeModel[];
+  /** Diagnostics of this document (readers, node rules and cluster rules about it). */
+  diagnostics: Diagnostic[];
+  topology?: TopologyInfo;
+}
+
+export const NO_HOST: HostProbe = { stat: () => undefined };
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '.' : i === 0 ? '/' : path.slice(0, i);
+}
+
+/** Read one document into node inputs, whatever its kind. */
+export function readDocument(text: string, source: string, kind = detectKind(text, source)): ReadResult & { kind: DocumentKind; topology?: TopologyInfo } {
+  const baseDir = dirOf(source);
+  if (kind === 'topology' || kind === 'libvirt' || kind === 'xml') {
+    const doc = parseXml(text);
+    if (kind === 'topology') return { kind, ...readTopology(doc, text, source, baseDir) };
+    if (kind === 'libvirt') return { kind, ...readLibvirtDomain(doc, text, source, baseDir) };
+    return { kind, nodes: [], diagnostics: [] };
+  }
+  return { kind, ...readQemuCommandLine(text, source, baseDir) };
+}
+
+function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[]) {
+  for (const rule of RULES) {
+    if (!rule.check) continue;
+    const ctx: NodeContext = { node, host, report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
+    try {
+      rule.check(ctx);
+    } catch (e) {
+      out.push({ code: 'internal-error', severity: 'warning', span: node.nameSpan, message: `rule ${rule.code} failed: ${(e as Error).message}`, node: node.name });
+    }
+  }
+}
+
+/**
+ * Analyze several documents that together form a cluster (one topology file,
+ * or several per-node command lines / domain XMLs checked together).
+ */
+export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], host: HostProbe = NO_HOST): AnalyzedDocument[] {
+  const results: AnalyzedDocument[] = docs.map((d) => {
+    const read = readDocument(d.text, d.source, d.kind);
+    const nodes = read.nodes.map((n: NodeInput) => buildNode(n));
+    const diagnostics = [...read.diagnostics];
+    for (const n of nodes) runNodeRules(n, host, diagnostics);
+    return { source: d.source, kind: read.kind, nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
+  });
+  const all = results.flatMap((r) => r.nodes);
+  const bySource = new Map(results.map((r) => [r.source, r]));
+  for (const rule of RULES) {
+    if (!rule.checkCluster) continue;
+    const ctx: ClusterContext = {
+      nodes: all,
+      host,
+      report: (node, f) => {
+        const target = bySource.get(node?.source ?? results[0]?.source) ?? results[0];
+        const d = makeDiagnostic(rule, f, node?.name);
+        if (d.related) d.related = d.related.map((r) => r);
+        target.diagnostics.push(d);
+      },
+    };
+    rule.checkCluster(ctx);
+  }
+  return results;
+}
+
+export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind): AnalyzedDocument {
+  return analyzeDocuments([{ text, source, kind }], host)[0];
+}
+
+/**
+ * A topology expands one template into many nodes: the same finding at the
+ * same place would repeat once per node. Keep the first, and say how many
+ * nodes share it.
+ */
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Map<string, { d: Diagnostic; nodes: string[] }>();
+  const out: Diagnostic[] = [];
+  for (const d of ds) {
+    const key = `${d.code}|${d.span.start}|${d.span.end}|${d.message.replace(d.node ?? '\u0000', '')}`;
+    const prev = seen.get(key);
+    if (prev) {
+      if (d.node) prev.nodes.push(d.node);
+      continue;
+    }
+    seen.set(key, { d, nodes: d.node ? [d.node] : [] });
+    out.push(d);
+  }
+  for (const { d, nodes } of seen.values()) {
+    if (nodes.length > 1) d.message += ` (nodes ${nodes.length > 4 ? `${nodes.slice(0, 3).join(', ')} … ${nodes[nodes.length - 1]}, ${nodes.length} in all` : nodes.join(', ')})`;
+  }
+  return out;
+}

@@ -1,0 +1,166 @@
+/**
+ * The machine model: one per node of a cluster, whatever the input format.
+ * Every value keeps the source text it was read from (an MStr), so any rule
+ * can point at the exact characters a user must change.
+ */
+import { MStr, Span } from '../text/source';
+import { SizeResult } from '../text/sizes';
+import { KeyVal } from '../syntax/qemu-args';
+
+export type InputKind = 'topology' | 'libvirt' | 'qemu';
+
+/** A size-typed value, parsed the way the QEMU option it sits in parses it. */
+export interface SizeValue {
+  m: MStr;
+  parsed: SizeResult;
+  /** What QEMU says when it cannot parse it (the text after "qemu-system-x86_64: OPTION: "). */
+  qemuError: string;
+  /** Where the value is, for messages: "-object memory-backend-file size". */
+  what: string;
+}
+
+export interface Prop {
+  key: string;
+  keySpan: Span;
+  value: MStr;
+  implied: boolean;
+  bare: boolean;
+}
+
+/** An -object. */
+export interface QObject {
+  qomType: string;
+  typeM: MStr;
+  id?: MStr;
+  props: Prop[];
+  /** The option's whole value, for ranges that cover "the object". */
+  m: MStr;
+  option: MStr;
+  json: boolean;
+}
+
+/** A -device. */
+export interface QDevice {
+  driver: string;
+  driverM: MStr;
+  id?: MStr;
+  props: Prop[];
+  m: MStr;
+  option: MStr;
+  json: boolean;
+}
+
+export interface MemoryBackend {
+  obj: QObject;
+  id: string;
+  idM: MStr;
+  size?: SizeValue;
+  memPath?: MStr;
+  share?: Prop;
+  align?: SizeValue;
+  pmem?: Prop;
+  prealloc?: Prop;
+  discardData?: Prop;
+  readonly?: Prop;
+}
+
+export interface NumaNode {
+  m: MStr;
+  nodeid?: { n: number; m: MStr };
+  memdev?: MStr;
+  mem?: SizeValue;
+  cpus?: MStr;
+  props: Prop[];
+}
+
+export interface FixedMemoryWindow {
+  index: number;
+  /** targets.M in index order (sparse indexes kept as given). */
+  targets: { index: number; m: MStr; keySpan: Span }[];
+  size?: SizeValue;
+  granularity?: SizeValue;
+  /** Every key of this window, e.g. for "missing size" ranges. */
+  keys: Prop[];
+}
+
+export interface GlobalProp {
+  driver: string;
+  property: string;
+  value: MStr;
+  /** "driver.property" as written. */
+  keyM: MStr;
+  m: MStr;
+}
+
+/** A kernel memmap= entry carving the guest's E820 map. */
+export interface MemmapEntry {
+  m: MStr;
+  kind: 'ram' | 'acpi' | 'reserved' | 'pram' | 'convert' | 'exactmap' | 'limit';
+  size?: bigint;
+  start?: bigint;
+  oldType?: bigint;
+  newType?: bigint;
+}
+
+/** NVIDIA Grace EGM (libvirt RFC / NVIDIA QEMU acpi-egm-memory object). */
+export interface EgmDevice {
+  id: MStr;
+  pciDev?: MStr;
+  numaNode?: MStr;
+  /** Where it was declared (libvirt <acpiEgmMemory>, topology <egm>, or -object). */
+  m: MStr;
+}
+
+export interface NodeModel {
+  /** The document the node was read from (path or URI). */
+  source: string;
+  name: string;
+  nameSpan: Span;
+  kind: InputKind;
+  /** Directory relative mem-path values are resolved against (QEMU: its cwd; we: the document's dir). */
+  baseDir: string;
+  /** The QEMU options the node is made of (what `plan` emits). */
+  args: { name: string; option: MStr; value?: MStr }[];
+  machine: { type?: MStr; props: Prop[] };
+  memory: { m?: MStr; size?: SizeValue; maxmem?: SizeValue; slots?: { n: number; m: MStr } };
+  smp?: { cpus: number; m: MStr };
+  cpu?: { model: MStr; props: Prop[] };
+  objects: QObject[];
+  devices: QDevice[];
+  backends: Map<string, MemoryBackend>;
+  numa: NumaNode[];
+  fmws: FixedMemoryWindow[];
+  globals: GlobalProp[];
+  kernel?: MStr;
+  initrd?: MStr;
+  append?: MStr;
+  memmap: MemmapEntry[];
+  egm: EgmDevice[];
+  /** Every size-typed value, for the size-syntax rule. */
+  sizes: SizeValue[];
+  /** Props written on the wrong object or unknown to QEMU, found while building. */
+  accel?: MStr;
+}
+
+export function prop(props: Prop[], key: string): Prop | undefined {
+  for (let i = props.length - 1; i >= 0; i--) if (props[i].key === key) return props[i];
+  return undefined;
+}
+
+export function propsFromKeyvals(kvs: KeyVal[]): Prop[] {
+  return kvs.map((k) => ({ key: k.key, keySpan: k.keySpan, value: k.value, implied: k.implied, bare: k.bare }));
+}
+
+/** QEMU's boolean parsing (qapi_bool_parse): on/yes/true/y, off/no/false/n. */
+export function qemuBool(v: string): boolean | undefined {
+  if (['on', 'yes', 'true', 'y'].includes(v)) return true;
+  if (['off', 'no', 'false', 'n'].includes(v)) return false;
+  return undefined;
+}
+
+export function machineBase(type: string | undefined): 'q35' | 'pc' | 'other' {
+  if (type === undefined) return 'pc'; // qemu-system-x86_64's default machine is "pc"
+  if (type === 'q35' || type.startsWith('pc-q35')) return 'q35';
+  if (type === 'pc' || type.startsWith('pc-i440fx') || type === 'pc-1.0') return 'pc';
+  return 'other';
+}

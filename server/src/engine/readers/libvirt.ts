@@ -1,0 +1,325 @@
+/**
+ * Reader for libvirt domain XML (libvirt 9.0): the memory elements, NUMA
+ * cells, memory devices, <shmem>, <hostdev>, the EGM RFC's <acpiEgmMemory>,
+ * and the QEMU options hidden in <qemu:commandline>, each kept with its range.
+ * It turns the domain into the QEMU options libvirt would generate for the
+ * parts that matter to memory (qemuBuildCommandLine), so one model serves all.
+ */
+import { Diagnostic } from '../diagnostics';
+import { NodeInput } from '../model/build';
+import { EgmDevice } from '../model/model';
+import { attr, child, childElements, textOf, XmlDocument, XmlElement } from '../syntax/xml';
+import { MStr, Span } from '../text/source';
+import { KiB, MiB, isPow2, parseLibvirtScaled } from '../text/sizes';
+import { makeDiagnostic } from '../rules/rule';
+import { qemuArgsFromWords, ReadResult } from './qemu-cmdline';
+import { rule as xmlRule } from '../rules/xml-syntax';
+import { rule as nsRule } from '../rules/libvirt-qemu-namespace';
+import { rule as unitRule } from '../rules/libvirt-unit';
+import { rule as shmemRule } from '../rules/libvirt-shmem';
+import { rule as numaRule } from '../rules/libvirt-numa-memory';
+import { rule as egmRule } from '../rules/egm-unsupported';
+
+export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
+
+type Args = NodeInput['args'];
+
+/** A synthetic option whose value characters map to `where`. */
+function opt(args: Args, name: string, value: MStr | string, where: Span) {
+  args.push({ name, option: MStr.synthetic(`-${name}`, where), value: typeof value === 'string' ? MStr.synthetic(value, where) : value });
+}
+
+/**
+ * Build a value from literal pieces and source-mapped pieces, e.g.
+ * ["memory-backend-ram,id=ram-node0,size=", sizeM] where sizeM maps into the XML.
+ */
+function compose(where: Span, ...parts: (string | MStr)[]): MStr {
+  return MStr.concat(parts.map((p) => (typeof p === 'string' ? MStr.synthetic(p, where) : p)), where);
+}
+
+export function readLibvirtDomain(doc: XmlDocument, text: string, source: string, baseDir: string): ReadResult {
+  const diagnostics: Diagnostic[] = [];
+  for (const p of doc.problems) diagnostics.push(makeDiagnostic(xmlRule, { span: p.span, message: p.message }));
+  const dom = doc.root;
+  if (!dom || dom.local !== 'domain') return { nodes: [], diagnostics };
+  const args: Args = [];
+  const egm: EgmDevice[] = [];
+
+  /** Scaled value of an element with unit= (default KiB), as bytes; reports unit problems. */
+  const scaled = (el: XmlElement | undefined, defaultScale = KiB, what = el?.local ?? ''): { bytes: bigint; m: MStr } | undefined => {
+    if (!el) return undefined;
+    const v = textOf(el);
+    const u = attr(el, 'unit');
+    const r = parseLibvirtScaled(v.text, u?.value.text, defaultScale);
+    if (!r.ok) {
+      const onUnit = r.detail.startsWith('unknown suffix');
+      diagnostics.push(
+        makeDiagnostic(unitRule, {
+          span: onUnit && u ? u.valueSpan : v.span(),
+          message: onUnit
+            ? `<${what}> unit '${u!.value.text}' is not a libvirt unit (b, KiB/K, MiB/M, GiB/G, TiB/T, … binary; KB, MB, GB, TB decimal). libvirt: "invalid argument: ${r.detail}"`
+            : `<${what}> must hold a whole number of units, not '${v.text}'. libvirt: "XML error: Invalid value '${v.text}' for element or attribute './${what}[1]'"`,
+        }),
+      );
+      return undefined;
+    }
+    if (r.decimal && u) {
+      const bin = u.value.text.replace(/[bB]$/, 'iB').replace(/^./, (c) => c.toUpperCase());
+      diagnostics.push(
+        makeDiagnostic(unitRule, {
+          severity: 'warning',
+          span: u.valueSpan,
+          message: `unit='${u.value.text}' is decimal in libvirt: ${v.text} ${u.value.text} = ${r.bytes} bytes, not ${v.text} ${bin} (${BigInt(v.text) * (1n << (10n * BigInt('KMGTPE'.indexOf(bin[0].toUpperCase()) + 1)))} bytes); libvirt then rounds to whole MiB and the guest gets less memory than intended. Use unit='${bin}'.`,
+          fixes: [{ title: `Use unit='${bin}'`, edits: [{ span: u.valueSpan, newText: bin }] }],
+        }),
+      );
+    }
+    return { bytes: r.bytes, m: v };
+  };
+
+  const nameEl = child(dom, 'name');
+  const name = nameEl ? textOf(nameEl) : undefined;
+
+  // Machine type and firmware/kernel.
+  const os = child(dom, 'os');
+  const type = os && child(os, 'type');
+  const machineAttr = type && attr(type, 'machine');
+  opt(args, 'machine', machineAttr ? machineAttr.value : 'pc', machineAttr?.valueSpan ?? dom.nameSpan);
+  for (const [tag, o] of [['kernel', 'kernel'], ['initrd', 'initrd'], ['cmdline', 'append']] as const) {
+    const el = os && child(os, tag);
+    if (el) opt(args, o, textOf(el), el.nameSpan);
+  }
+
+  // Memory: libvirt rounds to MiB (x86) and, with NUMA, replaces <memory> by the sum of the cells.
+  const memEl = child(dom, 'memory');
+  const mem = scaled(memEl, KiB, 'memory');
+  const maxEl = child(dom, 'maxMemory');
+  const max = scaled(maxEl, KiB, 'maxMemory');
+  const cpu = child(dom, 'cpu');
+  const numaEl = cpu && child(cpu, 'numa');
+  const cells = numaEl ? childElements(numaEl, 'cell') : [];
+  const cellSizes: { bytes: bigint; m: MStr; el: XmlElement; id: string; cpus?: MStr }[] = [];
+  for (const c of cells) {
+    const ma = attr(c, 'memory');
+    if (!ma) continue;
+    const u = attr(c, 'unit');
+    const r = parseLibvirtScaled(ma.value.text, u?.value.text, KiB);
+    if (!r.ok) {
+      diagnostics.push(makeDiagnostic(unitRule, { span: u && r.detail.startsWith('unknown') ? u.valueSpan : ma.valueSpan, message: `NUMA cell memory: ${r.detail}` }));
+      continue;
+    }
+    cellSizes.push({ bytes: r.bytes, m: ma.value, el: c, id: attr(c, 'id')?.value.text ?? String(cellSizes.length), cpus: attr(c, 'cpus')?.value });
+  }
+  const roundMiB = (b: bigint) => ((b + MiB - 1n) / MiB) * MiB;
+  let ramBytes = mem ? roundMiB(mem.bytes) : undefined;
+  let ramWhere: MStr | undefined = mem?.m;
+  if (cellSizes.length) {
+    const sum = cellSizes.reduce((a, c) => a + roundMiB(c.bytes), 0n);
+    if (mem && roundMiB(mem.bytes) !== sum) {
+      diagnostics.push(
+        makeDiagnostic(numaRule, {
+          span: mem.m.span(),
+          message: `<memory> is ${mem.bytes / KiB} KiB but the NUMA cells add up to ${sum / KiB} KiB: libvirt silently replaces <memory> with the sum of the cells, so the guest gets ${sum / MiB} MiB.`,
+          related: cellSizes.map((c) => ({ span: c.m.span(), message: `cell ${c.id}: ${c.bytes / KiB} KiB` })),
+          fixes: [{ title: `Set <memory> to ${sum / KiB} KiB`, edits: [{ span: mem.m.span(), newText: String(sum / (attr(memEl!, 'unit') ? unitScale(attr(memEl!, 'unit')!.value.text) : KiB)) }] }].filter(() => sum % (attr(memEl!, 'unit') ? unitScale(attr(memEl!, 'unit')!.value.text) : KiB) === 0n),
+        }),
+      );
+    }
+    ramBytes = sum;
+    ramWhere = ramWhere ?? cellSizes[0].m;
+  }
+  if (ramBytes !== undefined && ramWhere) {
+    let m = compose(ramWhere.span(), `size=${ramBytes / KiB}K`);
+    m = MStr.concat([MStr.synthetic('size=', ramWhere.span()), MStr.synthetic(`${ramBytes / KiB}K`, ramWhere.span())]);
+    const parts: MStr[] = [m];
+    if (max && maxEl) {
+      parts.push(MStr.synthetic(',maxmem=', max.m.span()), MStr.synthetic(`${roundMiB(max.bytes) / KiB}K`, max.m.span()));
+      const slots = attr(maxEl, 'slots');
+      if (slots) parts.push(MStr.synthetic(',slots=', slots.valueSpan), slots.value);
+    }
+    opt(args, 'm', MStr.concat(parts), ramWhere.span());
+  }
+
+  const vcpu = child(dom, 'vcpu');
+  if (vcpu) opt(args, 'smp', textOf(vcpu), vcpu.nameSpan);
+
+  cellSizes.forEach((c, i) => {
+    const where = c.el.nameSpan;
+    opt(args, 'object', compose(where, `memory-backend-ram,id=ram-node${c.id},size=`, MStr.synthetic(`${roundMiB(c.bytes) / KiB}K`, c.m.span())), where);
+    const cpus = c.cpus ? compose(where, ',cpus=', c.cpus) : MStr.synthetic('', where);
+    opt(args, 'numa', MStr.concat([MStr.synthetic(`node,nodeid=${c.id}`, where), cpus, MStr.synthetic(`,memdev=ram-node${c.id}`, where)]), where);
+    void i;
+  });
+
+  const devices = child(dom, 'devices');
+  if (devices) {
+    let shmemIdx = 0;
+    for (const d of childElements(devices)) {
+      if (d.local === 'shmem') readShmem(d, shmemIdx++);
+      else if (d.local === 'hostdev') readHostdev(d);
+      else if (d.local === 'memory') readMemoryDevice(d);
+      else if (d.local === 'acpiEgmMemory') readEgm(d);
+    }
+  }
+
+  function aliasOf(el: XmlElement): MStr | undefined {
+    const a = child(el, 'alias');
+    return a ? attr(a, 'name')?.value : undefined;
+  }
+
+  function readShmem(el: XmlElement, idx: number) {
+    const nameA = attr(el, 'name');
+    const shName = nameA?.value.text ?? '';
+    const model = child(el, 'model');
+    const mtype = model && attr(model, 'type');
+    const where = el.nameSpan;
+    if (!mtype || mtype.value.text === 'ivshmem') {
+      diagnostics.push(
+        makeDiagnostic(shmemRule, {
+          span: mtype?.valueSpan ?? where,
+          message: `<shmem> ${mtype ? "model 'ivshmem'" : 'without <model type=…/>'} means the legacy ivshmem device, which QEMU removed in 4.0. libvirt: "unsupported configuration: ivshmem device is not supported with this QEMU binary". Use <model type='ivshmem-plain'/>.`,
+          fixes: mtype ? [{ title: "Use model 'ivshmem-plain'", edits: [{ span: mtype.valueSpan, newText: 'ivshmem-plain' }] }] : [{ title: "Add <model type='ivshmem-plain'/>", edits: [{ span: { start: el.startTagSpan.end, end: el.startTagSpan.end }, newText: "\n      <model type='ivshmem-plain'/>" }] }],
+        }),
+      );
+      return;
+    }
+    if (nameA && (shName.includes('/') || shName === '.' || shName === '..')) {
+      diagnostics.push(makeDiagnostic(shmemRule, { span: nameA.valueSpan, message: `shmem name '${shName}' becomes /dev/shm/${shName}. libvirt: "unsupported configuration: shmem name cannot include '/' character"` }));
+    }
+    if (mtype.value.text !== 'ivshmem-plain') return; // doorbell: a server socket, not modelled here
+    const sizeEl = child(el, 'size');
+    // <shmem><size> without unit= is in BYTES (virDomainShmemDefParseXML scale 1), unlike <memory>.
+    const sz = sizeEl ? scaled(sizeEl, 1n, 'size') : { bytes: 4n * MiB, m: MStr.synthetic('4M', where) };
+    if (!sz) return;
+    if (sizeEl && !attr(sizeEl, 'unit') && sz.bytes < MiB) {
+      diagnostics.push(makeDiagnostic(shmemRule, { span: sz.m.span(), message: `<shmem><size> without unit= is in bytes (unlike <memory>): ${sz.bytes} bytes. libvirt: "XML error: shmem size must be at least 1 MiB (1024 KiB)". Add unit='M' (or 'G').`, fixes: [{ title: "Add unit='M'", edits: [{ span: { start: sizeEl.nameSpan.end, end: sizeEl.nameSpan.end }, newText: " unit='M'" }] }] }));
+      return;
+    }
+    if (sz.bytes < MiB) {
+      diagnostics.push(makeDiagnostic(shmemRule, { span: sz.m.span(), message: `shmem size ${sz.bytes} bytes is below 1 MiB. libvirt: "XML error: shmem size must be at least 1 MiB (1024 KiB)"` }));
+      return;
+    }
+    if (!isPow2(sz.bytes)) {
+      diagnostics.push(makeDiagnostic(shmemRule, { span: sz.m.span(), message: `shmem size ${sz.bytes} bytes is not a power of two (it becomes a PCI BAR). libvirt refuses at start (not at define): "XML error: shmem size must be a power of two"` }));
+      return;
+    }
+    const alias = aliasOf(el)?.text ?? `shmem${idx}`;
+    const pathM = nameA ? compose(nameA.valueSpan, '/dev/shm/', nameA.value) : MStr.synthetic('/dev/shm/shmem', where);
+    opt(args, 'object', compose(where, `memory-backend-file,id=shmmem-${alias},mem-path=`, pathM, ',size=', MStr.synthetic(String(sz.bytes), sz.m.span()), ',share=on'), where);
+    opt(args, 'device', compose(where, `ivshmem-plain,id=${alias},memdev=shmmem-${alias},bus=pcie.0`), where);
+  }
+
+  function readHostdev(el: XmlElement) {
+    if (attr(el, 'type')?.value.text !== 'pci') return;
+    const alias = aliasOf(el);
+    const src = child(el, 'source');
+    const a = src && child(src, 'address');
+    const hex = (n: string | undefined, w: number) => (n ? parseInt(n, n.startsWith('0x') ? 16 : 10).toString(16).padStart(w, '0') : '0'.repeat(w));
+    const host = a ? `${hex(attr(a, 'domain')?.value.text, 4)}:${hex(attr(a, 'bus')?.value.text, 2)}:${hex(attr(a, 'slot')?.value.text, 2)}.${hex(attr(a, 'function')?.value.text, 1)}` : '0000:00:00.0';
+    const parts: MStr[] = [MStr.synthetic(`vfio-pci,host=${host}`, el.nameSpan)];
+    if (alias) parts.push(MStr.synthetic(',id=', alias.span()), alias);
+    opt(args, 'device', MStr.concat(parts), el.nameSpan);
+  }
+
+  function readMemoryDevice(el: XmlElement) {
+    const model = attr(el, 'model');
+    const target = child(el, 'target');
+    const size = target ? scaled(child(target, 'size'), KiB, 'size') : undefined;
+    if (!model || !size) return;
+    const where = el.nameSpan;
+    const alias = aliasOf(el)?.text ?? `${model.value.text}${args.length}`;
+    const srcPath = child(el, 'source') && child(child(el, 'source')!, 'path');
+    const access = attr(el, 'access')?.value.text;
+    const share = access === 'shared' ? ',share=on' : access === 'private' ? ',share=off' : '';
+    const nodeEl = target && child(target, 'node');
+    const node = nodeEl ? compose(nodeEl.nameSpan, ',node=', textOf(nodeEl)) : MStr.synthetic('', where);
+    // libvirt rounds DIMM/NVDIMM sizes up to 2 MiB on x86.
+    const bytes = ((size.bytes + 2n * MiB - 1n) / (2n * MiB)) * 2n * MiB;
+    const sizeM = MStr.synthetic(`${bytes / KiB}K`, size.m.span());
+    if (model.value.text === 'nvdimm' && srcPath) {
+      opt(args, 'object', compose(where, `memory-backend-file,id=mem${alias},mem-path=`, textOf(srcPath), ',size=', sizeM, share), where);
+      opt(args, 'device', MStr.concat([MStr.synthetic(`nvdimm,id=${alias},memdev=mem${alias}`, where), node]), where);
+    } else if (model.value.text === 'dimm') {
+      opt(args, 'object', compose(where, `memory-backend-ram,id=mem${alias},size=`, sizeM, share), where);
+      opt(args, 'device', MStr.concat([MStr.synthetic(`pc-dimm,id=${alias},memdev=mem${alias}`, where), node]), where);
+    }
+  }
+
+  function readEgm(el: XmlElement) {
+    const alias = aliasOf(el);
+    const pci = child(el, 'pciDev');
+    const numa = child(el, 'numaNode');
+    const id = alias ?? MStr.synthetic('egm', el.nameSpan);
+    egm.push({ id, pciDev: pci ? textOf(pci) : undefined, numaNode: numa ? textOf(numa) : undefined, m: MStr.synthetic(el.name, el.nameSpan) });
+    diagnostics.push(
+      makeDiagnostic(egmRule, {
+        span: el.nameSpan,
+        message:
+          "<acpiEgmMemory> is from the libvirt EGM RFC (NVIDIA Grace, aarch64) and is in no libvirt release: libvirt 9.0's `virsh define` drops the element without a word (virt-xml-validate rejects it), and QEMU 7.2 has no acpi-egm-memory object. It needs NVIDIA's libvirt and QEMU builds.",
+      }),
+    );
+  }
+
+  // <qemu:commandline>: only a direct child of <domain> in the right namespace counts.
+  const cmdlines = collect(dom, (e) => e.local === 'commandline' && (e.prefix !== undefined || e.ns === QEMU_NS));
+  for (const cl of cmdlines) {
+    const okNs = cl.ns === QEMU_NS;
+    const okPlace = cl.parent === dom;
+    if (!okNs || !okPlace) {
+      const declared = cl.prefix ? findDecl(cl, cl.prefix) : undefined;
+      const fixes = !okNs && !declared && cl.prefix
+        ? [{ title: `Declare xmlns:${cl.prefix} on <domain>`, edits: [{ span: { start: dom.nameSpan.end, end: dom.nameSpan.end }, newText: ` xmlns:${cl.prefix}='${QEMU_NS}'` }] }]
+        : [];
+      diagnostics.push(
+        makeDiagnostic(nsRule, {
+          span: cl.nameSpan,
+          message: !okNs
+            ? declared
+              ? `The prefix '${cl.prefix}' is bound to '${declared}', not to ${QEMU_NS}: libvirt silently drops this <${cl.name}> and none of its ${childElements(cl, 'arg').length} arguments reach QEMU.`
+              : `The prefix '${cl.prefix}' is not declared: without xmlns:${cl.prefix}='${QEMU_NS}' on <domain>, libvirt silently drops this <${cl.name}> and none of its ${childElements(cl, 'arg').length} arguments reach QEMU (virt-xml-validate: "Namespace prefix ${cl.prefix} on commandline is not defined").`
+            : `<${cl.name}> must be a direct child of <domain>: here libvirt silently drops it and none of its arguments reach QEMU.`,
+          fixes,
+        }),
+      );
+      continue;
+    }
+    const words: MStr[] = [];
+    for (const a of childElements(cl, 'arg')) {
+      const v = attr(a, 'value');
+      if (v) words.push(v.value);
+      else diagnostics.push(makeDiagnostic(nsRule, { span: a.nameSpan, message: `<${a.name}> without value=. libvirt: "No qemu command-line argument specified"` }));
+    }
+    args.push(...qemuArgsFromWords(words, diagnostics));
+  }
+
+  const nameSpan = name?.span() ?? dom.nameSpan;
+  return {
+    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', baseDir, args, egm }],
+    diagnostics,
+  };
+}
+
+function unitScale(u: string): bigint {
+  return parseLibvirtScaled('1', u, KiB).ok ? (parseLibvirtScaled('1', u, KiB) as { bytes: bigint }).bytes : KiB;
+}
+
+function baseNameOf(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1).replace(/\.xml$/, '');
+}
+
+function collect(el: XmlElement, pred: (e: XmlElement) => boolean, out: XmlElement[] = []): XmlElement[] {
+  for (const c of el.children) {
+    if (c.kind !== 'element') continue;
+    if (pred(c)) out.push(c);
+    else collect(c, pred, out);
+  }
+  return out;
+}
+
+function findDecl(el: XmlElement | undefined, prefix: string): string | undefined {
+  for (let e = el; e; e = e.parent) {
+    const u = e.nsDecls.get(prefix);
+    if (u !== undefined) return u;
+  }
+  return undefined;
+}

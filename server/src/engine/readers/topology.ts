@@ -1,0 +1,418 @@
+/**
+ * Reader for memfabric topology files (*.cluster.xml): validates the element
+ * tree against topology/schema.ts, expands templates and counts, and turns
+ * every node into the QEMU options it stands for. Every generated value maps
+ * back to the attribute that produced it, so the QEMU rules report on the
+ * topology text itself.
+ */
+import { Diagnostic } from '../diagnostics';
+import { NodeInput } from '../model/build';
+import { EgmDevice } from '../model/model';
+import { attr, childElements, textOf, XmlAttr, XmlDocument, XmlElement } from '../syntax/xml';
+import { parseShell } from '../syntax/shell';
+import { MStr, Span } from '../text/source';
+import { makeDiagnostic } from '../rules/rule';
+import { rule as xmlRule } from '../rules/xml-syntax';
+import { rule as schemaRule } from '../rules/topology-schema';
+import { qemuArgsFromWords, ReadResult } from './qemu-cmdline';
+import { SCHEMA } from '../topology/schema';
+import { parseQemuSize } from '../text/sizes';
+
+export interface TopologyNodeInfo {
+  name: string;
+  /** The <node> element (shared by all nodes a count expands to). */
+  element: XmlElement;
+  index: number;
+}
+
+export interface TopologyInfo {
+  clusterName?: string;
+  guest?: { kernel?: string; initrd?: string; append?: string; image?: string };
+  nodes: TopologyNodeInfo[];
+  fabrics: { id: string; size: string; path: string; element: XmlElement }[];
+}
+
+type Args = NodeInput['args'];
+
+/** Attribute lookup on a node element with template fallback. */
+class Scope {
+  constructor(private readonly el: XmlElement, private readonly template?: XmlElement) {}
+  get(name: string): XmlAttr | undefined {
+    return attr(this.el, name) ?? (this.template ? attr(this.template, name) : undefined);
+  }
+  children(): XmlElement[] {
+    return [...(this.template ? childElements(this.template) : []), ...childElements(this.el)];
+  }
+}
+
+export function readTopology(doc: XmlDocument, text: string, source: string, baseDir: string): ReadResult & { topology: TopologyInfo } {
+  const diagnostics: Diagnostic[] = [];
+  const topology: TopologyInfo = { nodes: [], fabrics: [] };
+  for (const p of doc.problems) diagnostics.push(makeDiagnostic(xmlRule, { span: p.span, message: p.message }));
+  const root = doc.root;
+  if (!root || root.local !== 'cluster') {
+    diagnostics.push(makeDiagnostic(schemaRule, { span: root?.nameSpan ?? { start: 0, end: 0 }, message: 'a topology file has <cluster name="…"> as its root element' }));
+    return { nodes: [], diagnostics, topology };
+  }
+  const report = (span: Span, message: string) => diagnostics.push(makeDiagnostic(schemaRule, { span, message }));
+  validate(root, report);
+  topology.clusterName = attr(root, 'name')?.value.text;
+
+  const guestEl = childElements(root, 'guest')[0];
+  if (guestEl) {
+    topology.guest = {
+      kernel: attr(guestEl, 'kernel')?.value.text,
+      initrd: attr(guestEl, 'initrd')?.value.text,
+      append: attr(guestEl, 'append')?.value.text,
+      image: attr(guestEl, 'image')?.value.text,
+    };
+  }
+  const fabrics = new Map<string, XmlElement>();
+  for (const f of childElements(root, 'fabric')) {
+    const id = attr(f, 'id');
+    if (!id) continue;
+    if (fabrics.has(id.value.text)) report(id.valueSpan, `fabric '${id.value.text}' is defined twice`);
+    fabrics.set(id.value.text, f);
+    topology.fabrics.push({ id: id.value.text, size: attr(f, 'size')?.value.text ?? '', path: attr(f, 'path')?.value.text ?? '', element: f });
+  }
+  const templates = new Map<string, XmlElement>();
+  for (const t of childElements(root, 'template')) {
+    const id = attr(t, 'id');
+    if (id) templates.set(id.value.text, t);
+  }
+
+  const nodes: NodeInput[] = [];
+  const names = new Map<string, Span>();
+  for (const el of childElements(root, 'node')) {
+    const tAttr = attr(el, 'template');
+    const template = tAttr ? templates.get(tAttr.value.text) : undefined;
+    if (tAttr && !template) report(tAttr.valueSpan, `no <template id="${tAttr.value.text}"> in this cluster`);
+    const scope = new Scope(el, template);
+    const countA = attr(el, 'count');
+    const count = countA && /^\d+$/.test(countA.value.text) ? Number(countA.value.text) : 1;
+    if (count > 4096) {
+      report(countA!.valueSpan, `count ${count} is more than the 4096 nodes memfabric expands`);
+      continue;
+    }
+    const nameA = attr(el, 'name');
+    for (let i = 0; i < count; i++) {
+      const vars = { i, n: i + 1 };
+      const nameM = nameA ? subst(nameA.value, vars) : MStr.synthetic(`node${i + 1}`, el.nameSpan);
+      const prev = names.get(nameM.text);
+      if (prev) {
+        report(nameM.span(), `node name '${nameM.text}' is used twice${count > 1 && !/\{[ni]/.test(nameA?.value.text ?? '') ? ': a node with count needs {n} in its name' : ''}`);
+        break;
+      }
+      names.set(nameM.text, nameM.span());
+      topology.nodes.push({ name: nameM.text, element: el, index: i });
+      nodes.push(buildNodeInput(scope, el, nameM, vars, fabrics, topology, source, baseDir, report, diagnostics));
+    }
+  }
+  return { nodes, diagnostics, topology };
+}
+
+/** Replace {n}, {n:02}, {i} in an attribute value, keeping the mapping. */
+export function subst(m: MStr, vars: { i: number; n: number }): MStr {
+  const re = /\{([ni])(?::0?(\d+))?\}/g;
+  if (!re.test(m.text)) return m;
+  re.lastIndex = 0;
+  const parts: MStr[] = [];
+  let from = 0;
+  for (let r = re.exec(m.text); r; r = re.exec(m.text)) {
+    parts.push(m.slice(from, r.index));
+    const v = String(vars[r[1] as 'i' | 'n']).padStart(r[2] ? Number(r[2]) : 0, '0');
+    parts.push(MStr.synthetic(v, m.span(r.index, r.index + r[0].length)));
+    from = r.index + r[0].length;
+  }
+  parts.push(m.slice(from));
+  return MStr.concat(parts, m.span(0, 0));
+}
+
+function validate(el: XmlElement, report: (s: Span, m: string) => void) {
+  const spec = SCHEMA[el.local];
+  if (!spec) return;
+  const obj: Record<string, string> = {};
+  for (const a of el.attrs) if (!a.name.startsWith('xmlns:')) obj[a.name] = a.value.text;
+  const r = spec.attrs.safeParse(obj);
+  if (!r.success) {
+    for (const issue of r.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) {
+          const a = attr(el, k)!;
+          report(a.nameSpan, `<${el.local}> has no attribute '${k}'; it takes ${Object.keys(spec.attrs.shape).filter((x) => x !== 'xmlns').join(', ') || 'none'}`);
+        }
+        continue;
+      }
+      const key = String(issue.path[0] ?? '');
+      const a = attr(el, key);
+      if (!a) report(el.nameSpan, `<${el.local}> needs the attribute '${key}'`);
+      else report(a.valueSpan.start === a.valueSpan.end ? a.span : a.valueSpan, `${el.local} ${key}: ${issue.message === 'Required' ? 'required' : issue.message}`);
+    }
+  }
+  for (const c of el.children) {
+    if (c.kind === 'text') {
+      if (!spec.text && c.value.text.trim()) report(c.value.trim().span(), `<${el.local}> holds no text`);
+      continue;
+    }
+    if (!spec.children.includes(c.local)) {
+      report(c.nameSpan, `<${c.local}> is not allowed in <${el.local}>${spec.children.length ? `; it may hold ${spec.children.map((x) => `<${x}>`).join(', ')}` : ''}`);
+      continue;
+    }
+    validate(c, report);
+  }
+}
+
+function buildNodeInput(
+  scope: Scope,
+  el: XmlElement,
+  nameM: MStr,
+  vars: { i: number; n: number },
+  fabrics: Map<string, XmlElement>,
+  topology: TopologyInfo,
+  source: string,
+  baseDir: string,
+  report: (s: Span, m: string) => void,
+  diagnostics: Diagnostic[],
+): NodeInput {
+  const args: Args = [];
+  const at = el.nameSpan;
+  const S = (t: string, where: Span = at) => MStr.synthetic(t, where);
+  const A = (name: string, where: Span = at) => {
+    const a = scope.get(name);
+    return a ? subst(a.value, vars) : undefined;
+  };
+  const push = (name: string, where: Span, ...parts: (string | MStr | undefined)[]) => {
+    const v = MStr.concat(parts.filter((p): p is string | MStr => p !== undefined).map((p) => (typeof p === 'string' ? S(p, where) : p)), where);
+    args.push({ name, option: S(`-${name}`, where), value: v });
+  };
+  /** ",key=VALUE" with VALUE mapped to the attribute. */
+  const kv = (key: string, v: MStr | undefined, where: Span) => (v ? MStr.concat([S(`,${key}=`, where), v]) : undefined);
+
+  const children = scope.children();
+  const cxlEls = children.filter((c) => c.local === 'cxl');
+  const machineA = scope.get('machine');
+  const machineM = machineA ? machineA.value : S('q35');
+  const base = machineM.text.includes('q35') ? 'q35' : 'pc';
+  const rootBus = base === 'q35' ? 'pcie.0' : 'pci.0';
+  push('machine', machineA?.valueSpan ?? at, machineM, cxlEls.length ? S(',cxl=on', cxlEls[0].nameSpan) : undefined);
+
+  const mem = A('memory');
+  if (mem || scope.get('maxmem') || scope.get('slots')) {
+    const parts: (string | MStr)[] = [];
+    parts.push(mem ? MStr.concat([S('size='), mem]) : S('size=1G'));
+    const mx = A('maxmem');
+    if (mx) parts.push(S(',maxmem='), mx);
+    const sl = A('slots');
+    if (sl) parts.push(S(',slots='), sl);
+    push('m', (scope.get('memory') ?? scope.get('maxmem') ?? scope.get('slots'))!.valueSpan, ...parts);
+  } else push('m', at, 'size=1G');
+  const cpus = A('cpus');
+  push('smp', cpus?.span() ?? at, cpus ?? S('1'));
+  const pb = A('phys-bits');
+  if (pb) push('cpu', pb.span(), 'qemu64,phys-bits=', pb);
+
+  const egm: EgmDevice[] = [];
+  const appendParts: MStr[] = [];
+  let slotCounter = 0;
+  let fmwIndex = 0;
+  let snCounter = 0;
+  const usedSlots = new Set<string>();
+  let hbIndex = 0;
+
+  for (const c of children) {
+    const cat = c.nameSpan;
+    const ca = (n: string) => {
+      const a = attr(c, n);
+      return a ? subst(a.value, vars) : undefined;
+    };
+    switch (c.local) {
+      case 'attach': {
+        const fid = attr(c, 'fabric');
+        const f = fid && fabrics.get(fid.value.text);
+        if (!fid) break;
+        if (!f) {
+          report(fid.valueSpan, `no <fabric id="${fid.value.text}"> in this cluster${fabrics.size ? ` (fabrics: ${[...fabrics.keys()].join(', ')})` : ''}`);
+          break;
+        }
+        const fa = (n: string) => attr(f, n)?.value;
+        push('object', cat, `memory-backend-file,id=`, fid.value, kv('mem-path', fa('path'), f.nameSpan), kv('size', fa('size'), f.nameSpan), S(',share=on', f.nameSpan));
+        push('device', cat, `ivshmem-plain,id=${fid.value.text}-shm,memdev=`, fid.value, ',bus=', ca('bus') ?? S(rootBus), kv('master', fa('master'), f.nameSpan));
+        break;
+      }
+      case 'numa': {
+        for (const cell of childElements(c, 'cell')) {
+          const ce = (n: string) => {
+            const a = attr(cell, n);
+            return a ? subst(a.value, vars) : undefined;
+          };
+          const cid = ce('id')?.text ?? '0';
+          const path = ce('path');
+          const where = cell.nameSpan;
+          if (path) push('object', where, `memory-backend-file,id=numa${cid},mem-path=`, path, kv('size', ce('size'), where), kv('align', ce('align'), where), kv('share', ce('share'), where));
+          else push('object', where, `memory-backend-ram,id=numa${cid}`, kv('size', ce('size'), where));
+          push('numa', where, `node,nodeid=`, ce('id') ?? S('0'), kv('cpus', ce('cpus'), where), `,memdev=numa${cid}`);
+        }
+        break;
+      }
+      case 'backend': {
+        const t = ca('type')?.text ?? (ca('path') ? 'file' : 'ram');
+        push('object', cat, `memory-backend-${t},id=`, ca('id'), kv('mem-path', ca('path'), cat), kv('size', ca('size'), cat), kv('share', ca('share'), cat), kv('align', ca('align'), cat), kv('pmem', ca('pmem'), cat), kv('prealloc', ca('prealloc'), cat), kv('discard-data', ca('discard-data'), cat));
+        break;
+      }
+      case 'cxl': {
+        const windows = childElements(c, 'window');
+        for (const hb of childElements(c, 'host-bridge')) {
+          const hbA = (n: string) => {
+            const a = attr(hb, n);
+            return a ? subst(a.value, vars) : undefined;
+          };
+          const hbId = hbA('id') ?? S(`cxl.${hbIndex + 1}`, hb.nameSpan);
+          const busNr = hbA('bus-nr') ?? S(String(12 + 32 * hbIndex), hb.nameSpan);
+          hbIndex++;
+          push('device', hb.nameSpan, 'pxb-cxl,bus_nr=', busNr, `,bus=${rootBus},id=`, hbId);
+          childElements(hb, 'root-port').forEach((rp, rpIdx) => {
+            const rpA = (n: string) => {
+              const a = attr(rp, n);
+              return a ? subst(a.value, vars) : undefined;
+            };
+            const rpId = rpA('id') ?? S(`${hbId.text}.rp${rpIdx}`, rp.nameSpan);
+            const slotParts = slotOf(rpA('chassis'), rpA('slot'), rp.nameSpan);
+            push('device', rp.nameSpan, 'cxl-rp,port=', rpA('port') ?? S(String(rpIdx), rp.nameSpan), ',bus=', hbId, ',id=', rpId, ...slotParts);
+            for (const sub of childElements(rp)) {
+              if (sub.local === 'type3') type3(sub, rpId);
+              else if (sub.local === 'switch') {
+                const swA = (n: string) => {
+                  const a = attr(sub, n);
+                  return a ? subst(a.value, vars) : undefined;
+                };
+                const swId = swA('id') ?? S(`${rpId.text}.sw`, sub.nameSpan);
+                push('device', sub.nameSpan, 'cxl-upstream,bus=', rpId, ',id=', swId);
+                childElements(sub, 'downstream').forEach((ds, dsIdx) => {
+                  const dsA = (n: string) => {
+                    const a = attr(ds, n);
+                    return a ? subst(a.value, vars) : undefined;
+                  };
+                  const dsId = dsA('id') ?? S(`${swId.text}.dsp${dsIdx}`, ds.nameSpan);
+                  push('device', ds.nameSpan, 'cxl-downstream,port=', dsA('port') ?? S(String(dsIdx), ds.nameSpan), ',bus=', swId, ',id=', dsId, ...slotOf(dsA('chassis'), dsA('slot'), ds.nameSpan));
+                  for (const t3 of childElements(ds, 'type3')) type3(t3, dsId);
+                });
+              }
+            }
+          });
+        }
+        windows.forEach((w) => {
+          const wA = (n: string) => {
+            const a = attr(w, n);
+            return a ? subst(a.value, vars) : undefined;
+          };
+          const k = fmwIndex++;
+          const parts: (string | MStr)[] = [];
+          const targets = wA('targets');
+          if (targets) {
+            let j = 0;
+            const t = targets.text;
+            const re = /\S+/g;
+            for (let r = re.exec(t); r; r = re.exec(t)) {
+              parts.push(S(`${parts.length ? ',' : ''}cxl-fmw.${k}.targets.${j++}=`, w.nameSpan), targets.slice(r.index, r.index + r[0].length));
+            }
+          }
+          const sz = wA('size');
+          if (sz) parts.push(S(`${parts.length ? ',' : ''}cxl-fmw.${k}.size=`, w.nameSpan), sz);
+          const g = wA('granularity');
+          if (g) parts.push(S(`,cxl-fmw.${k}.interleave-granularity=`, w.nameSpan), g);
+          push('machine', w.nameSpan, ...parts);
+        });
+        break;
+      }
+      case 'spm': {
+        const start = ca('start');
+        const size = ca('size');
+        if (!start || !size) break;
+        const st = parseQemuSize(start.text);
+        const sz = parseQemuSize(size.text);
+        if (!st.ok || !sz.ok) {
+          report((st.ok ? size : start).span(), `spm ${st.ok ? 'size' : 'start'} '${(st.ok ? size : start).text}' is not a size (e.g. 512M, 0x140000000)`);
+          break;
+        }
+        appendParts.push(MStr.concat([S('memmap=', cat), MStr.synthetic(`0x${sz.value.toString(16)}`, size.span()), S('%', cat), MStr.synthetic(`0x${st.value.toString(16)}`, start.span()), S('-1+0xefffffff', cat)]));
+        break;
+      }
+      case 'egm': {
+        const idM = ca('id')!;
+        if (!idM) break;
+        push('object', cat, 'memory-backend-file,id=', MStr.concat([idM, S('-mem', cat)]), kv('mem-path', ca('path'), cat), kv('size', ca('size'), cat), ',share=on,prealloc=on');
+        egm.push({ id: idM, pciDev: ca('pci-dev'), numaNode: ca('numa-node'), m: S(c.name, cat) });
+        break;
+      }
+      case 'hostdev': {
+        push('device', cat, 'vfio-pci,host=', ca('host'), ',id=', ca('id'));
+        break;
+      }
+      case 'append': {
+        appendParts.push(textOf(c));
+        break;
+      }
+      case 'qemu': {
+        const t = textOf(c);
+        const sh = parseShell(t.text);
+        // Re-map the shell words of the raw text onto the document.
+        const words: MStr[] = sh.commands.flatMap((cmd) => cmd.words.map((w) => remap(w, t)));
+        args.push(...qemuArgsFromWords(words, diagnostics));
+        break;
+      }
+    }
+  }
+  const guestAppend = topology.guest?.append;
+  if (appendParts.length || guestAppend) {
+    const parts: MStr[] = [];
+    for (const p of appendParts) {
+      if (parts.length) parts.push(S(' '));
+      parts.push(p);
+    }
+    push('append', at, ...parts);
+  }
+  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm };
+
+  function slotOf(chassis: MStr | undefined, slot: MStr | undefined, where: Span): (string | MStr)[] {
+    if (chassis || slot) {
+      usedSlots.add(`${chassis?.text ?? '0'}/${slot?.text ?? '0'}`);
+      return [kv('chassis', chassis ?? S('0', where), where)!, kv('slot', slot ?? S('0', where), where)!];
+    }
+    // Automatic: chassis 0, the next free slot from 1 (slot 0 stays free for users' ports).
+    let s: string;
+    do s = String(++slotCounter);
+    while (usedSlots.has(`0/${s}`));
+    usedSlots.add(`0/${s}`);
+    return [S(`,chassis=0,slot=${s}`, where)];
+  }
+
+  function type3(t3: XmlElement, bus: MStr) {
+    const tA = (n: string) => {
+      const a = attr(t3, n);
+      return a ? subst(a.value, vars) : undefined;
+    };
+    const w = t3.nameSpan;
+    const id = tA('id') ?? S(`${bus.text}.mem`, w);
+    const path = tA('path');
+    const mem = MStr.concat([id, S('-mem', w)]);
+    if (path) push('object', w, 'memory-backend-file,id=', mem, ',share=on,mem-path=', path, kv('size', tA('size'), w), kv('align', tA('align'), w));
+    else push('object', w, 'memory-backend-ram,id=', mem, kv('size', tA('size'), w));
+    const lsa = MStr.concat([id, S('-lsa', w)]);
+    const lsaPath = tA('lsa-path');
+    const lsaSize = tA('lsa-size') ?? S('256M', w);
+    if (lsaPath) push('object', w, 'memory-backend-file,id=', lsa, ',share=on,mem-path=', lsaPath, kv('size', lsaSize, w));
+    else push('object', w, 'memory-backend-ram,id=', lsa, kv('size', lsaSize, w));
+    push('device', w, 'cxl-type3,bus=', bus, ',memdev=', mem, ',lsa=', lsa, ',id=', id, kv('sn', tA('sn') ?? S(`0x${(++snCounter).toString(16)}`, w), w));
+  }
+}
+
+
+/** A word of a shell parse over `outer.text` mapped back through `outer`. */
+function remap(w: MStr, outer: MStr): MStr {
+  const parts: MStr[] = [];
+  for (let i = 0; i < w.length; i++) {
+    const s = w.span(i, i + 1);
+    parts.push(outer.slice(s.start, s.end).text === w.text[i] ? outer.slice(s.start, s.end) : MStr.synthetic(w.text[i], outer.span(s.start, s.end)));
+  }
+  return MStr.concat(parts, outer.span(0, 0));
+}

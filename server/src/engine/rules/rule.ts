@@ -1,0 +1,60 @@
+/**
+ * What a rule is. Each diagnostic code has exactly one file in this folder
+ * that states the rule, holds QEMU's own words where QEMU enforces it, and
+ * either checks the model (check / checkCluster) or is raised by a reader
+ * while reading syntax (make).
+ */
+import { Diagnostic, Fix, RelatedInfo, Severity } from '../diagnostics';
+import { NodeModel } from '../model/model';
+import { Span } from '../text/source';
+
+export interface FileInfo {
+  size: bigint;
+  isFile: boolean;
+  isDirectory: boolean;
+  isCharDevice: boolean;
+}
+
+/** What the engine may learn about the host; injected so the engine stays pure. */
+export interface HostProbe {
+  stat(path: string): FileInfo | undefined;
+}
+
+export interface Finding {
+  span: Span;
+  message: string;
+  severity?: Severity;
+  related?: RelatedInfo[];
+  fixes?: Fix[];
+}
+
+export interface NodeContext {
+  node: NodeModel;
+  host: HostProbe;
+  report(f: Finding): void;
+}
+
+export interface ClusterContext {
+  nodes: NodeModel[];
+  host: HostProbe;
+  report(node: NodeModel | undefined, f: Finding): void;
+}
+
+export interface Rule {
+  code: string;
+  severity: Severity;
+  /** The rule in one sentence: shown on hover and in docs/diagnostics.md. */
+  summary: string;
+  /** QEMU's (or libvirt's, or Linux's) own message when it enforces the rule. */
+  enforcedBy?: string;
+  check?(ctx: NodeContext): void;
+  checkCluster?(ctx: ClusterContext): void;
+}
+
+export function makeDiagnostic(rule: Rule, f: Finding, node?: string): Diagnostic {
+  const d: Diagnostic = { code: rule.code, severity: f.severity ?? rule.severity, span: f.span, message: f.message };
+  if (f.related?.length) d.related = f.related;
+  if (f.fixes?.length) d.fixes = f.fixes;
+  if (node !== undefined) d.node = node;
+  return d;
+}

@@ -1,0 +1,58 @@
+/** Small helpers the rules share. */
+import { MemoryBackend, NodeModel, Prop, QDevice, SizeValue, prop, qemuBool } from '../model/model';
+import { MiB, hexHuman } from '../text/sizes';
+import { Span } from '../text/source';
+import { Fix } from '../diagnostics';
+
+export { hexHuman };
+
+/** The RAM size QEMU uses: -m (8 KiB aligned), or the machine default of 128 MiB. */
+export function ramSize(node: NodeModel): bigint {
+  const s = node.memory.size?.parsed;
+  if (s?.ok && s.value > 0n) return (s.value + 8191n) & ~8191n;
+  return 128n * MiB;
+}
+
+export function sizeOf(v: SizeValue | undefined): bigint | undefined {
+  return v?.parsed.ok ? v.parsed.value : undefined;
+}
+
+export function devProp(d: QDevice, key: string): Prop | undefined {
+  return prop(d.props, key);
+}
+
+export function isOn(p: Prop | undefined, dflt = false): boolean {
+  if (!p) return dflt;
+  return qemuBool(p.value.text) ?? dflt;
+}
+
+export function backendOf(node: NodeModel, id: string | undefined): MemoryBackend | undefined {
+  return id === undefined ? undefined : node.backends.get(id);
+}
+
+/** The machine's cxl=on. */
+export function cxlOn(node: NodeModel): Prop | undefined {
+  const p = prop(node.machine.props, 'cxl');
+  return p && isOn(p) ? p : undefined;
+}
+
+/** Insert ",key=value" right after a QEMU option value (keyval form). */
+export function appendPropFix(title: string, after: Span, text: string): Fix {
+  return { title, edits: [{ span: { start: after.end, end: after.end }, newText: text }] };
+}
+
+export function replaceFix(title: string, at: Span, text: string): Fix {
+  return { title, edits: [{ span: at, newText: text }] };
+}
+
+/** "-device ivshmem-plain,id=shm0" style label of a device for messages. */
+export function deviceLabel(d: QDevice): string {
+  return d.id ? `${d.driver} '${d.id.text}'` : d.driver;
+}
+
+export const BRIDGE_DRIVERS = new Set([
+  'pxb', 'pxb-pcie', 'pxb-cxl', 'pcie-root-port', 'cxl-rp', 'cxl-upstream', 'cxl-downstream', 'ioh3420',
+  'x3130-upstream', 'xio3130-downstream', 'pci-bridge', 'pci-bridge-seat', 'pcie-pci-bridge', 'i82801b11-bridge',
+]);
+
+export const PXB_DRIVERS = new Set(['pxb', 'pxb-pcie', 'pxb-cxl']);

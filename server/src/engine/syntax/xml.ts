@@ -1,0 +1,343 @@
+/**
+ * A small, tolerant XML reader that keeps positions. It never throws: on bad
+ * input it records a problem and recovers (unclosed elements are closed by
+ * their parent's end tag or the end of the document; stray end tags are
+ * skipped), so an editor always gets a tree to work with.
+ *
+ * Written by hand because the tolerant parsers on npm were ~50x slower than a
+ * non-tolerant one on a 1 MB document (see issue 2 and `npm run bench`).
+ */
+import { MStr, Span } from '../text/source';
+
+export interface XmlAttr {
+  name: string;
+  nameSpan: Span;
+  /** Decoded value; each character maps into the raw attribute text. */
+  value: MStr;
+  /** Span of the value between the quotes. */
+  valueSpan: Span;
+  /** Span of the whole attribute `name="value"`. */
+  span: Span;
+}
+
+export interface XmlText {
+  kind: 'text';
+  value: MStr;
+  span: Span;
+}
+
+export interface XmlElement {
+  kind: 'element';
+  /** Qualified name as written, e.g. "qemu:commandline". */
+  name: string;
+  prefix: string | undefined;
+  local: string;
+  /** Namespace URI the prefix resolves to (undefined if none / undeclared). */
+  ns: string | undefined;
+  nameSpan: Span;
+  attrs: XmlAttr[];
+  children: (XmlElement | XmlText)[];
+  parent: XmlElement | undefined;
+  /** From `<` to the end of the end tag (or of the last child when unclosed). */
+  span: Span;
+  startTagSpan: Span;
+  endTagSpan: Span | undefined;
+  selfClosing: boolean;
+  /** Namespace declarations on this element: prefix ('' for default) → URI. */
+  nsDecls: Map<string, string>;
+}
+
+export interface XmlProblem {
+  span: Span;
+  message: string;
+}
+
+export interface XmlDocument {
+  root: XmlElement | undefined;
+  /** Every top-level element (a well-formed document has one). */
+  tops: XmlElement[];
+  problems: XmlProblem[];
+  /** Prefixes used on elements or attributes that no xmlns declares. */
+  undeclaredPrefixes: { prefix: string; span: Span; element: XmlElement }[];
+}
+
+const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/** Decode entity and character references in raw text starting at `offset`. */
+export function decodeXmlText(raw: string, offset: number, problems?: XmlProblem[]): MStr {
+  if (raw.indexOf('&') < 0) return MStr.source(raw, offset);
+  const parts: MStr[] = [];
+  let from = 0;
+  for (;;) {
+    const amp = raw.indexOf('&', from);
+    if (amp < 0) break;
+    if (amp > from) parts.push(MStr.source(raw.slice(from, amp), offset + from));
+    const semi = raw.indexOf(';', amp);
+    const ref = semi > amp ? raw.slice(amp + 1, semi) : '';
+    let ch: string | undefined;
+    if (semi > amp && semi - amp < 12) {
+      if (ref.startsWith('#x') || ref.startsWith('#X')) {
+        const cp = parseInt(ref.slice(2), 16);
+        if (Number.isFinite(cp) && cp <= 0x10ffff) ch = String.fromCodePoint(cp);
+      } else if (ref.startsWith('#')) {
+        const cp = parseInt(ref.slice(1), 10);
+        if (Number.isFinite(cp) && cp <= 0x10ffff) ch = String.fromCodePoint(cp);
+      } else ch = ENTITIES[ref];
+    }
+    if (ch === undefined) {
+      problems?.push({ span: { start: offset + amp, end: offset + (semi > amp ? semi + 1 : amp + 1) }, message: `unknown or malformed entity reference '${raw.slice(amp, semi > amp ? semi + 1 : amp + 1)}'` });
+      parts.push(MStr.source('&', offset + amp));
+      from = amp + 1;
+      continue;
+    }
+    parts.push(MStr.synthetic(ch, { start: offset + amp, end: offset + semi + 1 }));
+    from = semi + 1;
+  }
+  if (from < raw.length) parts.push(MStr.source(raw.slice(from), offset + from));
+  return MStr.concat(parts, { start: offset, end: offset });
+}
+
+const NAME_START = /[A-Za-z_:\u00C0-\uFFFF]/;
+const NAME_CHAR = /[A-Za-z0-9_:.\-\u00B7\u00C0-\uFFFF]/;
+
+export function parseXml(text: string): XmlDocument {
+  const problems: XmlProblem[] = [];
+  const tops: XmlElement[] = [];
+  const stack: XmlElement[] = [];
+  const n = text.length;
+  let i = 0;
+
+  const addChild = (node: XmlElement | XmlText) => {
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(node);
+    else if (node.kind === 'element') tops.push(node);
+    else if (node.value.text.trim()) problems.push({ span: node.span, message: 'text outside the root element' });
+  };
+
+  const readName = (at: number): number => {
+    let j = at;
+    if (j < n && NAME_START.test(text[j])) {
+      j++;
+      while (j < n && NAME_CHAR.test(text[j])) j++;
+    }
+    return j;
+  };
+
+  while (i < n) {
+    const lt = text.indexOf('<', i);
+    const textEnd = lt < 0 ? n : lt;
+    if (textEnd > i) {
+      const raw = text.slice(i, textEnd);
+      addChild({ kind: 'text', value: decodeXmlText(raw, i, problems), span: { start: i, end: textEnd } });
+    }
+    if (lt < 0) break;
+    i = lt;
+    if (text.startsWith('<!--', i)) {
+      const close = text.indexOf('-->', i + 4);
+      if (close < 0) {
+        problems.push({ span: { start: i, end: n }, message: 'unterminated comment' });
+        i = n;
+      } else i = close + 3;
+      continue;
+    }
+    if (text.startsWith('<![CDATA[', i)) {
+      const close = text.indexOf(']]>', i + 9);
+      const end = close < 0 ? n : close;
+      if (close < 0) problems.push({ span: { start: i, end: n }, message: 'unterminated CDATA section' });
+      addChild({ kind: 'text', value: MStr.source(text.slice(i + 9, end), i + 9), span: { start: i, end: Math.min(n, end + 3) } });
+      i = close < 0 ? n : close + 3;
+      continue;
+    }
+    if (text.startsWith('<?', i)) {
+      const close = text.indexOf('?>', i + 2);
+      i = close < 0 ? n : close + 2;
+      continue;
+    }
+    if (text.startsWith('<!', i)) {
+      // DOCTYPE and friends: skip to the matching '>' (ignoring an internal subset's brackets).
+      let depth = 0;
+      let j = i + 2;
+      for (; j < n; j++) {
+        if (text[j] === '[') depth++;
+        else if (text[j] === ']') depth--;
+        else if (text[j] === '>' && depth <= 0) break;
+      }
+      i = Math.min(n, j + 1);
+      continue;
+    }
+    if (text[i + 1] === '/') {
+      // End tag.
+      const nameEnd = readName(i + 2);
+      const name = text.slice(i + 2, nameEnd);
+      const gt = text.indexOf('>', nameEnd);
+      const nextLt = text.indexOf('<', nameEnd);
+      const tagEnd = gt < 0 || (nextLt >= 0 && nextLt < gt) ? nameEnd : gt + 1;
+      if (tagEnd === nameEnd) problems.push({ span: { start: i, end: nameEnd }, message: `end tag '</${name}' is not closed with '>'` });
+      else if (text.slice(nameEnd, gt).trim()) problems.push({ span: { start: nameEnd, end: gt }, message: 'unexpected characters in end tag' });
+      const endSpan = { start: i, end: tagEnd };
+      let k = stack.length - 1;
+      while (k >= 0 && stack[k].name !== name) k--;
+      if (k < 0) {
+        problems.push({ span: endSpan, message: name ? `end tag '</${name}>' has no matching start tag` : 'malformed end tag' });
+      } else {
+        while (stack.length - 1 > k) {
+          const open = stack.pop()!;
+          problems.push({ span: open.nameSpan, message: `element '${open.name}' is not closed` });
+          open.span = { start: open.span.start, end: i };
+        }
+        const el = stack.pop()!;
+        el.endTagSpan = endSpan;
+        el.span = { start: el.span.start, end: tagEnd };
+      }
+      i = tagEnd;
+      continue;
+    }
+    // Start tag.
+    const nameStart = i + 1;
+    const nameEnd = readName(nameStart);
+    if (nameEnd === nameStart) {
+      problems.push({ span: { start: i, end: i + 1 }, message: "'<' must start a tag (write &lt; in text)" });
+      addChild({ kind: 'text', value: MStr.source('<', i), span: { start: i, end: i + 1 } });
+      i++;
+      continue;
+    }
+    const name = text.slice(nameStart, nameEnd);
+    const colon = name.indexOf(':');
+    const el: XmlElement = {
+      kind: 'element',
+      name,
+      prefix: colon > 0 ? name.slice(0, colon) : undefined,
+      local: colon > 0 ? name.slice(colon + 1) : name,
+      ns: undefined,
+      nameSpan: { start: nameStart, end: nameEnd },
+      attrs: [],
+      children: [],
+      parent: stack[stack.length - 1],
+      span: { start: i, end: nameEnd },
+      startTagSpan: { start: i, end: nameEnd },
+      endTagSpan: undefined,
+      selfClosing: false,
+      nsDecls: new Map(),
+    };
+    let j = nameEnd;
+    let closed = false;
+    for (;;) {
+      while (j < n && /\s/.test(text[j])) j++;
+      if (j >= n) break;
+      const c = text[j];
+      if (c === '>') {
+        j++;
+        closed = true;
+        break;
+      }
+      if (c === '/' && text[j + 1] === '>') {
+        j += 2;
+        closed = true;
+        el.selfClosing = true;
+        break;
+      }
+      if (c === '<') break; // missing '>': recover at the next tag
+      const an0 = j;
+      const an1 = readName(j);
+      if (an1 === an0) {
+        problems.push({ span: { start: j, end: j + 1 }, message: `unexpected character '${c}' in tag` });
+        j++;
+        continue;
+      }
+      const aname = text.slice(an0, an1);
+      j = an1;
+      while (j < n && /\s/.test(text[j])) j++;
+      if (text[j] !== '=') {
+        problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' has no value` });
+        el.attrs.push({ name: aname, nameSpan: { start: an0, end: an1 }, value: MStr.source('', an1), valueSpan: { start: an1, end: an1 }, span: { start: an0, end: an1 } });
+        continue;
+      }
+      j++;
+      while (j < n && /\s/.test(text[j])) j++;
+      const q = text[j];
+      let v0: number;
+      let v1: number;
+      if (q === '"' || q === "'") {
+        v0 = j + 1;
+        const close = text.indexOf(q, v0);
+        const nextLt = text.indexOf('<', v0);
+        if (close < 0 || (nextLt >= 0 && nextLt < close)) {
+          v1 = close < 0 ? (nextLt < 0 ? n : nextLt) : nextLt;
+          problems.push({ span: { start: j, end: v1 }, message: `attribute '${aname}' value is not closed with ${q}` });
+          j = v1;
+        } else {
+          v1 = close;
+          j = close + 1;
+        }
+      } else {
+        v0 = j;
+        while (j < n && !/[\s>]/.test(text[j]) && !(text[j] === '/' && text[j + 1] === '>')) j++;
+        v1 = j;
+        problems.push({ span: { start: v0, end: v1 }, message: `attribute '${aname}' value must be quoted` });
+      }
+      if (el.attrs.some((a) => a.name === aname)) problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' is repeated` });
+      const raw = text.slice(v0, v1);
+      el.attrs.push({
+        name: aname,
+        nameSpan: { start: an0, end: an1 },
+        value: decodeXmlText(raw, v0, problems),
+        valueSpan: { start: v0, end: v1 },
+        span: { start: an0, end: Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0)) },
+      });
+      if (aname === 'xmlns') el.nsDecls.set('', raw);
+      else if (aname.startsWith('xmlns:')) el.nsDecls.set(aname.slice(6), raw);
+    }
+    if (!closed) problems.push({ span: el.nameSpan, message: `start tag '<${name}' is not closed with '>'` });
+    el.startTagSpan = { start: i, end: j };
+    el.span = { start: i, end: j };
+    addChild(el);
+    if (!el.selfClosing) stack.push(el);
+    i = j;
+  }
+  while (stack.length) {
+    const open = stack.pop()!;
+    problems.push({ span: open.nameSpan, message: `element '${open.name}' is not closed` });
+    open.span = { start: open.span.start, end: n };
+  }
+  const undeclaredPrefixes: XmlDocument['undeclaredPrefixes'] = [];
+  const resolve = (el: XmlElement, scope: Map<string, string>) => {
+    let s = scope;
+    if (el.nsDecls.size) {
+      s = new Map(scope);
+      for (const [p, u] of el.nsDecls) s.set(p, u);
+    }
+    el.ns = s.get(el.prefix ?? '');
+    if (el.prefix && el.prefix !== 'xml' && el.prefix !== 'xmlns' && !s.has(el.prefix)) {
+      undeclaredPrefixes.push({ prefix: el.prefix, span: { start: el.nameSpan.start, end: el.nameSpan.start + el.prefix.length }, element: el });
+    }
+    for (const c of el.children) if (c.kind === 'element') resolve(c, s);
+  };
+  for (const t of tops) resolve(t, new Map());
+  if (tops.length > 1) problems.push({ span: tops[1].nameSpan, message: 'a document has one root element; this is a second one' });
+  return { root: tops[0], tops, problems, undeclaredPrefixes };
+}
+
+/* Helpers for readers. */
+
+export function attr(el: XmlElement, name: string): XmlAttr | undefined {
+  return el.attrs.find((a) => a.name === name);
+}
+
+export function childElements(el: XmlElement, local?: string): XmlElement[] {
+  const out: XmlElement[] = [];
+  for (const c of el.children) if (c.kind === 'element' && (local === undefined || c.local === local)) out.push(c);
+  return out;
+}
+
+export function child(el: XmlElement, local: string): XmlElement | undefined {
+  for (const c of el.children) if (c.kind === 'element' && c.local === local) return c;
+  return undefined;
+}
+
+/** Text content, trimmed, with mapping. */
+export function textOf(el: XmlElement): MStr {
+  const parts: MStr[] = [];
+  for (const c of el.children) if (c.kind === 'text') parts.push(c.value);
+  const where = el.endTagSpan ? { start: el.endTagSpan.start, end: el.endTagSpan.start } : { start: el.startTagSpan.end, end: el.startTagSpan.end };
+  return MStr.concat(parts, where).trim();
+}

@@ -1,0 +1,624 @@
+/**
+ * Guest image builder.
+ *
+ * Builds a small Linux guest (Debian kernel + initramfs) from Debian packages:
+ * packages are fetched with `apt-get download` into a temporary directory,
+ * unpacked with `dpkg-deb -x` (no root tricks, no chroot, no debootstrap), the
+ * needed files are copied into a staging tree, `depmod -b` indexes the kernel
+ * modules, and the initramfs (newc cpio, gzip) is written here in TypeScript.
+ *
+ * Results are cached in `<cacheDir>/<key>/` where key = sha256 of the sorted
+ * `package=version` list, the hash of the files in `guest-init/` (the init
+ * script and the agent) and the builder's format number.
+ *
+ * Every external program is started with an argv array (never a shell string).
+ * See docs/guest-image.md.
+ */
+import { spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+
+export interface GuestImage {
+  /** Path of the kernel (bzImage) to pass to `-kernel`. */
+  kernel: string;
+  /** Path of the gzip'd newc initramfs to pass to `-initrd`. */
+  initrd: string;
+  /** Kernel release of the guest (`uname -r`), e.g. `6.1.0-56-amd64`. */
+  version: string;
+  /** Cache directory holding kernel, initrd and manifest.json. */
+  dir: string;
+  /** Cache key (directory name). */
+  key?: string;
+  /** Exact `package=version` list the image was built from. */
+  packages?: string[];
+}
+
+export interface BuildImageOptions {
+  /** Cache root; default `~/.cache/memfabric/images`. */
+  cacheDir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** Bump when the layout produced by this file changes (invalidates caches). */
+const BUILDER_FORMAT = 1;
+
+/** Meta package whose dependency names the kernel package. */
+const KERNEL_META = 'linux-image-amd64';
+
+/** Userland packages unpacked into the guest (the binaries come from the first group). */
+const USER_PACKAGES = [
+  // programs
+  'busybox-static', 'pciutils', 'pci.ids', 'ndctl', 'daxctl', 'kmod',
+  // shared libraries of those programs (the ELF closure is checked below)
+  'libc6', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libkmod2', 'libjson-c5', 'libuuid1',
+  'libudev1', 'libtraceevent1', 'libtracefs1', 'libiniparser1', 'libpci3', 'libkeyutils1',
+  'liblzma5', 'libssl3', 'libzstd1', 'zlib1g',
+];
+
+/** Dynamically linked programs copied into the guest: [path in package tree, path in guest]. */
+const PROGRAMS: Array<[string, string]> = [
+  ['usr/bin/lspci', 'usr/bin/lspci'],
+  ['usr/bin/setpci', 'usr/bin/setpci'],
+  ['usr/bin/cxl', 'usr/bin/cxl'],
+  ['usr/bin/ndctl', 'usr/bin/ndctl'],
+  ['usr/bin/daxctl', 'usr/bin/daxctl'],
+  ['bin/kmod', 'bin/kmod'],
+];
+
+const KMOD_LINKS = ['sbin/modprobe', 'sbin/insmod', 'sbin/rmmod', 'sbin/lsmod', 'sbin/modinfo', 'sbin/depmod', 'bin/lsmod'];
+
+/** Module directories (relative to lib/modules/<ver>/kernel) shipped entirely. */
+const MODULE_DIRS = ['drivers/cxl', 'drivers/dax', 'drivers/nvdimm', 'drivers/acpi/nfit'];
+/** Individual modules shipped (with their dependencies). */
+const MODULE_NAMES = ['virtio_pci', 'virtio_console', 'virtio_blk', 'virtio_net'];
+
+/** Where shared libraries are looked up inside the unpacked package tree. */
+const LIB_DIRS = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib64', 'lib', 'usr/lib'];
+
+/** Host tools needed, with the Debian package that provides them. */
+const HOST_TOOLS: Record<string, string> = {
+  'apt-get': 'apt',
+  'apt-cache': 'apt',
+  'dpkg-deb': 'dpkg',
+  depmod: 'kmod',
+};
+
+export class MissingHostToolError extends Error {
+  constructor(public readonly tool: string, public readonly pkg: string) {
+    super(
+      `memfabric: the host tool '${tool}' is needed to build the guest image but was not found ` +
+      `(searched PATH, /usr/sbin, /sbin). Install it with: apt-get install ${pkg} ` +
+      `(see docs/guest-image.md).`,
+    );
+    this.name = 'MissingHostToolError';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// small helpers
+
+interface RunResult { stdout: string; stderr: string; code: number }
+
+function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C', DEBIAN_FRONTEND: 'noninteractive' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: Buffer.concat(err).toString('utf8'),
+      code: code ?? -1,
+    }));
+  });
+}
+
+async function runOk(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`memfabric: '${[path.basename(cmd), ...args].join(' ')}' failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+  }
+  return r.stdout;
+}
+
+function findTool(name: string): string {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    if (!dirs.includes(d)) dirs.push(d);
+  }
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch { /* next */ }
+  }
+  throw new MissingHostToolError(name, HOST_TOOLS[name] ?? name);
+}
+
+function sha256(data: string | Buffer): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+/** Directory holding the files shipped into the initramfs (init, agent). */
+export function guestInitDir(): string {
+  const candidates = [
+    path.join(__dirname, 'guest-init'),
+    // compiled: out/server/src/runtime -> repo/server/src/runtime/guest-init
+    path.resolve(__dirname, '..', '..', '..', '..', 'server', 'src', 'runtime', 'guest-init'),
+    path.resolve(process.cwd(), 'server', 'src', 'runtime', 'guest-init'),
+  ];
+  for (const c of candidates) {
+    if (fs.existsSync(path.join(c, 'init'))) return c;
+  }
+  throw new Error(`memfabric: guest-init files not found (looked in ${candidates.join(', ')})`);
+}
+
+function guestInitFiles(dir: string): Array<{ name: string; data: Buffer }> {
+  return fs.readdirSync(dir)
+    .filter((n) => fs.statSync(path.join(dir, n)).isFile())
+    .sort()
+    .map((name) => ({ name, data: fs.readFileSync(path.join(dir, name)) }));
+}
+
+// ---------------------------------------------------------------------------
+// package resolution
+
+/** Parse `apt-cache policy a b c` into candidate versions. */
+function parsePolicy(text: string): Map<string, string> {
+  const res = new Map<string, string>();
+  let cur: string | undefined;
+  for (const line of text.split('\n')) {
+    const head = /^(\S+):$/.exec(line);
+    if (head) { cur = head[1]; continue; }
+    const cand = /^\s+Candidate:\s+(\S+)/.exec(line);
+    if (cand && cur) res.set(cur, cand[1]);
+  }
+  return res;
+}
+
+async function candidateVersions(aptCache: string, pkgs: string[]): Promise<Map<string, string>> {
+  const pol = parsePolicy(await runOk(aptCache, ['policy', ...pkgs]));
+  const missing = pkgs.filter((p) => !pol.has(p) || pol.get(p) === '(none)');
+  if (missing.length) {
+    throw new Error(`memfabric: no installable version of ${missing.join(', ')} in the apt sources; run 'apt-get update' (see docs/guest-image.md)`);
+  }
+  return pol;
+}
+
+/** Kernel package named by the meta package's Depends, with its version when pinned by `(= ...)`. */
+async function kernelPackage(aptCache: string, metaVersion: string): Promise<{ name: string; version?: string }> {
+  const show = await runOk(aptCache, ['show', `${KERNEL_META}=${metaVersion}`]);
+  const dep = /^Depends:\s*(.*)$/m.exec(show);
+  for (const item of dep?.[1].split(',') ?? []) {
+    const m = /^\s*(linux-image-\S+)(?:\s*\(\s*=\s*([^)\s]+)\s*\))?/.exec(item);
+    if (m) return { name: m[1], version: m[2] };
+  }
+  throw new Error(`memfabric: cannot find the kernel package in 'apt-cache show ${KERNEL_META}' (Depends: ${dep?.[1] ?? 'missing'})`);
+}
+
+export interface ResolvedPackages {
+  /** `pkg=version`, sorted. */
+  list: string[];
+  kernelPackage: string;
+  kernelRelease: string;
+}
+
+export async function resolvePackages(): Promise<ResolvedPackages> {
+  const aptCache = findTool('apt-cache');
+  const vers = await candidateVersions(aptCache, [KERNEL_META, ...USER_PACKAGES]);
+  const kernel = await kernelPackage(aptCache, vers.get(KERNEL_META)!);
+  const kpkg = kernel.name;
+  if (kernel.version) vers.set(kpkg, kernel.version);
+  else for (const [k, v] of await candidateVersions(aptCache, [kpkg])) vers.set(k, v);
+  const pkgs = [kpkg, ...USER_PACKAGES];
+  const list = pkgs.map((p) => `${p}=${vers.get(p)}`).sort();
+  return { list, kernelPackage: kpkg, kernelRelease: kpkg.replace(/^linux-image-/, '') };
+}
+
+/** Cache key for a package list and the guest-init files. */
+export function imageKey(pkgList: string[], initFiles: Array<{ name: string; data: Buffer }>): string {
+  const initHash = sha256(initFiles.map((f) => `${f.name}\0${sha256(f.data)}\n`).join(''));
+  return sha256(`${[...pkgList].sort().join('\n')}\n--\ninit=${initHash}\nformat=${BUILDER_FORMAT}\n`).slice(0, 24);
+}
+
+// ---------------------------------------------------------------------------
+// ELF reading (64-bit little endian only)
+
+interface ElfSection { name: string; type: number; offset: number; size: number; link: number }
+interface ElfInfo { interp?: string; needed: string[]; sections: ElfSection[]; buf: Buffer }
+
+function readElf(file: string): ElfInfo | undefined {
+  const buf = fs.readFileSync(file);
+  if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46) return undefined;
+  if (buf[4] !== 2 || buf[5] !== 1) throw new Error(`memfabric: ${file}: only ELF64 little-endian is supported`);
+  const phoff = Number(buf.readBigUInt64LE(0x20));
+  const shoff = Number(buf.readBigUInt64LE(0x28));
+  const phentsize = buf.readUInt16LE(0x36);
+  const phnum = buf.readUInt16LE(0x38);
+  const shentsize = buf.readUInt16LE(0x3a);
+  const shnum = buf.readUInt16LE(0x3c);
+  const shstrndx = buf.readUInt16LE(0x3e);
+  const cstr = (off: number): string => {
+    let end = off;
+    while (end < buf.length && buf[end] !== 0) end++;
+    return buf.toString('latin1', off, end);
+  };
+  let interp: string | undefined;
+  for (let i = 0; i < phnum; i++) {
+    const p = phoff + i * phentsize;
+    if (buf.readUInt32LE(p) === 3 /* PT_INTERP */) interp = cstr(Number(buf.readBigUInt64LE(p + 8)));
+  }
+  const raw: Array<Omit<ElfSection, 'name'> & { nameOff: number }> = [];
+  for (let i = 0; i < shnum; i++) {
+    const s = shoff + i * shentsize;
+    raw.push({
+      nameOff: buf.readUInt32LE(s),
+      type: buf.readUInt32LE(s + 4),
+      offset: Number(buf.readBigUInt64LE(s + 0x18)),
+      size: Number(buf.readBigUInt64LE(s + 0x20)),
+      link: buf.readUInt32LE(s + 0x28),
+    });
+  }
+  const strOff = shstrndx < raw.length ? raw[shstrndx].offset : 0;
+  const sections: ElfSection[] = raw.map((r) => ({ name: cstr(strOff + r.nameOff), type: r.type, offset: r.offset, size: r.size, link: r.link }));
+  const needed: string[] = [];
+  const dyn = sections.find((s) => s.type === 6 /* SHT_DYNAMIC */);
+  if (dyn) {
+    const strtab = sections[dyn.link];
+    for (let off = dyn.offset; off + 16 <= dyn.offset + dyn.size; off += 16) {
+      const tag = Number(buf.readBigInt64LE(off));
+      if (tag === 0) break;
+      if (tag === 1 /* DT_NEEDED */) needed.push(cstr(strtab.offset + Number(buf.readBigUInt64LE(off + 8))));
+    }
+  }
+  return { interp, needed, sections, buf };
+}
+
+/** `depends=` of a kernel module, from its .modinfo section. */
+function moduleDepends(file: string): string[] {
+  const elf = readElf(file);
+  const mi = elf?.sections.find((s) => s.name === '.modinfo');
+  if (!elf || !mi) return [];
+  for (const kv of elf.buf.toString('latin1', mi.offset, mi.offset + mi.size).split('\0')) {
+    if (kv.startsWith('depends=')) return kv.slice(8).split(',').filter(Boolean);
+  }
+  return [];
+}
+
+// ---------------------------------------------------------------------------
+// file tree helpers
+
+/** Resolve a path inside `root`, following symlinks (absolute targets are re-rooted). */
+function resolveIn(root: string, rel: string): string | undefined {
+  let cur = path.join(root, rel);
+  for (let i = 0; i < 40; i++) {
+    let st: fs.Stats;
+    try { st = fs.lstatSync(cur); } catch { return undefined; }
+    if (!st.isSymbolicLink()) return cur;
+    const t = fs.readlinkSync(cur);
+    cur = t.startsWith('/') ? path.join(root, t) : path.join(path.dirname(cur), t);
+  }
+  return undefined;
+}
+
+function copyFileTo(src: string, dst: string, mode?: number): void {
+  fs.mkdirSync(path.dirname(dst), { recursive: true });
+  fs.copyFileSync(src, dst);
+  fs.chmodSync(dst, mode ?? (fs.statSync(src).mode & 0o7777));
+}
+
+function symlinkTo(target: string, linkPath: string): void {
+  fs.mkdirSync(path.dirname(linkPath), { recursive: true });
+  try { fs.unlinkSync(linkPath); } catch { /* absent */ }
+  fs.symlinkSync(target, linkPath);
+}
+
+function walk(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const n of fs.readdirSync(path.join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${n}` : n;
+    out.push(r);
+    const st = fs.lstatSync(path.join(dir, r));
+    if (st.isDirectory()) out.push(...walk(dir, r));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// cpio (newc)
+
+interface CpioExtra { name: string; mode: number; rdevMajor: number; rdevMinor: number }
+
+/** Write a newc cpio archive of `root` (uid/gid 0, mtime 0, sorted) plus device nodes. */
+export function cpioNewc(root: string, extras: CpioExtra[] = []): Buffer {
+  const chunks: Buffer[] = [];
+  let ino = 1;
+  const pad4 = (n: number) => (4 - (n % 4)) % 4;
+  const push = (b: Buffer) => { chunks.push(b); };
+  const entry = (name: string, mode: number, data: Buffer, nlink: number, rdevMajor = 0, rdevMinor = 0) => {
+    const nameBuf = Buffer.from(`${name}\0`, 'utf8');
+    const fields = [ino++, mode, 0, 0, nlink, 0, data.length, 0, 0, rdevMajor, rdevMinor, nameBuf.length, 0];
+    const hdr = `070701${fields.map((f) => (f >>> 0).toString(16).padStart(8, '0')).join('')}`;
+    push(Buffer.from(hdr, 'ascii'));
+    push(nameBuf);
+    push(Buffer.alloc(pad4(110 + nameBuf.length)));
+    push(data);
+    push(Buffer.alloc(pad4(data.length)));
+  };
+  for (const rel of walk(root)) {
+    const full = path.join(root, rel);
+    const st = fs.lstatSync(full);
+    if (st.isDirectory()) entry(rel, st.mode, Buffer.alloc(0), 2);
+    else if (st.isSymbolicLink()) entry(rel, st.mode, Buffer.from(fs.readlinkSync(full), 'utf8'), 1);
+    else if (st.isFile()) entry(rel, st.mode, fs.readFileSync(full), 1);
+  }
+  for (const e of extras) entry(e.name, e.mode, Buffer.alloc(0), 1, e.rdevMajor, e.rdevMinor);
+  entry('TRAILER!!!', 0, Buffer.alloc(0), 1);
+  return Buffer.concat(chunks);
+}
+
+// ---------------------------------------------------------------------------
+// the build
+
+function defaultCacheDir(): string {
+  return path.join(os.homedir(), '.cache', 'memfabric', 'images');
+}
+
+interface Manifest {
+  key: string;
+  kernelRelease: string;
+  packages: string[];
+  initFiles: Record<string, string>;
+  kernel: string;
+  initrd: string;
+  initrdBytes: number;
+  kernelBytes: number;
+  builtAt: string;
+  format: number;
+}
+
+function cachedImage(dir: string): GuestImage | undefined {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    const kernel = path.join(dir, m.kernel);
+    const initrd = path.join(dir, m.initrd);
+    if (fs.statSync(kernel).size !== m.kernelBytes || fs.statSync(initrd).size !== m.initrdBytes) return undefined;
+    return { kernel, initrd, version: m.kernelRelease, dir, key: m.key, packages: m.packages };
+  } catch {
+    return undefined;
+  }
+}
+
+export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestImage> {
+  const log = opts.log ?? (() => undefined);
+  const cacheRoot = path.resolve(opts.cacheDir ?? defaultCacheDir());
+  const tools = {
+    aptGet: findTool('apt-get'),
+    aptCache: findTool('apt-cache'),
+    dpkgDeb: findTool('dpkg-deb'),
+  };
+  const initDir = guestInitDir();
+  const initFiles = guestInitFiles(initDir);
+  const resolved = await resolvePackages();
+  const key = imageKey(resolved.list, initFiles);
+  const dir = path.join(cacheRoot, key);
+  const hit = cachedImage(dir);
+  if (hit) {
+    log(`image ${key}: cached in ${dir}`);
+    return hit;
+  }
+  const depmod = findTool('depmod');
+
+  log(`image ${key}: building from ${resolved.list.length} packages`);
+  fs.mkdirSync(cacheRoot, { recursive: true });
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-image-'));
+  try {
+    // 1. download
+    const debs = path.join(work, 'debs');
+    fs.mkdirSync(debs);
+    const t0 = Date.now();
+    const dl = await run(tools.aptGet, ['download', ...resolved.list], { cwd: debs });
+    if (dl.code !== 0) {
+      throw new Error(`memfabric: 'apt-get download' failed (exit ${dl.code}): ${dl.stderr.trim()}`);
+    }
+    const files = fs.readdirSync(debs).filter((f) => f.endsWith('.deb')).sort();
+    log(`downloaded ${files.length} packages in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    // 2. unpack: kernel separately, userland into one tree
+    const sysroot = path.join(work, 'sysroot');
+    const kroot = path.join(work, 'kernel');
+    for (const f of files) {
+      const pkg = f.split('_')[0];
+      const dest = pkg === resolved.kernelPackage ? kroot : sysroot;
+      fs.mkdirSync(dest, { recursive: true });
+      await runOk(tools.dpkgDeb, ['-x', path.join(debs, f), dest]);
+    }
+    const kver = resolved.kernelRelease;
+    const kmodRoot = path.join(kroot, 'lib', 'modules', kver);
+    const vmlinuz = path.join(kroot, 'boot', `vmlinuz-${kver}`);
+    if (!fs.existsSync(vmlinuz) || !fs.existsSync(kmodRoot)) {
+      throw new Error(`memfabric: ${resolved.kernelPackage} did not contain boot/vmlinuz-${kver} and lib/modules/${kver}`);
+    }
+
+    // 3. staging tree
+    const stage = path.join(work, 'initramfs');
+    for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'lib/x86_64-linux-gnu', 'lib64', 'etc', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'mnt', 'var/log', 'usr/share/misc']) {
+      fs.mkdirSync(path.join(stage, d), { recursive: true });
+    }
+    fs.chmodSync(path.join(stage, 'tmp'), 0o1777);
+    const bb = resolveIn(sysroot, 'bin/busybox');
+    if (!bb) throw new Error('memfabric: busybox-static did not contain bin/busybox');
+    copyFileTo(bb, path.join(stage, 'bin/busybox'), 0o755);
+    symlinkTo('busybox', path.join(stage, 'bin/sh'));
+    for (const f of initFiles) {
+      const mode = 0o755;
+      if (f.name === 'init') {
+        fs.writeFileSync(path.join(stage, 'init'), f.data, { mode });
+      } else {
+        fs.writeFileSync(path.join(stage, 'bin', f.name), f.data, { mode });
+      }
+    }
+    const pciIds = resolveIn(sysroot, 'usr/share/misc/pci.ids');
+    if (pciIds) copyFileTo(pciIds, path.join(stage, 'usr/share/misc/pci.ids'), 0o644);
+    else log('warning: pci.ids not found; lspci will print numbers only');
+    fs.writeFileSync(path.join(stage, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    fs.writeFileSync(path.join(stage, 'etc/group'), 'root:x:0:\n');
+    fs.writeFileSync(path.join(stage, 'etc/hostname'), 'memfabric\n');
+
+    // programs + ELF closure of their libraries
+    const libsDone = new Set<string>();
+    const queue: string[] = [];
+    let interp: string | undefined;
+    for (const [from, to] of PROGRAMS) {
+      const src = resolveIn(sysroot, from);
+      if (!src) throw new Error(`memfabric: ${from} missing from the unpacked packages`);
+      copyFileTo(src, path.join(stage, to), 0o755);
+      const elf = readElf(src);
+      if (elf?.interp) interp = elf.interp;
+      queue.push(...(elf?.needed ?? []));
+    }
+    for (const l of KMOD_LINKS) symlinkTo('/bin/kmod', path.join(stage, l));
+    const findLib = (soname: string): string | undefined => {
+      for (const d of LIB_DIRS) {
+        const p = resolveIn(sysroot, `${d}/${soname}`);
+        if (p) return p;
+      }
+      return undefined;
+    };
+    const missingLibs: string[] = [];
+    while (queue.length) {
+      const so = queue.shift()!;
+      if (libsDone.has(so)) continue;
+      libsDone.add(so);
+      const src = findLib(so);
+      if (!src) { missingLibs.push(so); continue; }
+      copyFileTo(src, path.join(stage, 'lib/x86_64-linux-gnu', so), 0o755);
+      queue.push(...(readElf(src)?.needed ?? []));
+    }
+    if (interp) {
+      const base = path.basename(interp);
+      const src = findLib(base);
+      if (!src) missingLibs.push(interp);
+      else {
+        if (!libsDone.has(base)) copyFileTo(src, path.join(stage, 'lib/x86_64-linux-gnu', base), 0o755);
+        const rel = interp.replace(/^\//, '');
+        if (rel !== `lib/x86_64-linux-gnu/${base}`) symlinkTo(`/lib/x86_64-linux-gnu/${base}`, path.join(stage, rel));
+      }
+    }
+    if (missingLibs.length) {
+      throw new Error(`memfabric: shared libraries not found in the unpacked packages: ${missingLibs.join(', ')} (add their packages to USER_PACKAGES in image.ts)`);
+    }
+    log(`programs: ${PROGRAMS.map((p) => path.basename(p[1])).join(' ')}; ${libsDone.size} libraries`);
+
+    // kernel modules
+    const index = new Map<string, string>(); // name -> rel path under kmodRoot
+    for (const rel of walk(kmodRoot, 'kernel')) {
+      if (rel.endsWith('.ko')) index.set(path.basename(rel, '.ko').replace(/-/g, '_'), rel);
+    }
+    const wanted: string[] = [...MODULE_NAMES];
+    for (const d of MODULE_DIRS) {
+      for (const [name, rel] of index) if (rel.startsWith(`kernel/${d}/`)) wanted.push(name);
+    }
+    const mods = new Set<string>();
+    while (wanted.length) {
+      const m = wanted.shift()!.replace(/-/g, '_');
+      if (mods.has(m)) continue;
+      const rel = index.get(m);
+      if (!rel) { log(`note: module ${m} not found as .ko (built in?)`); continue; }
+      mods.add(m);
+      wanted.push(...moduleDepends(path.join(kmodRoot, rel)));
+    }
+    const stageMods = path.join(stage, 'lib/modules', kver);
+    for (const m of [...mods].sort()) {
+      const rel = index.get(m)!;
+      copyFileTo(path.join(kmodRoot, rel), path.join(stageMods, rel), 0o644);
+    }
+    for (const f of ['modules.builtin', 'modules.builtin.modinfo', 'modules.order']) {
+      if (fs.existsSync(path.join(kmodRoot, f))) copyFileTo(path.join(kmodRoot, f), path.join(stageMods, f), 0o644);
+    }
+    await runOk(depmod, ['-b', stage, kver]);
+    if (!fs.existsSync(path.join(stageMods, 'modules.dep'))) throw new Error('memfabric: depmod did not write modules.dep');
+    log(`modules: ${mods.size} (${[...mods].sort().join(' ')})`);
+
+    // 4. initramfs
+    const cpio = cpioNewc(stage, [
+      { name: 'dev/console', mode: 0o020600, rdevMajor: 5, rdevMinor: 1 },
+      { name: 'dev/null', mode: 0o020666, rdevMajor: 1, rdevMinor: 3 },
+      { name: 'dev/ttyS0', mode: 0o020600, rdevMajor: 4, rdevMinor: 64 },
+    ]);
+    const gz = zlib.gzipSync(cpio, { level: 9 });
+
+    // 5. publish atomically
+    const tmpDir = fs.mkdtempSync(path.join(cacheRoot, `.tmp-${key}-`));
+    copyFileTo(vmlinuz, path.join(tmpDir, 'vmlinuz'), 0o644);
+    fs.writeFileSync(path.join(tmpDir, 'initrd.img'), gz, { mode: 0o644 });
+    const manifest: Manifest = {
+      key,
+      kernelRelease: kver,
+      packages: resolved.list,
+      initFiles: Object.fromEntries(initFiles.map((f) => [f.name, sha256(f.data)])),
+      kernel: 'vmlinuz',
+      initrd: 'initrd.img',
+      kernelBytes: fs.statSync(vmlinuz).size,
+      initrdBytes: gz.length,
+      builtAt: new Date().toISOString(),
+      format: BUILDER_FORMAT,
+    };
+    fs.writeFileSync(path.join(tmpDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    try {
+      fs.renameSync(tmpDir, dir);
+    } catch (e) {
+      fs.rmSync(tmpDir, { recursive: true, force: true });
+      const other = cachedImage(dir);
+      if (!other) throw e;
+      return other; // built concurrently by someone else
+    }
+    log(`image ${key}: initrd ${(gz.length / 1048576).toFixed(1)} MiB (cpio ${(cpio.length / 1048576).toFixed(1)} MiB), kernel ${(manifest.kernelBytes / 1048576).toFixed(1)} MiB in ${dir}`);
+    const img = cachedImage(dir);
+    if (!img) throw new Error(`memfabric: image in ${dir} is unreadable after build`);
+    return img;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// QEMU arguments
+
+export interface GuestArgvOptions {
+  /** Unix socket path for the command agent (QEMU listens on it). */
+  agentSocket: string;
+  /** Extra kernel command line words appended after the defaults. */
+  append?: string;
+}
+
+/** Name of the virtio-serial port the guest agent listens on. */
+export const AGENT_PORT_NAME = 'org.memfabric.agent';
+
+/**
+ * QEMU arguments booting the image with the command agent attached.
+ * Not included: machine, memory, accelerator, `-serial`, `-display`/`-nographic`.
+ */
+export function guestArgv(image: Pick<GuestImage, 'kernel' | 'initrd'>, opts: GuestArgvOptions): string[] {
+  if (/,/.test(opts.agentSocket)) throw new Error(`memfabric: agent socket path must not contain ',': ${opts.agentSocket}`);
+  const append = ['console=ttyS0', 'panic=-1', 'quiet', opts.append ?? ''].filter(Boolean).join(' ');
+  return [
+    '-kernel', image.kernel,
+    '-initrd', image.initrd,
+    '-append', append,
+    '-device', 'virtio-serial-pci,id=mfserial',
+    '-chardev', `socket,path=${opts.agentSocket},server=on,wait=off,id=mfagent`,
+    '-device', `virtserialport,bus=mfserial.0,chardev=mfagent,name=${AGENT_PORT_NAME}`,
+  ];
+}

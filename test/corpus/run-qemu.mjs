@@ -1,0 +1,218 @@
+// Runner for the QEMU ground-truth corpus (test tooling, no dependencies).
+//
+// parseCorpusFile(text) -> { what, expect: string[], files: [{path, size}], argv: string[] }
+// runQemu(argv, files, opts?) -> Promise<{ qemu, started, exitCode, signal, stderr }>
+//
+// "started" note: with `-qmp stdio` QEMU 7.2 prints the QMP greeting *before* it
+// creates -device/-object/-numa state, so a config that QEMU refuses also produces
+// the greeting (then exits 1). A greeting alone therefore does not prove startup.
+// QMP commands are only dispatched once QEMU's main loop runs, i.e. after the
+// whole command line has been accepted, so `started` is true only when the
+// greeting arrived AND QEMU answered {"execute":"qmp_capabilities"} with "return".
+//
+// Privileges: when the recorder runs as root, QEMU is run as nobody (uid/gid
+// 65534) so that absolute mem-path values (e.g. /dev/dax0.0) cannot make QEMU
+// create regular files on the host; as root QEMU would silently create
+// /dev/dax0.0 as a plain file and start. Override with opts.uid/opts.gid or
+// MEMFABRIC_CORPUS_UID / MEMFABRIC_CORPUS_GID (set them to the current ids to
+// run unprivileged-drop off).
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, mkdirSync, chownSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, isAbsolute } from 'node:path';
+
+export const QEMU_EXTRA_ARGS = ['-display', 'none', '-nodefaults', '-S', '-qmp', 'stdio'];
+export const TIMEOUT_MS = 20000;
+
+/** Split a shell-style command (no expansions) into words. */
+export function shellSplit(src) {
+  const words = [];
+  let cur = '';
+  let inWord = false;
+  let i = 0;
+  const n = src.length;
+  while (i < n) {
+    const c = src[i];
+    if (c === '\\' && src[i + 1] === '\n') { i += 2; continue; } // line continuation
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      if (inWord) { words.push(cur); cur = ''; inWord = false; }
+      i++;
+      continue;
+    }
+    if (c === '#' && !inWord) { // comment to end of line
+      while (i < n && src[i] !== '\n') i++;
+      continue;
+    }
+    inWord = true;
+    if (c === "'") {
+      const end = src.indexOf("'", i + 1);
+      if (end < 0) throw new Error('unterminated single quote');
+      cur += src.slice(i + 1, end);
+      i = end + 1;
+      continue;
+    }
+    if (c === '"') {
+      i++;
+      while (i < n && src[i] !== '"') {
+        if (src[i] === '\\' && i + 1 < n && '"\\$`\n'.includes(src[i + 1])) {
+          if (src[i + 1] !== '\n') cur += src[i + 1];
+          i += 2;
+        } else {
+          cur += src[i++];
+        }
+      }
+      if (i >= n) throw new Error('unterminated double quote');
+      i++;
+      continue;
+    }
+    if (c === '\\') {
+      if (i + 1 < n) cur += src[i + 1];
+      i += 2;
+      continue;
+    }
+    cur += c;
+    i++;
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+/** Parse one corpus file. */
+export function parseCorpusFile(text) {
+  let what = '';
+  let expect = [];
+  let sawExpect = false;
+  const files = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*#\s*(what|expect|file)\s*:\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'what') what = m[2];
+    else if (m[1] === 'expect') {
+      sawExpect = true;
+      const codes = m[2].split(/\s+/).filter(Boolean);
+      expect = codes.length === 1 && codes[0] === 'clean' ? [] : codes;
+    } else if (m[1] === 'file') {
+      const parts = m[2].split(/\s+/);
+      if (parts.length !== 2 || !/^\d+$/.test(parts[1])) throw new Error(`bad '# file:' line: ${line}`);
+      if (isAbsolute(parts[0]) || parts[0].split('/').includes('..')) throw new Error(`'# file:' path must be relative: ${parts[0]}`);
+      files.push({ path: parts[0], size: Number(parts[1]) });
+    }
+  }
+  if (!sawExpect) throw new Error('missing "# expect:" header');
+  const argv = shellSplit(text);
+  if (argv.length === 0) throw new Error('no command');
+  return { what, expect, files, argv };
+}
+
+const versionCache = new Map();
+export function qemuVersion(bin = 'qemu-system-x86_64') {
+  if (!versionCache.has(bin)) {
+    const out = execFileSync(bin, ['--version'], { encoding: 'utf8' });
+    versionCache.set(bin, out.split('\n')[0].trim());
+  }
+  return versionCache.get(bin);
+}
+
+/** Run QEMU with argv (argv[0] = binary) in a fresh temp dir; resolve to the record. */
+export function runQemu(argv, files = [], opts = {}) {
+  const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
+  const [bin, ...args] = argv;
+  const version = qemuVersion(bin);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const envUid = process.env.MEMFABRIC_CORPUS_UID;
+  const envGid = process.env.MEMFABRIC_CORPUS_GID;
+  const uid = opts.uid ?? (envUid !== undefined ? Number(envUid) : isRoot ? 65534 : undefined);
+  const gid = opts.gid ?? (envGid !== undefined ? Number(envGid) : isRoot ? 65534 : undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-corpus-'));
+  const own = (p) => { if (isRoot && uid !== undefined) chownSync(p, uid, gid ?? uid); };
+  own(dir);
+  for (const f of files) {
+    const p = join(dir, f.path);
+    mkdirSync(dirname(p), { recursive: true });
+    const fd = openSync(p, 'w');
+    try { ftruncateSync(fd, f.size); } finally { closeSync(fd); }
+    for (let q = p; q !== dir; q = dirname(q)) own(q);
+  }
+  const spawnOpts = { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] };
+  if (isRoot && uid !== undefined && uid !== 0) { spawnOpts.uid = uid; spawnOpts.gid = gid ?? uid; }
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    let greeted = false;
+    let started = false;
+    let timedOut = false;
+    const child = spawn(bin, [...args, ...QEMU_EXTRA_ARGS], spawnOpts);
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+    child.stdin.on('error', () => {}); // EPIPE when QEMU already exited
+    const onLine = (line) => {
+      let msg;
+      try { msg = JSON.parse(line); } catch { return; }
+      if (msg && msg.QMP && !greeted) {
+        greeted = true;
+        child.stdin.write('{"execute":"qmp_capabilities"}\n');
+        child.stdin.write('{"execute":"quit"}\n');
+      } else if (msg && 'return' in msg && greeted) {
+        started = true;
+      }
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      let nl;
+      while ((nl = stdout.indexOf('\n')) >= 0) { onLine(stdout.slice(0, nl).trim()); stdout = stdout.slice(nl + 1); }
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', (e) => { clearTimeout(timer); rmSync(dir, { recursive: true, force: true }); reject(e); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      if (stdout.trim()) onLine(stdout.trim());
+      let text = stderr.split(dir).join('.');
+      if (timedOut) text += `\n[record: killed after ${timeoutMs} ms timeout]\n`;
+      resolve({ qemu: version, started, exitCode: code, signal: signal ?? null, stderr: text });
+    });
+  });
+}
+
+// Codes whose configs QEMU 7.2 refuses (exit 1 or abort) vs. codes for configs
+// that start. 'either' codes depend on the case (see comments).
+export const REFUSED_CODES = new Set([
+  'size-syntax', 'maxmem-below-ram', 'slots-without-maxmem', 'slots-maxmem-equal', 'slots-too-many',
+  'maxmem-not-page-aligned', 'undefined-id', 'duplicate-id', 'unknown-property',
+  'unknown-object-type', 'unknown-device-type', 'pxb-cxl-without-cxl-on', 'bus-nr-duplicate',
+  'chassis-slot-duplicate', 'cxl-fmw-size-256m', 'cxl-fmw-ways', 'cxl-fmw-granularity',
+  'cxl-fmw-missing-property', 'cxl-type3-no-memdev', 'cxl-type3-no-lsa', 'ivshmem-no-memdev',
+  'ivshmem-size-pow2', 'numa-sum', 'numa-node-missing', 'backend-missing-mem-path',
+  'backend-size-zero', 'backend-align-pow2', 'device-needs-bus',
+  'pxb-cxl-needs-pcie', // invented: pxb-cxl on a conventional PCI root bus (-M pc)
+]);
+export const SILENT_CODES = new Set([
+  'ivshmem-share-off', 'cxl-type3-size-256m', 'cxl-fmw-without-cxl-on', 'cxl-rp-port-duplicate',
+  'discard-data-shared',
+]);
+// backing-file-size: smaller file -> refused, larger file -> starts.
+// dax-align: silent on a real devdax, but without /dev/dax0.0 QEMU fails to open it (unprivileged).
+// memdev-busy: refused, except 7.2 cxl-type3 realized after the other user (accepted silently).
+export const EITHER_CODES = new Set(['backing-file-size', 'dax-align', 'memdev-busy']);
+
+/** Check that a record is consistent with the expect line; returns a list of problems. */
+export function verifyRecord(parsed, rec) {
+  const problems = [];
+  const codes = parsed.expect;
+  const unknown = codes.filter((c) => !REFUSED_CODES.has(c) && !SILENT_CODES.has(c) && !EITHER_CODES.has(c));
+  if (unknown.length) problems.push(`unknown code(s): ${unknown.join(' ')}`);
+  const mustRefuse = codes.some((c) => REFUSED_CODES.has(c));
+  const mustStart = !mustRefuse && codes.every((c) => SILENT_CODES.has(c));
+  if (mustRefuse) {
+    if (rec.started) problems.push('expected a refusal but QEMU started');
+    if (!/qemu-system-x86_64: /.test(rec.stderr)) problems.push('refused without a qemu error on stderr');
+  }
+  if (mustStart) {
+    if (!rec.started) problems.push('expected QEMU to start but it did not');
+    if (rec.exitCode !== 0) problems.push(`exit code ${rec.exitCode} (signal ${rec.signal}) after quit`);
+  }
+  if (!rec.started && rec.exitCode === 0) problems.push('not started but exit code 0');
+  return problems;
+}
