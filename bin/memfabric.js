@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 const path = require('node:path');
-const { main } = require(path.join(__dirname, '..', 'out', 'server', 'src', 'cli', 'main.js'));
+const { main, quietEpipe } = require(path.join(__dirname, '..', 'out', 'server', 'src', 'cli', 'main.js'));
+quietEpipe();
 main(process.argv.slice(2)).then((code) => {
   if (code >= 0) process.exitCode = code;
 });

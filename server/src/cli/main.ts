@@ -165,7 +165,16 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   }
 }
 
+/** A closed pipe (memfabric plan | head) ends the output quietly, as other tools do. */
+export function quietEpipe(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 if (require.main === module) {
+  quietEpipe();
   main(process.argv.slice(2)).then((code) => {
     if (code >= 0) process.exitCode = code;
   });

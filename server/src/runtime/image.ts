@@ -601,6 +601,12 @@ export interface GuestArgvOptions {
   agentSocket: string;
   /** Extra kernel command line words appended after the defaults. */
   append?: string;
+  /**
+   * Root bus for the agent's virtio-serial device: pcie.0 on q35, pci.0 on pc.
+   * Named explicitly because after a pxb/pxb-cxl QEMU would otherwise put the
+   * device on the expander's bus, which takes only bridges.
+   */
+  rootBus?: string;
 }
 
 /** Name of the virtio-serial port the guest agent listens on. */
@@ -617,7 +623,7 @@ export function guestArgv(image: Pick<GuestImage, 'kernel' | 'initrd'>, opts: Gu
     '-kernel', image.kernel,
     '-initrd', image.initrd,
     '-append', append,
-    '-device', 'virtio-serial-pci,id=mfserial',
+    '-device', `virtio-serial-pci,id=mfserial${opts.rootBus ? `,bus=${opts.rootBus}` : ''}`,
     '-chardev', `socket,path=${opts.agentSocket},server=on,wait=off,id=mfagent`,
     '-device', `virtserialport,bus=mfserial.0,chardev=mfagent,name=${AGENT_PORT_NAME}`,
   ];

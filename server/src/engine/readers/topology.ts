@@ -186,7 +186,9 @@ function buildNodeInput(
     args.push({ name, option: S(`-${name}`, where), value: v });
   };
   /** ",key=VALUE" with VALUE mapped to the attribute. */
-  const kv = (key: string, v: MStr | undefined, where: Span) => (v ? MStr.concat([S(`,${key}=`, where), v]) : undefined);
+  const kv = (key: string, v: MStr | undefined, where: Span) => (v ? MStr.concat([S(`,${key}=`, where), key === 'mem-path' ? absolute(v) : v]) : undefined);
+  /** A relative host path is relative to the topology file, wherever QEMU runs. */
+  const absolute = (p: MStr): MStr => (p.text.startsWith('/') ? p : MStr.concat([S(`${baseDir.replace(/\/+$/, '')}/`, p.span()), p]));
 
   const children = scope.children();
   const cxlEls = children.filter((c) => c.local === 'cxl');
@@ -248,7 +250,7 @@ function buildNodeInput(
           const cid = ce('id')?.text ?? '0';
           const path = ce('path');
           const where = cell.nameSpan;
-          if (path) push('object', where, `memory-backend-file,id=numa${cid},mem-path=`, path, kv('size', ce('size'), where), kv('align', ce('align'), where), kv('share', ce('share'), where));
+          if (path) push('object', where, `memory-backend-file,id=numa${cid}`, kv('mem-path', path, where), kv('size', ce('size'), where), kv('align', ce('align'), where), kv('share', ce('share'), where));
           else push('object', where, `memory-backend-ram,id=numa${cid}`, kv('size', ce('size'), where));
           push('numa', where, `node,nodeid=`, ce('id') ?? S('0'), kv('cpus', ce('cpus'), where), `,memdev=numa${cid}`);
         }
@@ -395,12 +397,12 @@ function buildNodeInput(
     const id = tA('id') ?? S(`${bus.text}.mem`, w);
     const path = tA('path');
     const mem = MStr.concat([id, S('-mem', w)]);
-    if (path) push('object', w, 'memory-backend-file,id=', mem, ',share=on,mem-path=', path, kv('size', tA('size'), w), kv('align', tA('align'), w));
+    if (path) push('object', w, 'memory-backend-file,id=', mem, ',share=on', kv('mem-path', path, w), kv('size', tA('size'), w), kv('align', tA('align'), w));
     else push('object', w, 'memory-backend-ram,id=', mem, kv('size', tA('size'), w));
     const lsa = MStr.concat([id, S('-lsa', w)]);
     const lsaPath = tA('lsa-path');
     const lsaSize = tA('lsa-size') ?? S('256M', w);
-    if (lsaPath) push('object', w, 'memory-backend-file,id=', lsa, ',share=on,mem-path=', lsaPath, kv('size', lsaSize, w));
+    if (lsaPath) push('object', w, 'memory-backend-file,id=', lsa, ',share=on', kv('mem-path', lsaPath, w), kv('size', lsaSize, w));
     else push('object', w, 'memory-backend-ram,id=', lsa, kv('size', lsaSize, w));
     push('device', w, 'cxl-type3,bus=', bus, ',memdev=', mem, ',lsa=', lsa, ',id=', id, kv('sn', tA('sn') ?? S(`0x${(++snCounter).toString(16)}`, w), w));
   }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what memfabric needs on a fresh Debian machine, then builds it.
+#  - Debian packages: QEMU 7.2 (ground truth and runtime), libvirt's schema
+#    validator, kmod's depmod (guest image), and helpers the tests use.
+#  - npm packages from package-lock.json, then the TypeScript build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+have qemu-system-x86_64 || need+=(qemu-system-x86)
+have virt-xml-validate || need+=(libvirt-clients)
+have xmllint || need+=(libxml2-utils)
+have depmod || need+=(kmod)
+have dpkg-deb || need+=(dpkg)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "memfabric setup: installing Debian packages: ${need[*]}"
+  SUDO=()
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then SUDO=(sudo); else
+      echo "memfabric setup: need root (or sudo) to install: ${need[*]}" >&2; exit 1
+    fi
+  fi
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "memfabric setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npx tsc -p .
+fi

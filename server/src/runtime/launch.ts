@@ -1,0 +1,129 @@
+/**
+ * Start one node of a plan under real QEMU with the guest image, and stop it.
+ * Each node gets a private (0700) run directory holding its console log and
+ * agent socket. QEMU is spawned with an argv array, never a shell string, and
+ * every process started here is killed by stop().
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GuestImage, guestArgv } from './image';
+import { guestExec, GuestExecResult } from './agent';
+
+export interface LaunchOptions {
+  name: string;
+  /** The node's argv from `plan` (binary first). */
+  argv: string[];
+  image: Pick<GuestImage, 'kernel' | 'initrd'>;
+  /** Private directory for this node's run state; created 0700. */
+  runDir: string;
+  readyTimeoutMs?: number;
+}
+
+export interface RunningNode {
+  name: string;
+  proc: ChildProcess;
+  runDir: string;
+  consoleLog: string;
+  agentSocket: string;
+  argv: string[];
+  bootMs: number;
+  exec(cmd: string[], timeoutMs?: number): Promise<GuestExecResult>;
+  stop(): Promise<void>;
+}
+
+/** KVM only when the CPU has vmx/svm and /dev/kvm is usable; TCG otherwise. */
+export function accelerator(): 'kvm' | 'tcg' {
+  try {
+    if (!/\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))) return 'tcg';
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return 'kvm';
+  } catch {
+    return 'tcg';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The plan's argv with the guest attached: the plan's own -append (kernel
+ * options such as memmap= for SPM) is merged into the guest's command line.
+ */
+export function bootArgv(planArgv: string[], image: Pick<GuestImage, 'kernel' | 'initrd'>, runDir: string): string[] {
+  const [bin, ...rest] = planArgv;
+  const args: string[] = [];
+  let append: string | undefined;
+  let q35 = false;
+  for (let i = 0; i < rest.length; i++) {
+    if (rest[i] === '-append' || rest[i] === '--append') {
+      append = rest[++i];
+      continue;
+    }
+    if ((rest[i] === '-machine' || rest[i] === '-M') && /^(q35|pc-q35)/.test(rest[i + 1] ?? '')) q35 = true;
+    args.push(rest[i]);
+  }
+  return [
+    bin,
+    ...args,
+    '-accel', accelerator(),
+    '-display', 'none',
+    '-no-reboot',
+    '-serial', `file:${join(runDir, 'console.log')}`,
+    ...guestArgv(image, { agentSocket: join(runDir, 'agent.sock'), append, rootBus: q35 ? 'pcie.0' : 'pci.0' }),
+  ];
+}
+
+export async function launchNode(opts: LaunchOptions): Promise<RunningNode> {
+  mkdirSync(opts.runDir, { recursive: true, mode: 0o700 });
+  const argv = bootArgv(opts.argv, opts.image, opts.runDir);
+  const consoleLog = join(opts.runDir, 'console.log');
+  const agentSocket = join(opts.runDir, 'agent.sock');
+  const t0 = Date.now();
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const node: RunningNode = {
+    name: opts.name,
+    proc,
+    runDir: opts.runDir,
+    consoleLog,
+    agentSocket,
+    argv,
+    bootMs: 0,
+    exec: (cmd, timeoutMs = 30_000) => guestExec(agentSocket, cmd, timeoutMs),
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+    },
+  };
+  const timeout = opts.readyTimeoutMs ?? 120_000;
+  while (Date.now() - t0 < timeout) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`node ${opts.name}: QEMU exited (${proc.exitCode ?? proc.signalCode}) before the guest was ready: ${stderr.trim()}\n${tail(consoleLog)}`);
+    }
+    if (/^MEMFABRIC-READY\r?$/m.test(safeRead(consoleLog))) {
+      node.bootMs = Date.now() - t0;
+      return node;
+    }
+    await sleep(200);
+  }
+  await node.stop();
+  throw new Error(`node ${opts.name}: guest not ready within ${timeout / 1000} s; last console lines:\n${tail(consoleLog)}`);
+}
+
+function safeRead(p: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export function tail(p: string, lines = 15): string {
+  return safeRead(p).split('\n').slice(-lines).join('\n');
+}
