@@ -70,6 +70,7 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
     const nodes = read.nodes.map((n: NodeInput) => buildNode(n));
     const diagnostics = [...read.diagnostics];
     for (const n of nodes) runNodeRules(n, host, diagnostics);
+    if (read.kind === 'topology') for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
     return { source: d.source, kind: read.kind, nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
   });
   const all = results.flatMap((r) => r.nodes);
@@ -93,6 +94,15 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
 
 export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind): AnalyzedDocument {
   return analyzeDocuments([{ text, source, kind }], host)[0];
+}
+
+/**
+ * Rules write fixes in QEMU option syntax. In a topology file the values they
+ * point at are attribute values, so only fixes that replace a value with a
+ * plain value (round a size up, change an id) still make sense there.
+ */
+function fitsXmlValue(f: { edits: { span: { start: number; end: number }; newText: string }[] }): boolean {
+  return f.edits.every((e) => e.span.end > e.span.start && !/[,=<>&"']/.test(e.newText));
 }
 
 /**

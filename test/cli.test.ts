@@ -1,0 +1,104 @@
+/** The CLI contract scripts depend on: formats, exit statuses, input detection. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './support/cli';
+
+function withFiles(files: Record<string, string>, fn: (dir: string) => void) {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-cli-'));
+  try {
+    for (const [n, t] of Object.entries(files)) writeFileSync(join(dir, n), t);
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const BAD_QEMU = 'qemu-system-x86_64 -M q35 -m 2G \\\n  -object memory-backend-file,id=m,mem-path=m.raw,size=1GB,share=on \\\n  -device ivshmem-plain,memdev=m\n';
+const GOOD_TOPO = '<cluster name="c"><fabric id="f" size="1G" path="f.raw"/><node name="a"><attach fabric="f"/></node></cluster>\n';
+
+test('check --format json: the documented shape, 0-based ranges, exit 1 on errors', () => {
+  withFiles({ 'bad.qemu': BAD_QEMU }, (dir) => {
+    const r = runCli(['check', '--format', 'json', 'bad.qemu'], { cwd: dir });
+    assert.equal(r.status, 1, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.files.length, 1);
+    assert.equal(out.files[0].file, 'bad.qemu');
+    const [d] = out.files[0].diagnostics;
+    assert.deepEqual(d.range, { start: { line: 1, character: 55 }, end: { line: 1, character: 58 } });
+    assert.equal(d.severity, 'error');
+    assert.equal(d.code, 'size-syntax');
+    assert.match(d.message, /Parameter 'size' expects a size value/);
+  });
+});
+
+test('check: exit 0 without errors; text format names file:line:col and the code', () => {
+  withFiles({ 'ok.xml': GOOD_TOPO, 'bad.qemu': BAD_QEMU }, (dir) => {
+    const ok = runCli(['check', 'ok.xml'], { cwd: dir });
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /no problems in 1 file\(s\), 1 node\(s\)/);
+    const bad = runCli(['check', 'bad.qemu', 'ok.xml'], { cwd: dir });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /^bad\.qemu:2:56: error \[size-syntax\] /m);
+  });
+});
+
+test('usage and I/O errors exit 2 with a one-line message', () => {
+  for (const args of [['check'], ['check', '--format', 'yaml', 'x'], ['check', '/nonexistent/file.qemu'], ['frobnicate'], ['plan'], ['check', '--bogus', 'x']]) {
+    const r = runCli(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^memfabric: /);
+  }
+});
+
+test('plan: json, argv and libvirt formats, --node, unknown node', () => {
+  withFiles({ 'c.xml': '<cluster name="c"><fabric id="f" size="1G" path="f.raw"/><node name="n{n}" count="2"><attach fabric="f"/></node></cluster>' }, (dir) => {
+    const j = runCli(['plan', 'c.xml'], { cwd: dir });
+    assert.equal(j.status, 0, j.stderr);
+    const plan = JSON.parse(j.stdout);
+    assert.deepEqual(plan.nodes.map((n: { name: string }) => n.name), ['n1', 'n2']);
+    assert.equal(plan.nodes[0].argv[0], 'qemu-system-x86_64');
+    assert.deepEqual(plan.nodes[0].files, [{ path: join(dir, 'f.raw'), size: '0x40000000' }]);
+    const one = JSON.parse(runCli(['plan', '--node', 'n2', 'c.xml'], { cwd: dir }).stdout);
+    assert.deepEqual(one.nodes.map((n: { name: string }) => n.name), ['n2']);
+    const argv = runCli(['plan', '--format', 'argv', '--node', 'n1', 'c.xml'], { cwd: dir });
+    assert.match(argv.stdout, /^qemu-system-x86_64 -machine q35 .*-device ivshmem-plain,id=f-shm,memdev=f,bus=pcie\.0$/m);
+    const lv = runCli(['plan', '--format', 'libvirt', '--node', 'n1', 'c.xml'], { cwd: dir });
+    assert.match(lv.stdout, /<domain type="qemu" xmlns:qemu="http:\/\/libvirt\.org\/schemas\/domain\/qemu\/1\.0">/);
+    const missing = runCli(['plan', '--node', 'zz', 'c.xml'], { cwd: dir });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /no node 'zz'.*nodes: n1, n2/);
+  });
+});
+
+test('inputs are detected from their content, not their names', () => {
+  withFiles(
+    {
+      'topology.txt': GOOD_TOPO,
+      'domain.conf': `<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>d</name><memory unit='GiB'>2</memory>
+<qemu:commandline><qemu:arg value='-object'/><qemu:arg value='memory-backend-file,id=m,mem-path=/dev/shm/m,size=3M,share=on'/><qemu:arg value='-device'/><qemu:arg value='ivshmem-plain,memdev=m'/></qemu:commandline></domain>`,
+      'opts.args': '-M q35 -m 1G,slots=2\n',
+    },
+    (dir) => {
+      const r = JSON.parse(runCli(['check', '--format', 'json', 'topology.txt', 'domain.conf', 'opts.args'], { cwd: dir }).stdout);
+      const codes = r.files.map((f: { diagnostics: { code: string }[] }) => f.diagnostics.map((d) => d.code));
+      assert.deepEqual(codes, [[], ['ivshmem-size-pow2'], ['slots-without-maxmem']]);
+    },
+  );
+});
+
+test('a cluster of command-line files: a fabric file mapped with different sizes', () => {
+  const node = (size: string) => `qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=fam,mem-path=/srv/fam,size=${size},share=on -device ivshmem-plain,memdev=fam\n`;
+  withFiles({ 'a.qemu': node('1G'), 'b.qemu': node('1G'), 'c.qemu': node('2G') }, (dir) => {
+    const r = runCli(['check', '--format', 'json', 'a.qemu', 'b.qemu', 'c.qemu'], { cwd: dir });
+    const out = JSON.parse(r.stdout);
+    assert.equal(r.status, 1);
+    assert.deepEqual(out.files.map((f: { diagnostics: unknown[] }) => f.diagnostics.length), [0, 0, 1]);
+    const d = out.files[2].diagnostics[0];
+    assert.equal(d.code, 'fabric-region-mismatch');
+    assert.equal(d.related[0].file, join(dir, 'a.qemu'));
+  });
+});
