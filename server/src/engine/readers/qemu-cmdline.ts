@@ -118,8 +118,8 @@ export function readQemuCommandLine(text: string, path: string, baseDir: string)
         makeDiagnostic(commentRule, {
           span: c.span,
           message:
-            `This comment ends the backslash-continued QEMU command: the shell runs it without the ${orphans.length} option line(s) after the comment ` +
-            `(${lost.slice(0, 3).join('; ')}${lost.length > 3 ? '; …' : ''}), then tries to run those lines as commands of their own.`,
+            `This comment ends the backslash-continued QEMU command: the shell runs QEMU without any option after the comment ` +
+            `(${lost.slice(0, 3).join('; ')}${lost.length > 3 ? '; …' : ''}), then tries to run ${orphans.length === 1 ? 'those lines as a command' : `those lines as ${orphans.length} commands`} of their own.`,
           related: orphans.map((o) => ({ span: o.span, message: 'not passed to QEMU: run by the shell as a separate command' })),
           fixes: [{ title: 'Remove the comment line', edits: [{ span: lineOf(text, c.span), newText: '' }] }],
         }),
