@@ -102,3 +102,17 @@ test('a cluster of command-line files: a fabric file mapped with different sizes
     assert.equal(d.related[0].file, join(dir, 'a.qemu'));
   });
 });
+
+test('a cluster of command-line files: the same fabric backed by different files', () => {
+  const node = (path: string) => `qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=fam,mem-path=${path},size=1G,share=on -device ivshmem-plain,memdev=fam\n`;
+  withFiles({ 'a.qemu': node('/srv/fam'), 'b.qemu': node('/srv/fam'), 'c.qemu': node('/srv/fam2') }, (dir) => {
+    const r = runCli(['check', '--format', 'json', 'a.qemu', 'b.qemu', 'c.qemu'], { cwd: dir });
+    const out = JSON.parse(r.stdout);
+    assert.equal(r.status, 0);
+    const d = out.files[2].diagnostics[0];
+    assert.equal(d.code, 'fabric-region-mismatch');
+    assert.equal(d.severity, 'warning');
+    const at = node('/srv/fam2').indexOf('/srv/fam2');
+    assert.deepEqual(d.range, { start: { line: 0, character: at }, end: { line: 0, character: at + '/srv/fam2'.length } });
+  });
+});

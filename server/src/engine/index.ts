@@ -82,9 +82,7 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
       host,
       report: (node, f) => {
         const target = bySource.get(node?.source ?? results[0]?.source) ?? results[0];
-        const d = makeDiagnostic(rule, f, node?.name);
-        if (d.related) d.related = d.related.map((r) => r);
-        target.diagnostics.push(d);
+        target.diagnostics.push(makeDiagnostic(rule, f, node?.name));
       },
     };
     rule.checkCluster(ctx);

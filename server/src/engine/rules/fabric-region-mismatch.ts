@@ -1,41 +1,69 @@
 import { Rule } from './rule';
 import { MemoryBackend, NodeModel } from '../model/model';
-import { hexHuman, isOn, sizeOf } from './util';
+import { devProp, hexHuman, isOn, sizeOf } from './util';
 import { resolvePath } from './paths';
+
+interface Use {
+  node: NodeModel;
+  b: MemoryBackend;
+  size: bigint;
+  path: string;
+}
+
+/** The value most users agree on (ties: the first seen), taken as the intended one. */
+function majority<K>(uses: Use[], key: (u: Use) => K): K {
+  const counts = new Map<K, number>();
+  for (const u of uses) counts.set(key(u), (counts.get(key(u)) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
+}
 
 export const rule: Rule = {
   code: 'fabric-region-mismatch',
   severity: 'error',
   summary:
-    'Nodes that share a fabric region must open the same host file with the same size: a node with a larger size fails to start once the file exists, one with a smaller size sees only part of the region.',
+    'Nodes that share a fabric region must open the same host file with the same size: a node with a larger size fails to start once the file exists, one with a smaller size sees only part of the region, and nodes whose region of the same name is backed by different files share nothing.',
   enforcedBy: "backing store size 0x100000 does not match 'size' option 0x400000 (for the larger one, once the file exists)",
   checkCluster({ nodes, report }) {
-    const byPath = new Map<string, { node: NodeModel; b: MemoryBackend; size: bigint }[]>();
+    const uses: Use[] = [];
     for (const node of nodes) {
       for (const b of node.backends.values()) {
         if (b.obj.qomType !== 'memory-backend-file' || !b.memPath || !isOn(b.share)) continue;
         const size = sizeOf(b.size);
         if (size === undefined) continue;
-        const path = resolvePath(node.baseDir, b.memPath.text);
-        if (!byPath.has(path)) byPath.set(path, []);
-        byPath.get(path)!.push({ node, b, size });
+        uses.push({ node, b, size, path: resolvePath(node.baseDir, b.memPath.text) });
       }
     }
-    for (const [path, users] of byPath) {
-      const nodesUsing = new Set(users.map((u) => u.node));
-      if (nodesUsing.size < 2) continue;
-      const sizes = new Map<bigint, number>();
-      for (const u of users) sizes.set(u.size, (sizes.get(u.size) ?? 0) + 1);
-      if (sizes.size < 2) continue;
-      // The most common size is taken as intended; report the others.
-      const common = [...sizes.entries()].sort((a, b) => b[1] - a[1])[0][0];
-      const ref = users.find((u) => u.size === common)!;
-      for (const u of users) {
+    // Same file, different sizes.
+    const byPath = new Map<string, Use[]>();
+    for (const u of uses) byPath.set(u.path, [...(byPath.get(u.path) ?? []), u]);
+    for (const [path, group] of byPath) {
+      if (new Set(group.map((u) => u.node)).size < 2 || new Set(group.map((u) => u.size)).size < 2) continue;
+      const common = majority(group, (u) => u.size);
+      const ref = group.find((u) => u.size === common)!;
+      for (const u of group) {
         if (u.size === common) continue;
         report(u.node, {
           span: u.b.size!.m.span(),
           message: `Node '${u.node.name}' maps the shared file ${path} with size ${hexHuman(u.size)}, but node '${ref.node.name}' uses ${hexHuman(common)}: ${u.size > common ? 'this node will fail to start once the file exists at the smaller size' : 'this node sees only part of the region'}.`,
           related: [{ span: ref.b.size!.m.span(), message: `node '${ref.node.name}': size ${hexHuman(common)}`, source: ref.node.source }],
+        });
+      }
+    }
+    // Same fabric (an ivshmem backend id), different files.
+    const shared = uses.filter((u) => u.node.devices.some((d) => d.driver === 'ivshmem-plain' && devProp(d, 'memdev')?.value.text === u.b.id));
+    const byId = new Map<string, Use[]>();
+    for (const u of shared) byId.set(u.b.id, [...(byId.get(u.b.id) ?? []), u]);
+    for (const [id, group] of byId) {
+      if (new Set(group.map((u) => u.node)).size < 2 || new Set(group.map((u) => u.path)).size < 2) continue;
+      const common = majority(group, (u) => u.path);
+      const ref = group.find((u) => u.path === common)!;
+      for (const u of group) {
+        if (u.path === common) continue;
+        report(u.node, {
+          severity: 'warning',
+          span: u.b.memPath!.span(),
+          message: `Node '${u.node.name}' backs the fabric '${id}' with ${u.path}, but node '${ref.node.name}' uses ${common}: the two nodes share no memory through it.`,
+          related: [{ span: ref.b.memPath!.span(), message: `node '${ref.node.name}': ${common}`, source: ref.node.source }],
         });
       }
     }
