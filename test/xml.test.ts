@@ -1,0 +1,72 @@
+/** The tolerant XML reader: positions, entities, namespaces, recovery. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { attr, child, parseXml, textOf } from '../server/src/engine/syntax/xml';
+import { analyzeDocument } from '../server/src/engine/index';
+
+test('attribute values keep exact positions through entity references', () => {
+  const text = `<a v="x&amp;y&#x41;z"/>`;
+  const doc = parseXml(text);
+  const v = attr(doc.root!, 'v')!;
+  assert.equal(v.value.text, 'x&yAz');
+  assert.deepEqual(v.valueSpan, { start: 6, end: 20 });
+  // 'z' is the last character; '&amp;' maps to its whole reference.
+  assert.deepEqual(v.value.span(4, 5), { start: 19, end: 20 });
+  assert.deepEqual(v.value.span(1, 2), { start: 7, end: 12 });
+  assert.equal(doc.problems.length, 0);
+});
+
+test('namespaces resolve by URI, whatever the prefix', () => {
+  const doc = parseXml(`<domain xmlns:foo="urn:x"><foo:commandline/><bar:commandline/></domain>`);
+  const [a, b] = doc.root!.children.filter((c) => c.kind === 'element') as any[];
+  assert.equal(a.ns, 'urn:x');
+  assert.equal(b.ns, undefined);
+  assert.deepEqual(doc.undeclaredPrefixes.map((u) => u.prefix), ['bar']);
+});
+
+test('recovers from unclosed elements, stray end tags, unquoted values and a missing >', () => {
+  const text = `<r><a x=1><b>t</r></c><d y="2"<e/></r>`;
+  const doc = parseXml(text);
+  assert.ok(doc.problems.length >= 3, JSON.stringify(doc.problems));
+  const a = child(doc.root!, 'a')!;
+  assert.equal(attr(a, 'x')!.value.text, '1');
+  assert.equal(textOf(child(a, 'b')!).text, 't');
+});
+
+test('CDATA, comments, prologue and DOCTYPE are read', () => {
+  const doc = parseXml(`<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY e "x">]>\n<!-- c --><r><![CDATA[<raw>&]]></r>`);
+  assert.equal(textOf(doc.root!).text, '<raw>&');
+  assert.deepEqual(doc.problems, []);
+});
+
+test('the engine survives thousands of mutated and truncated documents', () => {
+  const seeds = [
+    `<cluster name="c"><fabric id="f" size="1G" path="f.raw"/><node name="n{n}" count="3" memory="2G"><attach fabric="f"/><cxl><host-bridge id="h"><root-port><switch><downstream><type3 size="256M"/></downstream></switch></root-port></host-bridge><window size="4G" targets="h"/></cxl><numa><cell id="0" size="2G"/></numa><spm start="4G" size="1G"/><qemu>-device "x,y=1"</qemu></node></cluster>`,
+    `<domain xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>d</name><memory unit='GiB'>2</memory><maxMemory slots='2' unit='GiB'>4</maxMemory><cpu><numa><cell id='0' memory='2' unit='GiB' cpus='0'/></numa></cpu><devices><shmem name='s'><model type='ivshmem-plain'/><size unit='M'>4</size></shmem></devices><qemu:commandline><qemu:arg value='-device'/><qemu:arg value='ivshmem-plain,memdev=x'/></qemu:commandline></domain>`,
+    `Q=qemu-system-x86_64\n$Q -M q35,cxl=on \\\n  -m 1G,maxmem=4G,slots=2 \\\n  # c\n  -object memory-backend-file,id=m,mem-path="a b",size=1G \\\n  -device cxl-type3,memdev=m -M cxl-fmw.0.targets.0=x,cxl-fmw.0.size=4G\n`,
+  ];
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const alphabet = `<>/="' \\\n,.=-#&;{}$0123456789GMKTabcxyz`;
+  for (let i = 0; i < 3000; i++) {
+    let t = seeds[i % seeds.length];
+    const edits = 1 + rnd(6);
+    for (let k = 0; k < edits; k++) {
+      const p = rnd(t.length + 1);
+      const op = rnd(3);
+      if (op === 0) t = t.slice(0, p) + alphabet[rnd(alphabet.length)] + t.slice(p);
+      else if (op === 1) t = t.slice(0, p) + t.slice(p + 1 + rnd(8));
+      else t = t.slice(0, p);
+    }
+    for (const name of ['/x/t.cluster.xml', '/x/d.xml', '/x/s.sh']) {
+      const r = analyzeDocument(t, name);
+      for (const d of r.diagnostics) {
+        assert.ok(d.span.start >= 0 && d.span.end <= t.length && d.span.start <= d.span.end, `bad span ${JSON.stringify(d.span)} for ${d.code} in ${JSON.stringify(t)}`);
+        assert.notEqual(d.code, 'internal-error', `${d.message} in ${JSON.stringify(t)}`);
+      }
+    }
+  }
+});
