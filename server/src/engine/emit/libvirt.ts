@@ -5,7 +5,7 @@
  * backends, ivshmem, CXL) goes into <qemu:commandline>, in order.
  */
 import { create } from 'xmlbuilder2';
-import { NodeModel, machineBase } from '../model/model';
+import { NodeModel, machineBase, qemuBool } from '../model/model';
 import { KiB, MiB } from '../text/sizes';
 
 export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
@@ -47,7 +47,17 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}
         const b = c.memdev ? node.backends.get(c.memdev.text) : undefined;
         const size = b?.size?.parsed.ok ? b.size.parsed.value : c.mem?.parsed.ok ? c.mem.parsed.value : ram / BigInt(cells.length);
         if (c.memdev) numaMemdevs.add(c.memdev.text);
-        numa.ele('cell', { id: String(c.nodeid?.n ?? i), cpus: c.cpus?.text ?? String(i), memory: String(size / KiB), unit: 'KiB' });
+        const id = String(c.nodeid?.n ?? i);
+        const shared = b?.share && qemuBool(b.share.value.text) === true;
+        // libvirt backs a cell with memory-backend-ram, or with memAccess='shared' with a shared memory-backend-file
+        // under its memory_backing_dir (checked with libvirt 9.0 domxml-to-native): it cannot put a cell's memory in
+        // a file of our choosing. Keep the sharing, and say what is lost.
+        if (b && b.obj.qomType !== 'memory-backend-ram') {
+          numa.com(
+            ` cell ${id}: wanted ${b.obj.qomType}${b.memPath ? ` mem-path=${b.memPath.text}` : ''}${shared ? ' share=on' : ''}; libvirt cannot choose a NUMA cell's backing file: this cell gets ${shared ? "a shared file of its own under libvirt's memory_backing_dir" : 'private anonymous RAM'} `.replace(/--/g, '- -'),
+          );
+        }
+        numa.ele('cell', { id, cpus: c.cpus?.text ?? String(i), memory: String(size / KiB), unit: 'KiB', ...(shared ? { memAccess: 'shared' } : {}) });
       });
     } else {
       numa.ele('cell', { id: '0', cpus: `0-${Math.max(0, (node.smp?.cpus ?? 1) - 1)}`, memory: String(ram / KiB), unit: 'KiB' });
@@ -80,5 +90,6 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}
     for (const arg of cl) q.ele('qemu:arg', { value: arg });
   }
   void base;
-  return doc.end({ prettyPrint: true });
+  // One document per node: end each with a newline so that several can be printed one after the other.
+  return doc.end({ prettyPrint: true }) + '\n';
 }

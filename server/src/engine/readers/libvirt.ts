@@ -7,7 +7,7 @@
  */
 import { Diagnostic } from '../diagnostics';
 import { NodeInput } from '../model/build';
-import { EgmDevice } from '../model/model';
+import { EgmDevice, machineBase } from '../model/model';
 import { attr, child, childElements, textOf, XmlDocument, XmlElement } from '../syntax/xml';
 import { MStr, Span } from '../text/source';
 import { KiB, MiB, isPow2, parseLibvirtScaled } from '../text/sizes';
@@ -18,6 +18,7 @@ import { rule as nsRule } from '../rules/libvirt-qemu-namespace';
 import { rule as unitRule } from '../rules/libvirt-unit';
 import { rule as shmemRule } from '../rules/libvirt-shmem';
 import { rule as numaRule } from '../rules/libvirt-numa-memory';
+import { rule as memoryRule } from '../rules/libvirt-memory';
 import { rule as egmRule } from '../rules/egm-unsupported';
 
 export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
@@ -50,15 +51,19 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     if (!el) return undefined;
     const v = textOf(el);
     const u = attr(el, 'unit');
-    const r = parseLibvirtScaled(v.text, u?.value.text, defaultScale);
+    // libvirt does not trim: '<memory> 4 </memory>' is refused like '1.5' (virStrToLong_ullp on the raw text).
+    const raw = el.children.map((c) => (c.kind === 'text' ? c.value.text : '')).join('');
+    const r = v.text !== '' && raw !== v.text ? ({ ok: false, detail: `Invalid value '${raw}'` } as const) : parseLibvirtScaled(v.text, u?.value.text, defaultScale);
     if (!r.ok) {
       const onUnit = r.detail.startsWith('unknown suffix');
+      const spaced = raw !== v.text ? ' (libvirt does not strip spaces or line breaks around it)' : '';
       diagnostics.push(
         makeDiagnostic(unitRule, {
-          span: onUnit && u ? u.valueSpan : v.span(),
+          span: onUnit && u ? u.valueSpan : spaced ? { start: el.startTagSpan.end, end: el.endTagSpan?.start ?? el.startTagSpan.end } : v.span(),
           message: onUnit
             ? `<${what}> unit '${u!.value.text}' is not a libvirt unit (b, KiB/K, MiB/M, GiB/G, TiB/T, … binary; KB, MB, GB, TB decimal). libvirt: "invalid argument: ${r.detail}"`
-            : `<${what}> must hold a whole number of units, not '${v.text}'. libvirt: "XML error: Invalid value '${v.text}' for element or attribute './${what}[1]'"`,
+            : `<${what}> must hold a whole number of units, not '${raw}'${spaced}. libvirt: "XML error: Invalid value '${raw}' for element or attribute './${what}[1]'"`,
+          fixes: spaced && /^[0-9]+$/.test(v.text) ? [{ title: `Remove the spaces around ${v.text}`, edits: [{ span: { start: el.startTagSpan.end, end: el.endTagSpan?.start ?? el.startTagSpan.end }, newText: v.text }] }] : undefined,
         }),
       );
       return undefined;
@@ -69,7 +74,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
         makeDiagnostic(unitRule, {
           severity: 'warning',
           span: u.valueSpan,
-          message: `unit='${u.value.text}' is decimal in libvirt: ${v.text} ${u.value.text} = ${r.bytes} bytes, not ${v.text} ${bin} (${BigInt(v.text) * (1n << (10n * BigInt('KMGTPE'.indexOf(bin[0].toUpperCase()) + 1)))} bytes); libvirt then rounds to whole MiB and the guest gets less memory than intended. Use unit='${bin}'.`,
+          message: `unit='${u.value.text}' is decimal in libvirt: ${v.text} ${u.value.text} = ${r.bytes} bytes, not ${v.text} ${bin} (${BigInt(v.text) * (1n << (10n * BigInt('KMGTPE'.indexOf(bin[0].toUpperCase()) + 1)))} bytes)${defaultScale === 1n ? '.' : '; libvirt then rounds to whole MiB and the guest gets less memory than intended.'} Use unit='${bin}'.`,
           fixes: [{ title: `Use unit='${bin}'`, edits: [{ span: u.valueSpan, newText: bin }] }],
         }),
       );
@@ -85,6 +90,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   const type = os && child(os, 'type');
   const machineAttr = type && attr(type, 'machine');
   opt(args, 'machine', machineAttr ? machineAttr.value : 'pc', machineAttr?.valueSpan ?? dom.nameSpan);
+  const machineType = machineAttr?.value.text ?? 'pc';
   for (const [tag, o] of [['kernel', 'kernel'], ['initrd', 'initrd'], ['cmdline', 'append']] as const) {
     const el = os && child(os, tag);
     if (el) opt(args, o, textOf(el), el.nameSpan);
@@ -115,23 +121,44 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   let ramWhere: MStr | undefined = mem?.m;
   if (cellSizes.length) {
     const sum = cellSizes.reduce((a, c) => a + roundMiB(c.bytes), 0n);
+    /** Rewrite <memory> in its own unit, when the sum is a whole number of them. */
+    const sumFix = (sum: bigint) => {
+      const u = attr(memEl!, 'unit');
+      const scale = u ? unitScale(u.value.text) : KiB;
+      return sum % scale === 0n ? [{ title: `Set <memory> to ${sum / KiB} KiB`, edits: [{ span: mem!.m.span(), newText: String(sum / scale) }] }] : [];
+    };
     if (mem && roundMiB(mem.bytes) !== sum) {
       diagnostics.push(
         makeDiagnostic(numaRule, {
           span: mem.m.span(),
           message: `<memory> is ${mem.bytes / KiB} KiB but the NUMA cells add up to ${sum / KiB} KiB: libvirt silently replaces <memory> with the sum of the cells, so the guest gets ${sum / MiB} MiB.`,
           related: cellSizes.map((c) => ({ span: c.m.span(), message: `cell ${c.id}: ${c.bytes / KiB} KiB` })),
-          fixes: [{ title: `Set <memory> to ${sum / KiB} KiB`, edits: [{ span: mem.m.span(), newText: String(sum / (attr(memEl!, 'unit') ? unitScale(attr(memEl!, 'unit')!.value.text) : KiB)) }] }].filter(() => sum % (attr(memEl!, 'unit') ? unitScale(attr(memEl!, 'unit')!.value.text) : KiB) === 0n),
+          fixes: sumFix(sum),
         }),
       );
     }
     ramBytes = sum;
     ramWhere = ramWhere ?? cellSizes[0].m;
   }
+  if (!cellSizes.length && !cells.length && (!memEl || mem?.bytes === 0n)) {
+    diagnostics.push(
+      makeDiagnostic(memoryRule, {
+        span: memEl ? mem!.m.span() : dom.nameSpan,
+        message: `The domain gives no memory size: ${memEl ? '<memory> is 0' : 'no <memory>'} and no NUMA cells. libvirt: "XML error: Memory size must be specified via <memory> or in the <numa> configuration"`,
+      }),
+    );
+  }
+  const arch = type && attr(type, 'arch')?.value.text;
+  if (max && maxEl && !cells.length && (arch === undefined || arch === 'x86_64' || arch === 'i686')) {
+    diagnostics.push(
+      makeDiagnostic(memoryRule, {
+        span: maxEl.nameSpan,
+        message: `<maxMemory> turns on memory hotplug, which libvirt allows on x86 only with at least one NUMA cell (<cpu><numa><cell id='0' cpus='…' memory='${mem ? roundMiB(mem.bytes) / KiB : '…'}' unit='KiB'/>). libvirt: "unsupported configuration: At least one numa node has to be configured when enabling memory hotplug"`,
+      }),
+    );
+  }
   if (ramBytes !== undefined && ramWhere) {
-    let m = compose(ramWhere.span(), `size=${ramBytes / KiB}K`);
-    m = MStr.concat([MStr.synthetic('size=', ramWhere.span()), MStr.synthetic(`${ramBytes / KiB}K`, ramWhere.span())]);
-    const parts: MStr[] = [m];
+    const parts: MStr[] = [MStr.synthetic(`size=${ramBytes / KiB}K`, ramWhere.span())];
     if (max && maxEl) {
       parts.push(MStr.synthetic(',maxmem=', max.m.span()), MStr.synthetic(`${roundMiB(max.bytes) / KiB}K`, max.m.span()));
       const slots = attr(maxEl, 'slots');
@@ -184,10 +211,23 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
       return;
     }
     if (nameA && (shName.includes('/') || shName === '.' || shName === '..')) {
-      diagnostics.push(makeDiagnostic(shmemRule, { span: nameA.valueSpan, message: `shmem name '${shName}' becomes /dev/shm/${shName}. libvirt: "unsupported configuration: shmem name cannot include '/' character"` }));
+      const why = shName.includes('/') ? "cannot include '/' character" : `cannot be equal to '${shName}'`;
+      diagnostics.push(makeDiagnostic(shmemRule, { span: nameA.valueSpan, message: `shmem name '${shName}' would be /dev/shm/${shName}, not a file of its own in /dev/shm. libvirt: "unsupported configuration: shmem name ${why}"` }));
+      return;
     }
-    if (mtype.value.text !== 'ivshmem-plain') return; // doorbell: a server socket, not modelled here
+    const server = child(el, 'server');
     const sizeEl = child(el, 'size');
+    if (mtype.value.text === 'ivshmem-doorbell') {
+      // The memory comes from the ivshmem server's socket: not modelled here.
+      if (!server) diagnostics.push(makeDiagnostic(shmemRule, { span: mtype.valueSpan, message: `An ivshmem-doorbell gets its memory and interrupts from an ivshmem server: add <server path='/var/lib/libvirt/shmem-${shName}-sock'/>. libvirt: "unsupported configuration: shmem model 'ivshmem-doorbell' is supported only with server option enabled"` }));
+      if (sizeEl) diagnostics.push(makeDiagnostic(shmemRule, { span: sizeEl.nameSpan, message: `An ivshmem-doorbell's size is the size of the memory its server hands out: drop <size>. libvirt: "unsupported configuration: shmem model 'ivshmem-doorbell' does not support size setting"`, fixes: [{ title: 'Remove <size>', edits: [{ span: sizeEl.span, newText: '' }] }] }));
+      return;
+    }
+    if (mtype.value.text !== 'ivshmem-plain') return;
+    if (server) {
+      diagnostics.push(makeDiagnostic(shmemRule, { span: server.nameSpan, message: `<server> belongs to ivshmem-doorbell; an ivshmem-plain maps /dev/shm/${shName} itself. libvirt: "unsupported configuration: shmem model 'ivshmem-plain' is supported only with server option disabled"` }));
+      return;
+    }
     // <shmem><size> without unit= is in BYTES (virDomainShmemDefParseXML scale 1), unlike <memory>.
     const sz = sizeEl ? scaled(sizeEl, 1n, 'size') : { bytes: 4n * MiB, m: MStr.synthetic('4M', where) };
     if (!sz) return;
@@ -206,7 +246,10 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     const alias = aliasOf(el)?.text ?? `shmem${idx}`;
     const pathM = nameA ? compose(nameA.valueSpan, '/dev/shm/', nameA.value) : MStr.synthetic('/dev/shm/shmem', where);
     opt(args, 'object', compose(where, `memory-backend-file,id=shmmem-${alias},mem-path=`, pathM, ',size=', MStr.synthetic(String(sz.bytes), sz.m.span()), ',share=on'), where);
-    opt(args, 'device', compose(where, `ivshmem-plain,id=${alias},memdev=shmmem-${alias},bus=pcie.0`), where);
+    // libvirt always gives the device a PCI address on the root bus' side of the machine (on q35 behind a
+    // pcie-to-pci-bridge, not modelled): pci.0 on pc, pcie.0 on q35. Never omit bus= (IVSHMEM_AUTOBUS_PXB).
+    const bus = machineBase(machineType) === 'q35' ? 'pcie.0' : 'pci.0';
+    opt(args, 'device', compose(where, `ivshmem-plain,id=${alias},memdev=shmmem-${alias},bus=${bus}`), where);
   }
 
   function readHostdev(el: XmlElement) {
@@ -277,7 +320,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
             ? declared
               ? `The prefix '${cl.prefix}' is bound to '${declared}', not to ${QEMU_NS}: libvirt silently drops this <${cl.name}> and none of its ${childElements(cl, 'arg').length} arguments reach QEMU.`
               : `The prefix '${cl.prefix}' is not declared: without xmlns:${cl.prefix}='${QEMU_NS}' on <domain>, libvirt silently drops this <${cl.name}> and none of its ${childElements(cl, 'arg').length} arguments reach QEMU (virt-xml-validate: "Namespace prefix ${cl.prefix} on commandline is not defined").`
-            : `<${cl.name}> must be a direct child of <domain>: here libvirt silently drops it and none of its arguments reach QEMU.`,
+            : `<${cl.name}> must be a direct child of <domain>, not of <${cl.parent?.name}>: here libvirt silently drops it and none of its ${childElements(cl, 'arg').length} arguments reach QEMU (virt-xml-validate: "Element domain failed to validate content").`,
           fixes,
         }),
       );
