@@ -187,15 +187,20 @@ export const REFUSED_CODES = new Set([
   'ivshmem-size-pow2', 'numa-sum', 'numa-node-missing', 'backend-missing-mem-path',
   'backend-size-zero', 'backend-align-pow2', 'device-needs-bus',
   'pxb-cxl-needs-pcie', // invented: pxb-cxl on a conventional PCI root bus (-M pc)
+  'memory-device-needs-maxmem', 'memory-device-needs-slots', 'memory-device-slots-full', 'memory-device-space',
+  'memory-device-node', 'nvdimm-needs-nvdimm-on', 'nvdimm-label-size', 'ivshmem-doorbell-no-chardev',
+  'numa-mem-memdev-mix', 'machine-memory-backend', 'backend-prealloc-reserve', 'backend-host-nodes-policy',
+  'max-ram-below-4g',
 ]);
 export const SILENT_CODES = new Set([
   'ivshmem-share-off', 'cxl-type3-size-256m', 'cxl-fmw-without-cxl-on', 'cxl-rp-port-duplicate',
-  'discard-data-shared',
+  'discard-data-shared', 'pmem-without-share',
 ]);
 // backing-file-size: smaller file -> refused, larger file -> starts.
 // dax-align: silent on a real devdax, but without /dev/dax0.0 QEMU fails to open it (unprivileged).
 // memdev-busy: refused, except 7.2 cxl-type3 realized after the other user (accepted silently).
-export const EITHER_CODES = new Set(['backing-file-size', 'dax-align', 'memdev-busy']);
+// numa-legacy-mem: refused on machine types 5.1+, a deprecation warning (starts) up to 5.0.
+export const EITHER_CODES = new Set(['backing-file-size', 'dax-align', 'memdev-busy', 'numa-legacy-mem']);
 
 /** Check that a record is consistent with the expect line; returns a list of problems. */
 export function verifyRecord(parsed, rec) {

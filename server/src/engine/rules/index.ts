@@ -4,7 +4,9 @@
  */
 import { Rule } from './rule';
 import { rule as r_backend_align_pow2 } from './backend-align-pow2';
+import { rule as r_backend_host_nodes_policy } from './backend-host-nodes-policy';
 import { rule as r_backend_missing_mem_path } from './backend-missing-mem-path';
+import { rule as r_backend_prealloc_reserve } from './backend-prealloc-reserve';
 import { rule as r_backend_size_zero } from './backend-size-zero';
 import { rule as r_backing_file_size } from './backing-file-size';
 import { rule as r_bus_nr_duplicate } from './bus-nr-duplicate';
@@ -25,19 +27,33 @@ import { rule as r_discard_data_shared } from './discard-data-shared';
 import { rule as r_duplicate_id } from './duplicate-id';
 import { rule as r_egm_unsupported } from './egm-unsupported';
 import { rule as r_fabric_region_mismatch } from './fabric-region-mismatch';
+import { rule as r_ivshmem_doorbell_no_chardev } from './ivshmem-doorbell-no-chardev';
 import { rule as r_ivshmem_no_memdev } from './ivshmem-no-memdev';
 import { rule as r_ivshmem_share_off } from './ivshmem-share-off';
 import { rule as r_ivshmem_size_pow2 } from './ivshmem-size-pow2';
+import { rule as r_libvirt_memory } from './libvirt-memory';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
 import { rule as r_libvirt_qemu_namespace } from './libvirt-qemu-namespace';
 import { rule as r_libvirt_shmem } from './libvirt-shmem';
 import { rule as r_libvirt_unit } from './libvirt-unit';
+import { rule as r_machine_memory_backend } from './machine-memory-backend';
+import { rule as r_max_ram_below_4g } from './max-ram-below-4g';
 import { rule as r_maxmem_below_ram } from './maxmem-below-ram';
 import { rule as r_maxmem_not_page_aligned } from './maxmem-not-page-aligned';
 import { rule as r_mem_path_directory } from './mem-path-directory';
 import { rule as r_memdev_busy } from './memdev-busy';
+import { rule as r_memory_device_needs_maxmem } from './memory-device-needs-maxmem';
+import { rule as r_memory_device_needs_slots } from './memory-device-needs-slots';
+import { rule as r_memory_device_node } from './memory-device-node';
+import { rule as r_memory_device_slots_full } from './memory-device-slots-full';
+import { rule as r_memory_device_space } from './memory-device-space';
+import { rule as r_numa_legacy_mem } from './numa-legacy-mem';
+import { rule as r_numa_mem_memdev_mix } from './numa-mem-memdev-mix';
 import { rule as r_numa_node_missing } from './numa-node-missing';
 import { rule as r_numa_sum } from './numa-sum';
+import { rule as r_nvdimm_label_size } from './nvdimm-label-size';
+import { rule as r_nvdimm_needs_nvdimm_on } from './nvdimm-needs-nvdimm-on';
+import { rule as r_pmem_without_share } from './pmem-without-share';
 import { rule as r_pxb_cxl_needs_pcie } from './pxb-cxl-needs-pcie';
 import { rule as r_pxb_cxl_without_cxl_on } from './pxb-cxl-without-cxl-on';
 import { rule as r_shell_syntax } from './shell-syntax';
@@ -57,7 +73,9 @@ import { rule as r_xml_syntax } from './xml-syntax';
 
 export const RULES: Rule[] = [
   r_backend_align_pow2,
+  r_backend_host_nodes_policy,
   r_backend_missing_mem_path,
+  r_backend_prealloc_reserve,
   r_backend_size_zero,
   r_backing_file_size,
   r_bus_nr_duplicate,
@@ -78,19 +96,33 @@ export const RULES: Rule[] = [
   r_duplicate_id,
   r_egm_unsupported,
   r_fabric_region_mismatch,
+  r_ivshmem_doorbell_no_chardev,
   r_ivshmem_no_memdev,
   r_ivshmem_share_off,
   r_ivshmem_size_pow2,
+  r_libvirt_memory,
   r_libvirt_numa_memory,
   r_libvirt_qemu_namespace,
   r_libvirt_shmem,
   r_libvirt_unit,
+  r_machine_memory_backend,
+  r_max_ram_below_4g,
   r_maxmem_below_ram,
   r_maxmem_not_page_aligned,
   r_mem_path_directory,
   r_memdev_busy,
+  r_memory_device_needs_maxmem,
+  r_memory_device_needs_slots,
+  r_memory_device_node,
+  r_memory_device_slots_full,
+  r_memory_device_space,
+  r_numa_legacy_mem,
+  r_numa_mem_memdev_mix,
   r_numa_node_missing,
   r_numa_sum,
+  r_nvdimm_label_size,
+  r_nvdimm_needs_nvdimm_on,
+  r_pmem_without_share,
   r_pxb_cxl_needs_pcie,
   r_pxb_cxl_without_cxl_on,
   r_shell_syntax,

@@ -1,6 +1,12 @@
 import { Rule } from './rule';
 import { hexHuman, ramSize, sizeOf } from './util';
 
+/** pc-i440fx-X.Y / pc-q35-X.Y up to 5.0 still auto-assign RAM to NUMA nodes (numa_mem_supported). */
+function legacyAutoSplit(type: string | undefined): boolean {
+  const m = /^pc-(?:i440fx|q35)-(\d+)\.(\d+)$/.exec(type ?? '');
+  return !!m && (Number(m[1]) < 5 || (Number(m[1]) === 5 && Number(m[2]) === 0));
+}
+
 export const rule: Rule = {
   code: 'numa-sum',
   severity: 'error',
@@ -18,9 +24,9 @@ export const rule: Rule = {
         const s = sizeOf(n.mem);
         if (s === undefined) return;
         total += s;
-      } else if (node.numa.some((x) => x.memdev || x.mem)) {
-        // a node without memory: fine
-      } else return; // QEMU splits RAM itself
+      } else if (!node.numa.some((x) => x.memdev || x.mem) && legacyAutoSplit(node.machine.type?.text)) {
+        return; // machine types up to 5.0 split the RAM across memory-less nodes themselves
+      }
     }
     const ram = ramSize(node);
     if (total === ram) return;

@@ -67,7 +67,7 @@ export const rule: Rule = {
       }
     }
     const mb = prop(node.machine.props, 'memory-backend');
-    if (mb) refBackend(mb.value, `Device '${mb.value.text}' not found`);
+    if (mb) refBackend(mb.value, `Memory backend '${mb.value.text}' not found`);
 
     const pxbCxl = node.devices.filter((d) => d.driver === 'pxb-cxl' && d.id).map((d) => d.id!.text);
     // Without cxl=on QEMU never resolves window targets (see cxl-fmw-without-cxl-on).
