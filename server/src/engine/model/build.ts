@@ -139,18 +139,8 @@ export function buildNode(input: NodeInput): NodeModel {
         break;
       }
       case 'object': {
-        const json = v.text.trimStart().startsWith('{');
-        const props = json ? jsonProps(v) ?? [] : propsFromKeyvals(parseKeyvals(v, 'qom-type'));
-        const t = prop(props, 'qom-type');
-        const obj: QObject = {
-          qomType: t?.value.text ?? '',
-          typeM: t?.value ?? v.slice(0, 0),
-          id: prop(props, 'id')?.value,
-          props: props.filter((p) => p.key !== 'qom-type' && p.key !== 'id'),
-          m: v,
-          option: a.option,
-          json,
-        };
+        const e = readEntity(v, 'qom-type');
+        const obj: QObject = { qomType: e.type, typeM: e.typeM, id: e.id, props: e.props, m: v, option: a.option, json: e.json };
         node.objects.push(obj);
         if (obj.qomType.startsWith('memory-backend-')) addBackend(node, obj);
         if (obj.qomType === 'acpi-egm-memory' && obj.id) {
@@ -159,19 +149,8 @@ export function buildNode(input: NodeInput): NodeModel {
         break;
       }
       case 'device': {
-        const json = v.text.trimStart().startsWith('{');
-        const props = json ? jsonProps(v) ?? [] : propsFromKeyvals(parseKeyvals(v, 'driver'));
-        const d = prop(props, 'driver');
-        const dev: QDevice = {
-          driver: d?.value.text ?? '',
-          driverM: d?.value ?? v.slice(0, 0),
-          id: prop(props, 'id')?.value,
-          props: props.filter((p) => p.key !== 'driver' && p.key !== 'id'),
-          m: v,
-          option: a.option,
-          json,
-        };
-        node.devices.push(dev);
+        const e = readEntity(v, 'driver');
+        node.devices.push({ driver: e.type, driverM: e.typeM, id: e.id, props: e.props, m: v, option: a.option, json: e.json });
         break;
       }
       case 'numa': {
@@ -219,6 +198,20 @@ export function buildNode(input: NodeInput): NodeModel {
   node.fmws = [...fmwByIndex.values()].sort((a, b) => a.index - b.index);
   for (const w of node.fmws) w.targets.sort((a, b) => a.index - b.index);
   return node;
+}
+
+/** -object / -device value, keyval or JSON: its type (qom-type / driver), id, and the other properties. */
+function readEntity(v: MStr, typeKey: 'qom-type' | 'driver') {
+  const json = v.text.trimStart().startsWith('{');
+  const props = json ? jsonProps(v) ?? [] : propsFromKeyvals(parseKeyvals(v, typeKey));
+  const t = prop(props, typeKey);
+  return {
+    json,
+    type: t?.value.text ?? '',
+    typeM: t?.value ?? v.slice(0, 0),
+    id: prop(props, 'id')?.value,
+    props: props.filter((p) => p.key !== typeKey && p.key !== 'id'),
+  };
 }
 
 function addBackend(node: NodeModel, obj: QObject) {

@@ -1,5 +1,5 @@
 import { Rule } from './rule';
-import { devProp, isOn } from './util';
+import { linkedBackend, isOn } from './util';
 
 export const rule: Rule = {
   code: 'ivshmem-share-off',
@@ -10,16 +10,16 @@ export const rule: Rule = {
   check({ node, report }) {
     for (const d of node.devices) {
       if (d.driver !== 'ivshmem-plain') continue;
-      const p = devProp(d, 'memdev');
-      const b = p && node.backends.get(p.value.text);
-      if (!b) continue;
+      const link = linkedBackend(node, d);
+      if (!link) continue;
+      const { p, b } = link;
       const type = b.obj.qomType;
       if (type === 'memory-backend-ram' || type === 'memory-backend-memfd') {
         report({
           severity: 'warning',
           span: b.obj.typeM.span(),
           message: `ivshmem memdev '${b.id}' is ${type}: anonymous memory that no other VM can open by path, so nothing is shared between VMs. Use memory-backend-file,mem-path=…,share=on (or /dev/shm/NAME).`,
-          related: [{ span: p!.value.span(), message: 'shared through ivshmem here' }],
+          related: [{ span: p.value.span(), message: 'shared through ivshmem here' }],
         });
         continue;
       }
@@ -28,7 +28,7 @@ export const rule: Rule = {
       report({
         span: b.share ? b.share.value.span() : b.idM.span(),
         message: `memory backend '${b.id}' behind ivshmem has ${b.share ? `share=${b.share.value.text}` : 'no share=on (the default is off)'}: QEMU maps ${b.memPath ? `'${b.memPath.text}'` : 'it'} privately, so the guest's writes never reach the file or any other VM. Add share=on.`,
-        related: [{ span: p!.value.span(), message: 'shared through ivshmem here' }],
+        related: [{ span: p.value.span(), message: 'shared through ivshmem here' }],
         fixes: [
           b.share
             ? { title: 'Set share=on', edits: [{ span: b.share.value.span(), newText: 'on' }] }

@@ -30,6 +30,13 @@ export function backendOf(node: NodeModel, id: string | undefined): MemoryBacken
   return id === undefined ? undefined : node.backends.get(id);
 }
 
+/** The backend a device property (memdev=, lsa=) names, with the property. */
+export function linkedBackend(node: NodeModel, d: QDevice, key = 'memdev'): { p: Prop; b: MemoryBackend } | undefined {
+  const p = devProp(d, key);
+  const b = p && node.backends.get(p.value.text);
+  return p && b ? { p, b } : undefined;
+}
+
 /** The machine's cxl=on. */
 export function cxlOn(node: NodeModel): Prop | undefined {
   const p = prop(node.machine.props, 'cxl');
