@@ -4,7 +4,7 @@
  * parse result, and the rules decide what to say about them.
  */
 import { MStr, Span } from '../text/source';
-import { parseQemuRamSize, parseQemuSize } from '../text/sizes';
+import { parseQemuNumaMemSize, parseQemuRamSize, parseQemuSize } from '../text/sizes';
 import { parseKeyvals } from '../syntax/qemu-args';
 import {
   EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
@@ -167,7 +167,7 @@ export function buildNode(input: NodeInput): NodeModel {
         };
         const mem = prop(props, 'mem');
         if (mem) {
-          n.mem = { m: mem.value, parsed: parseQemuSize(mem.value.text, 'M'), qemuError: `Parameter 'mem' expects a size`, what: '-numa node mem' };
+          n.mem = { m: mem.value, parsed: parseQemuNumaMemSize(mem.value.text), qemuError: `Parameter 'mem' expects a size value`, what: '-numa node mem' };
           node.sizes.push(n.mem);
         }
         node.numa.push(n);

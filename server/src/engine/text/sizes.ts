@@ -53,11 +53,22 @@ function strtou64(s: string, pos: number, base: 10 | 16): { ok: boolean; value: 
   return { ok: true, value, end: i, neg, range: value > U64_MAX };
 }
 
-/** The prefix of s that C strtod would consume starting at pos (s[pos] === '.'). */
-function strtodPrefix(s: string, pos: number): { ok: boolean; end: number; value: number } {
+/** Smallest normal double (DBL_MIN): glibc's strtod reports ERANGE below it. */
+const DBL_MIN = 2.2250738585072014e-308;
+
+/**
+ * What QEMU's qemu_strtod_finite does with s at pos (s[pos] === '.'): the
+ * prefix glibc strtod consumes, its value, and whether it failed ('none': no
+ * conversion; 'range': ERANGE, a non-zero value below DBL_MIN or an
+ * exponent too large for a double).
+ */
+function strtodPrefix(s: string, pos: number): { error?: 'none' | 'range'; end: number; value: number } {
   const m = /^\.[0-9]+(?:[eE][+-]?[0-9]+)?/.exec(s.slice(pos));
-  if (!m) return { ok: false, end: pos, value: 0 };
-  return { ok: true, end: pos + m[0].length, value: parseFloat('0' + m[0]) };
+  if (!m) return { error: 'none', end: pos, value: 0 };
+  const value = parseFloat('0' + m[0]);
+  const end = pos + m[0].length;
+  if (!Number.isFinite(value) || (value < DBL_MIN && /[1-9]/.test(m[0].replace(/[eE].*$/, '')))) return { error: 'range', end, value };
+  return { end, value };
 }
 
 /**
@@ -85,13 +96,22 @@ export function parseQemuSize(input: string, defaultSuffix: 'B' | 'M' = 'B', uni
     hex = true;
   } else if (input[end] === '.') {
     const f = strtodPrefix(input, end);
-    if (!f.ok) {
+    if (f.error === 'none') {
       end++; // "1.k": C skips the dot and reads the suffix
+    } else if (f.error === 'range') {
+      // QEMU 7.2 does endptr++ after strtod's ERANGE too: the fraction is
+      // dropped and the character after it is skipped ("1.0…01K" = 1 byte,
+      // "1.5e400K" = 1 byte: the exponent check is not reached).
+      end = f.end + 1;
+      if (end > input.length) return bad('fraction below 2.2e-308 at the end (QEMU reads past the string)');
     } else {
       const frac = input.slice(end, f.end);
       if (/[eE]/.test(frac)) return bad('exponent');
       end = f.end;
-      valf = BigInt(Math.floor(f.value * 2 ** 64));
+      // (uint64_t)(fraction * 0x1p64): a fraction that rounds to 1.0 as a
+      // double gives 2^64, which x86-64 converts to 0 ("1.99999999999999999K" = 1K).
+      const fixed = f.value * 2 ** 64;
+      valf = fixed >= 2 ** 64 ? 0n : BigInt(Math.floor(fixed));
     }
   }
   let mul = suffixMul(input[end], unit);
@@ -119,12 +139,28 @@ export function parseQemuSize(input: string, defaultSuffix: 'B' | 'M' = 'B', uni
 export function parseQemuRamSize(input: string): SizeResult {
   const r = parseQemuSize(input);
   if (!r.ok) return r;
-  if (/[0-9]$/.test(input)) {
-    const v = r.value * MiB;
-    if (v > U64_MAX) return { ok: false, reason: 'range', detail: 'too large' };
-    return { ok: true, value: v };
+  // 0 means "not given" (machine default) and is not fixed up.
+  if (/[0-9]$/.test(input) && r.value !== 0n) {
+    // vl.c passes input + "M" to the machine's keyval parser: "-m 0x10" is
+    // 16 MiB with the hex-suffix warning, "-m 1.0" is 1 MiB.
+    const m = parseQemuSize(input + 'M');
+    if (!m.ok) return m.reason === 'range' ? { ok: false, reason: 'range', detail: `${input} MiB is 2^64 bytes or more` } : m;
+    return m;
   }
   return r;
+}
+
+/**
+ * Legacy -numa node,mem=: the opts visitor first reads the value with
+ * qemu_strtosz (bytes: "1.5" is refused), then hw/core/numa.c parse_numa()
+ * re-reads it with qemu_strtosz_MiB, ignoring that call's errors: "512" is
+ * 512 MiB, "0x10" 16 MiB, and a number too large as MiB keeps its byte value.
+ */
+export function parseQemuNumaMemSize(input: string): SizeResult {
+  const bytes = parseQemuSize(input);
+  if (!bytes.ok) return bytes;
+  const mib = parseQemuSize(input, 'M');
+  return mib.ok ? mib : bytes;
 }
 
 /** A unit attribute of libvirt (basictypes.rng "unit"). Returns bytes per unit or undefined. */
