@@ -13,6 +13,8 @@ import { nodeArgv, shellQuote } from '../engine/emit/argv';
 import { nodeFiles } from '../engine/emit/files';
 import { nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
+import { computeLayout, IomemEntry, NodeLayout } from '../engine/layout/index';
+import { human } from '../engine/text/sizes';
 
 export class UsageError extends Error {}
 
@@ -23,7 +25,8 @@ interface Io {
 
 const USAGE = `usage:
   memfabric check [--format text|json] FILE...
-  memfabric plan [--format json|argv|libvirt] [--node NAME] FILE`;
+  memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
+  memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE`;
 
 function parseFlags(args: string[], allowed: Record<string, string[] | null>): { flags: Record<string, string>; rest: string[] } {
   const flags: Record<string, string> = {};
@@ -138,6 +141,52 @@ export function plan(args: string[], io: Io): number {
   return errs.length ? 1 : 0;
 }
 
+const hx = (v: bigint) => '0x' + v.toString(16);
+
+/** The layout contract: hex in lower case, `end` inclusive as /proc/iomem prints it. */
+export function layoutJson(l: NodeLayout) {
+  const flat = (es: IomemEntry[]): { start: string; end: string; name: string }[] => es.map((e) => ({ start: hx(e.start), end: hx(e.end), name: e.name }));
+  return {
+    name: l.name,
+    qemuVersion: l.qemuVersion,
+    iomem: flat(l.iomem),
+    e820: l.e820.map((e) => ({ start: hx(e.start), end: hx(e.end), type: e.type })),
+    bars: l.bars.map((b) => ({ device: b.device, bdf: b.bdf, bar: b.bar, start: hx(b.start), size: hx(b.size), bits: b.bits, prefetchable: b.prefetchable })),
+  };
+}
+
+function layoutText(l: NodeLayout): string {
+  const w = (v: bigint) => v.toString(16).padStart(8, '0');
+  const lines = [`# ${l.name}: guest physical memory map (QEMU ${l.qemuVersion}, SeaBIOS, Linux)`, ''];
+  const walk = (es: IomemEntry[], depth: number) => {
+    for (const e of es) {
+      lines.push(`${'  '.repeat(depth)}${w(e.start)}-${w(e.end)} : ${e.name.padEnd(Math.max(0, 34 - depth * 2))} ${human(e.end - e.start + 1n)}`);
+      walk(e.children ?? [], depth + 1);
+    }
+  };
+  walk(l.iomem, 0);
+  lines.push('', 'PCI memory BARs:');
+  for (const b of l.bars) lines.push(`  ${b.bdf} BAR${b.bar} ${w(b.start)}-${w(b.start + b.size - 1n)} ${String(b.bits)}-bit${b.prefetchable ? ' pref' : ''}  ${human(b.size).padStart(9)}  ${b.device}`);
+  return lines.join('\n') + '\n';
+}
+
+export function layout(args: string[], io: Io): number {
+  const noAgent = args.includes('--no-agent');
+  const { flags, rest } = parseFlags(args.filter((a) => a !== '--no-agent'), { format: ['text', 'json'], node: null });
+  if (rest.length !== 1) throw new UsageError('layout needs exactly one FILE');
+  const [doc] = loadDocs(rest);
+  const [r] = analyzeDocuments([doc], nodeHost);
+  let nodes = r.nodes;
+  if (flags.node !== undefined) {
+    nodes = nodes.filter((n) => n.name === flags.node);
+    if (!nodes.length) throw new UsageError(`no node '${flags.node}' in ${rest[0]} (nodes: ${r.nodes.map((n) => n.name).join(', ') || 'none'})`);
+  }
+  const layouts = nodes.map((n) => computeLayout(n, { agent: !noAgent }));
+  if (flags.format === 'json') io.out(JSON.stringify({ nodes: layouts.map(layoutJson) }, null, 2) + '\n');
+  else io.out(layouts.map(layoutText).join('\n'));
+  return 0;
+}
+
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
   const [cmd, ...args] = argv;
   try {
@@ -146,6 +195,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         return check(args, io);
       case 'plan':
         return plan(args, io);
+      case 'layout':
+        return layout(args, io);
       case undefined:
       case 'help':
       case '--help':

@@ -4,8 +4,9 @@
  * firmware's E820 map, and every PCI memory BAR the firmware assigns.
  */
 import { NodeModel } from '../model/model';
+import { Platform } from './platform';
 import { MiB } from '../text/sizes';
-import { Platform, platformOf } from './platform';
+import { platformOf } from './platform';
 import { E820Entry, firmwareE820, firmwareTypeName, kernelE820, E820_SOFT_RESERVED } from './e820';
 import { PciFunction, allocate, bdf, pciFunctions } from './pci';
 
@@ -78,20 +79,27 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
     if (e.type === E820_SOFT_RESERVED) top.push({ start, end: e.end, name: `hmem.${hmem++}`, children: [{ start, end: e.end, name: 'Soft Reserved' }] });
     else top.push({ start, end: e.end, name: firmwareTypeName(e.type) });
   }
-  // PCI host bridge windows (_CRS).
-  const w32: IomemEntry[] = [];
-  if (p.base === 'q35') {
-    if (p.pciHoleStart < MMCONFIG.start) w32.push({ start: p.pciHoleStart, end: MMCONFIG.start - 1n, name: 'PCI Bus 0000:00' });
-    w32.push({ start: MMCONFIG.end + 1n, end: 0xfebfffffn, name: 'PCI Bus 0000:00' });
-  } else {
-    w32.push({ start: p.pciHoleStart, end: 0xfebfffffn, name: 'PCI Bus 0000:00' });
-  }
+  // PCI host bridge windows (_CRS, hw/i386/acpi-build.c build_dsdt). Each expander
+  // bridge claims the ranges of what sits on its root bus; the main bus gets the
+  // free ranges of the 32-bit hole around them (crs_replace_with_free_ranges).
+  const pxbRanges = expanderRanges(fns, p);
+  const below4g = (r: Range) => r.end < 1n << 32n;
+  const used = [...pxbRanges.flatMap((x) => x.ranges.filter(below4g)), ...pxbRanges.flatMap((x) => x.registers)];
+  if (p.base === 'q35') used.push(MMCONFIG);
+  // They are DWord descriptors: a limit past 4 GiB is cut to 32 bits, and Linux drops a window that ends before it starts.
+  const w32 = freeRanges(used, p.pciHoleStart, 0xfebfffffn)
+    .map((r) => ({ start: r.start, end: r.end & 0xffffffffn, name: 'PCI Bus 0000:00' }))
+    .filter((r) => r.end >= r.start);
   for (const w of w32) top.push(w);
+  for (const x of pxbRanges) for (const r of x.ranges) if (below4g(r) || (r.start >= h64Start && r.end < h64End)) top.push({ ...r, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
+  reassign(fns, w32);
   if (p.base === 'q35') top.push({ start: MMCONFIG.start, end: MMCONFIG.end, name: 'PCI MMCONFIG 0000 [bus 00-ff]' });
   top.push({ start: 0xfec00000n, end: 0xfec003ffn, name: 'IOAPIC 0' });
   top.push({ start: 0xfed00000n, end: 0xfed003ffn, name: 'HPET 0' });
   top.push({ start: 0xfee00000n, end: 0xfee00fffn, name: 'Local APIC' });
-  top.push({ start: h64Start, end: h64End - 1n, name: 'PCI Bus 0000:00' });
+  // The 64-bit window is carved the same way (QWord descriptors: no truncation).
+  const used64 = pxbRanges.flatMap((x) => x.ranges.filter((r) => !below4g(r)));
+  for (const r of freeRanges(used64, h64Start, h64End - 1n)) top.push({ ...r, name: 'PCI Bus 0000:00' });
   for (const w of p.cxl?.windows ?? []) if (w.size > 0n) top.push({ start: w.base, end: w.base + w.size - 1n, name: `CXL Window ${w.index}` });
 
   const iomem = nest(top);
@@ -113,6 +121,90 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
     functions: fns,
     hole64: { start: h64Start, end: h64End },
   };
+}
+
+interface Range {
+  start: bigint;
+  end: bigint;
+}
+
+/**
+ * What each expander bridge (pxb/pxb-cxl) claims: the BARs and bridge windows
+ * of the functions on its root bus, merged where they touch, and for CXL host
+ * bridges their component-register block (which only carves the main bus).
+ */
+function expanderRanges(fns: PciFunction[], p: Platform): { bus: number; ranges: Range[]; registers: Range[] }[] {
+  const out: { bus: number; ranges: Range[]; registers: Range[] }[] = [];
+  for (const pxb of fns.filter((f) => f.rootBus !== undefined)) {
+    const bus = pxb.rootBus!;
+    const rs: Range[] = [];
+    for (const f of fns.filter((x) => x.bus === bus)) {
+      for (const b of f.bars) if (b.start !== undefined && !b.rom) rs.push({ start: b.start, end: b.start + b.size - 1n });
+      for (const w of f.bridge?.windows ?? []) if (w.start !== undefined) rs.push({ start: w.start, end: w.start + w.size - 1n });
+    }
+    rs.sort((a, b) => (a.start < b.start ? -1 : 1));
+    const merged: Range[] = [];
+    for (const r of rs) {
+      const last = merged[merged.length - 1];
+      if (last && r.start <= last.end + 1n) last.end = r.end > last.end ? r.end : last.end;
+      else merged.push({ ...r });
+    }
+    const hb = p.cxl?.hostBridges.find((h) => h.busNr === bus);
+    out.push({ bus, ranges: merged, registers: hb ? [{ start: hb.base, end: hb.base + 0xffffn }] : [] });
+  }
+  return out;
+}
+
+/** QEMU's crs_replace_with_free_ranges, quirks included: a gap before a used range past `end` is kept whole. */
+function freeRanges(used: Range[], start: bigint, end: bigint): Range[] {
+  const sorted = [...used].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: Range[] = [];
+  let base = start;
+  for (const u of sorted) {
+    if (base < u.start) out.push({ start: base, end: u.start - 1n });
+    base = u.end + 1n;
+  }
+  if (base < end) out.push({ start: base, end });
+  return out;
+}
+
+/**
+ * Linux keeps the firmware's BAR addresses only inside its host bridge's
+ * windows; a root-bus BAR left outside them is given a new address, lowest
+ * free first, larger BARs first (pci_assign_unassigned_root_bus_resources).
+ */
+function reassign(fns: PciFunction[], windows: Range[]) {
+  const inside = (s: bigint, e: bigint) => windows.some((w) => w.start <= s && e <= w.end);
+  const taken: Range[] = [];
+  const lost: { b: PciFunction['bars'][number]; f: PciFunction }[] = [];
+  for (const f of fns.filter((x) => x.bus === 0)) {
+    for (const b of f.bars) {
+      if (b.start === undefined) continue;
+      // The VGA ROM is the shadow copy at 0xc0000; other ROMs are resources like BARs.
+      if (b.rom && f.driver === 'VGA') continue;
+      if (b.start >= 1n << 32n || inside(b.start, b.start + b.size - 1n)) taken.push({ start: b.start, end: b.start + b.size - 1n });
+      else lost.push({ b, f });
+    }
+  }
+  // Stable: equal sizes keep bus/device order.
+  lost.sort((x, y) => (x.b.size > y.b.size ? -1 : x.b.size < y.b.size ? 1 : 0));
+  for (const { b } of lost) {
+    const size = b.size;
+    b.start = undefined;
+    for (const w of windows) {
+      let at = ((w.start + size - 1n) / size) * size;
+      for (;;) {
+        const clash = taken.find((t) => t.start <= at + size - 1n && at <= t.end);
+        if (!clash) break;
+        at = ((clash.end + 1n + size - 1n) / size) * size;
+      }
+      if (at + size - 1n <= w.end) {
+        b.start = at;
+        taken.push({ start: at, end: at + size - 1n });
+        break;
+      }
+    }
+  }
 }
 
 function alignUp1G(v: bigint): bigint {

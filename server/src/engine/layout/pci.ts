@@ -46,6 +46,21 @@ export function bdf(f: PciFunction): string {
   return `0000:${f.bus.toString(16).padStart(2, '0')}:${f.slot.toString(16).padStart(2, '0')}.${f.fn}`;
 }
 
+/** Names of the machines' built-in functions (QEMU device types). */
+const BUILTIN_NAMES: Record<string, string> = {
+  '8086:29c0': 'mch',
+  '1234:1111': 'VGA',
+  '8086:10d3': 'e1000e',
+  '8086:100e': 'e1000',
+  '8086:2918': 'ICH9-LPC',
+  '8086:2922': 'ich9-ahci',
+  '8086:2930': 'ICH9-SMB',
+  '8086:1237': 'i440FX',
+  '8086:7000': 'PIIX3',
+  '8086:7010': 'piix3-ide',
+  '8086:7113': 'PIIX4_PM',
+};
+
 const BRIDGES = new Set(['pcie-root-port', 'cxl-rp', 'cxl-upstream', 'cxl-downstream']);
 const HOTPLUG_PORTS = new Set(['pcie-root-port', 'cxl-rp', 'cxl-downstream']);
 
@@ -76,22 +91,25 @@ export function pciFunctions(node: NodeModel, plat: Platform, opts: PciOptions):
   for (const f of catalog.machines[base]) {
     if (f.class === 0x0300 && noVga) continue;
     if (f.class === 0x0200 && noNic) continue;
-    out.push({ device: f.id, driver: f.id, bus: 0, slot: f.slot!, fn: f.function!, bars: barsOf(f) });
+    const name = BUILTIN_NAMES[f.id] ?? f.id;
+    out.push({ device: name, driver: name, bus: 0, slot: f.slot!, fn: f.function!, bars: barsOf(f) });
     take(0, f.slot!);
   }
   // Buses by name: the root bus, pxb root buses (their bus_nr), bridges' secondaries (numbered later).
   const busByName = new Map<string, { num?: number; owner?: PciFunction }>([[rootBus, { num: 0 }]]);
   const children = new Map<string, PciFunction[]>();
-  const devices = [...node.devices];
-  if (opts.agent) devices.push({ driver: 'virtio-serial-pci', driverM: undefined as never, id: undefined, props: [], m: undefined as never, option: undefined as never, json: false, ...{ agent: true } } as unknown as QDevice);
+  interface Spec { driver: string; id?: string; bus?: string; props: QDevice['props']; source?: QDevice }
+  const specs: Spec[] = node.devices.map((d) => ({ driver: d.driver, id: d.id?.text, bus: prop(d.props, 'bus')?.value.text, props: d.props, source: d }));
+  // The agent's virtio-serial-pci, which `memfabric boot` adds on the root bus.
+  if (opts.agent) specs.push({ driver: 'virtio-serial-pci', id: 'mfserial', bus: rootBus, props: [] });
   let lastRoot = rootBus;
-  for (const d of devices) {
+  for (const d of specs) {
     const cat = catalog.devices[d.driver];
     if (!cat) continue;
-    const busName = prop(d.props, 'bus')?.value.text ?? (d.driver === 'pxb-cxl' || d.driver === 'pxb-pcie' ? rootBus : lastRoot);
+    const busName = d.bus ?? (d.driver === 'pxb-cxl' || d.driver === 'pxb-pcie' ? rootBus : lastRoot);
     // ivshmem's BAR2 is its backend.
-    const bars = barsOf(cat).map((b) => (d.driver === 'ivshmem-plain' && b.bar === 2 ? { ...b, size: ivshmemSize(node, d) ?? b.size } : b));
-    const f: PciFunction = { device: d.id?.text ?? d.driver, driver: d.driver, bus: -1, slot: -1, fn: 0, bars, source: d.driverM ? d : undefined };
+    const bars = barsOf(cat).map((b) => (d.source && d.driver === 'ivshmem-plain' && b.bar === 2 ? { ...b, size: ivshmemSize(node, d.source) ?? b.size } : b));
+    const f: PciFunction = { device: d.id ?? d.driver, driver: d.driver, bus: -1, slot: -1, fn: 0, bars, source: d.source };
     const addr = prop(d.props, 'addr')?.value.text;
     if (addr) {
       const m = /^(?:0x)?([0-9a-f]+)(?:\.([0-7]))?$/i.exec(addr);
@@ -104,11 +122,11 @@ export function pciFunctions(node: NodeModel, plat: Platform, opts: PciOptions):
     children.get(busName)!.push(f);
     if (d.driver === 'pxb-cxl' || d.driver === 'pxb-pcie') {
       f.rootBus = Number(prop(d.props, 'bus_nr')?.value.text ?? 0);
-      if (d.id) busByName.set(d.id.text, { num: f.rootBus, owner: f });
-      if (d.id) lastRoot = d.id.text;
+      if (d.id) busByName.set(d.id, { num: f.rootBus, owner: f });
+      if (d.id) lastRoot = d.id;
     } else if (BRIDGES.has(d.driver)) {
       f.bridge = { secondary: -1, hotplug: HOTPLUG_PORTS.has(d.driver), windows: [] };
-      if (d.id) busByName.set(d.id.text, { owner: f });
+      if (d.id) busByName.set(d.id, { owner: f });
     }
     out.push(f);
   }

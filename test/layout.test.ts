@@ -1,0 +1,60 @@
+/**
+ * The layout prediction against real guests: every configuration in
+ * test/layout/configs was booted under QEMU 7.2 with SeaBIOS and a Debian
+ * Linux guest (node test/layout/record.mjs re-records them). The predicted
+ * top-level /proc/iomem entries from 1 MiB up, the firmware E820 map
+ * (/sys/firmware/memmap) and every memory BAR (lspci) must equal the
+ * recording entry by entry.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { analyzeDocument } from '../server/src/engine/index';
+import { computeLayout } from '../server/src/engine/layout/index';
+import { importEsm } from './support/esm';
+import { REPO } from './support/cli';
+
+const DIR = join(REPO, 'test', 'layout', 'configs');
+const configs = readdirSync(DIR).filter((f) => f.endsWith('.qemu')).sort();
+const hx = (v: bigint) => v.toString(16);
+
+test('at least 25 recorded configurations', () => {
+  assert.ok(configs.filter((f) => existsSync(join(DIR, f.replace(/\.qemu$/, '.guest.json')))).length >= 25);
+});
+
+for (const f of configs) {
+  const recFile = join(DIR, f.replace(/\.qemu$/, '.guest.json'));
+  test(`layout ${f} equals what the guest shows`, { skip: !existsSync(recFile) && 'not recorded' }, async () => {
+    const { parseLspciBars } = await importEsm(join(REPO, 'test', 'layout', 'parse.mjs'));
+    const rec = JSON.parse(readFileSync(recFile, 'utf8'));
+    let text = readFileSync(join(DIR, f), 'utf8');
+    const app = /^# append: (.*)$/m.exec(text);
+    if (app) text = `${text.trimEnd()} \\\n  -append '${app[1]}'\n`;
+    const r = analyzeDocument(text, join(DIR, f));
+    assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message), []);
+    const L = computeLayout(r.nodes[0], { agent: true });
+    assert.equal(L.qemuVersion, '7.2');
+
+    const realTop = (rec.iomem as string)
+      .split('\n')
+      .filter((l) => l && !l.startsWith(' '))
+      .map((l) => {
+        const [range, name] = l.split(' : ');
+        const [s, e] = range.split('-');
+        return { start: BigInt('0x' + s), end: BigInt('0x' + e), name };
+      })
+      .filter((e) => e.start >= 0x100000n)
+      .map((e) => `${hx(e.start)}-${hx(e.end)} ${e.name}`);
+    assert.deepEqual(L.iomem.map((e) => `${hx(e.start)}-${hx(e.end)} ${e.name}`), realTop, '/proc/iomem top level');
+
+    const realE820 = (rec.memmap as { start: string; end: string; type: string }[]).map((e) => `${hx(BigInt(e.start))}-${hx(BigInt(e.end))} ${e.type}`);
+    assert.deepEqual(L.e820.map((e) => `${hx(e.start)}-${hx(e.end)} ${e.type}`), realE820, '/sys/firmware/memmap');
+
+    const realBars = (parseLspciBars(rec.lspci, rec.pciResources) as { bdf: string; bar: number; start: bigint; size: bigint; bits: number; prefetchable: boolean }[])
+      .map((b) => `${b.bdf} BAR${b.bar} ${hx(b.start)} ${hx(b.size)} ${b.bits} ${b.prefetchable ? 'pref' : ''}`)
+      .sort();
+    const bars = L.bars.map((b) => `${b.bdf} BAR${b.bar} ${hx(b.start)} ${hx(b.size)} ${b.bits} ${b.prefetchable ? 'pref' : ''}`).sort();
+    assert.deepEqual(bars, realBars, 'PCI memory BARs');
+  });
+}
