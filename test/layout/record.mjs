@@ -21,9 +21,16 @@
  *            index 0-5 = BARs, 6 = ROM, 7+ = bridge windows) – exact BAR indexes
  *   memmap   /sys/firmware/memmap/N/{start,end,type}, sorted by start
  *   dmesg    dmesg lines matching BIOS-e820|e820: |PCI: |pci 0000|BAR|soft reserved|Soft Reserved|CXL|cxl
- *   qom      from QMP: pci-hole64-start/end, pci-hole-start/end, below/above-4g-mem-size,
- *            pci-hole64-size of /machine/q35 (q35) or /machine/i440fx (pc), as hex strings
- *   mtree    QMP human-monitor-command `info mtree -f`
+ *            and also pci_bus 0000 (root bus resources = ACPI _CRS windows), PCI Root Bridge,
+ *            PCI host bridge, user-defined physical RAM map|user: (memmap=), pmem|hmem|dax|nd_
+ *   qom      from QMP: pci-hole64-start/end, pci-hole64-size, pci-hole-start/end,
+ *            below/above-4g-mem-size of /machine/q35 (q35) or /machine/i440fx (pc), as
+ *            hex strings; i440FX-pcihost lacks below/above-4g-mem-size in 7.2, so for pc
+ *            they come from the ram-below-4g / ram-above-4g aliases of `info mtree`
+ *            (marked `…-source: "info mtree alias"`); `ram-aliases` has those lines
+ *   mtree    QMP human-monitor-command `info mtree -f` (all flat views)
+ *   mtreeMemory  the `address-space: memory` tree of `info mtree` (not flattened: shows
+ *            the empty device-memory container, cxl_host_reg, the ram-below/above-4g aliases)
  *
  * Config format: `# what: …`, `# append: KERNEL ARGS` header lines, then one
  * QEMU command line (binary first; backslash-newline continuation; simple
@@ -48,7 +55,9 @@ const require = createRequire(import.meta.url);
 const { buildImage } = require(join(REPO, 'out/server/src/runtime/image.js'));
 const { launchNode, tail } = require(join(REPO, 'out/server/src/runtime/launch.js'));
 
-const DMESG_RE = 'BIOS-e820|e820: |PCI: |pci 0000|BAR|soft reserved|Soft Reserved|CXL|cxl';
+// The brief's pattern, plus the root-bus windows from ACPI _CRS (pci_bus … root bus resource),
+// the PCI root bridges, and the memmap=/pmem/DAX lines.
+const DMESG_RE = 'BIOS-e820|e820: |PCI: |pci 0000|BAR|soft reserved|Soft Reserved|CXL|cxl|pci_bus 0000|PCI Root Bridge|PCI host bridge|user-defined physical RAM map|user: |pmem|hmem|dax|nd_';
 const CONCURRENCY = 2;
 
 /** Split one shell-like command line into words (quotes, backslash escapes; no expansion). */
@@ -168,8 +177,33 @@ async function qmpRecord(sockPath, q35) {
         qom[`${prop}-error`] = String(e.message);
       }
     }
-    const mtree = await qmp.cmd('human-monitor-command', { 'command-line': 'info mtree -f' });
-    return { qom, mtree };
+    // i440FX-pcihost has no below/above-4g-mem-size properties in 7.2: take the RAM split
+    // from the ram-below-4g / ram-above-4g aliases of the (non-flat) memory tree instead.
+    // HMP output has CRLF line ends; stored with LF
+    const tree = (await qmp.cmd('human-monitor-command', { 'command-line': 'info mtree' })).replace(/\r\n/g, '\n');
+    // the tree of the system address space (device-memory, cxl_host_reg, pci hole aliases)
+    // (`info mtree` prints several `address-space:` lines before a tree they share)
+    const blocks = [];
+    let prevAs = false;
+    for (const line of tree.split('\n')) {
+      const isAs = /^address-space: /.test(line) || /^memory-region: /.test(line);
+      if (isAs && !prevAs) blocks.push([]);
+      blocks.at(-1)?.push(line);
+      prevAs = isAs;
+    }
+    const memoryTree = (blocks.find((b) => b.some((l) => l.trim() === 'address-space: memory')) ?? []).join('\n').trimEnd() + '\n';
+    const aliases = [...new Set(tree.split('\n').filter((l) => /alias ram-(below|above)-4g\b/.test(l)).map((l) => l.trim()))];
+    qom['ram-aliases'] = aliases;
+    for (const which of ['below', 'above']) {
+      if (qom[`${which}-4g-mem-size`] !== null) continue;
+      const a = aliases.find((l) => l.includes(`alias ram-${which}-4g `));
+      const m = a && /^([0-9a-f]+)-([0-9a-f]+) /.exec(a);
+      qom[`${which}-4g-mem-size`] = m ? '0x' + (BigInt('0x' + m[2]) - BigInt('0x' + m[1]) + 1n).toString(16) : '0x0';
+      qom[`${which}-4g-mem-size-source`] = 'info mtree alias';
+      delete qom[`${which}-4g-mem-size-error`];
+    }
+    const mtree = (await qmp.cmd('human-monitor-command', { 'command-line': 'info mtree -f' })).replace(/\r\n/g, '\n');
+    return { qom, mtree, memoryTree };
   } finally {
     qmp.close();
   }
@@ -236,7 +270,7 @@ async function recordOne(file, image, log) {
     if (cfg.append) argv.push('-append', cfg.append);
     node = await launchNode({ name, argv, image, runDir: join(dir, 'run'), readyTimeoutMs: 240_000 });
     const guest = await guestRecord(node);
-    const { qom, mtree } = await qmpRecord(qmpSock, q35);
+    const { qom, mtree, memoryTree } = await qmpRecord(qmpSock, q35);
     const scrub = (s) => s.split(dir).join('.').split(image.dir).join('$IMAGE');
     const rec = {
       config: `${name}.qemu`,
@@ -254,6 +288,7 @@ async function recordOne(file, image, log) {
       dmesg: guest.dmesg,
       qom,
       mtree: scrub(mtree),
+      mtreeMemory: scrub(memoryTree),
       bootMs: node.bootMs,
     };
     writeFileSync(join(dirname(file), `${name}.guest.json`), JSON.stringify(rec, null, 2) + '\n');
