@@ -1,6 +1,6 @@
 /**
  * The memfabric command line: a stable contract for scripts and CI.
- *   memfabric check [--format text|json] FILE...
+ *   memfabric check [--format text|json] [--placement] FILE...
  *   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
  * Exit status: check 1 if any error-severity diagnostic; 2 for usage or I/O errors.
  */
@@ -24,7 +24,7 @@ interface Io {
 }
 
 const USAGE = `usage:
-  memfabric check [--format text|json] FILE...
+  memfabric check [--format text|json] [--placement] FILE...
   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
   memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE`;
 
@@ -72,10 +72,11 @@ function toJsonDiag(d: Diagnostic, lm: LineMap, maps: Map<string, LineMap>) {
 }
 
 export function check(args: string[], io: Io): number {
-  const { flags, rest } = parseFlags(args, { format: ['text', 'json'] });
+  const information = args.includes('--placement');
+  const { flags, rest } = parseFlags(args.filter((a) => a !== '--placement'), { format: ['text', 'json'] });
   if (!rest.length) throw new UsageError('check needs at least one FILE');
   const docs = loadDocs(rest);
-  const results = analyzeDocuments(docs, nodeHost);
+  const results = analyzeDocuments(docs, nodeHost, { information });
   const maps = new Map(docs.map((d) => [d.source, new LineMap(d.text)]));
   let errors = 0;
   for (const r of results) errors += r.diagnostics.filter((d) => d.severity === 'error').length;

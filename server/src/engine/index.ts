@@ -14,6 +14,7 @@ import { readLibvirtDomain } from './readers/libvirt';
 import { readTopology, TopologyInfo } from './readers/topology';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
+import { computeLayout, NodeLayout } from './layout/index';
 
 export type { Diagnostic } from './diagnostics';
 export type { NodeModel } from './model/model';
@@ -48,10 +49,16 @@ export function readDocument(text: string, source: string, kind = detectKind(tex
   return { kind, ...readQemuCommandLine(text, source, baseDir) };
 }
 
-function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[]) {
+export interface AnalyzeOptions {
+  /** Also report the information rules (layout-placement: where the large regions land). */
+  information?: boolean;
+}
+
+function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts: AnalyzeOptions) {
+  let layout: NodeLayout | undefined;
   for (const rule of RULES) {
-    if (!rule.check) continue;
-    const ctx: NodeContext = { node, host, report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
+    if (!rule.check || (rule.optIn && !opts.information)) continue;
+    const ctx: NodeContext = { node, host, layout: () => (layout ??= computeLayout(node)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
     try {
       rule.check(ctx);
     } catch (e) {
@@ -64,12 +71,12 @@ function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[]) {
  * Analyze several documents that together form a cluster (one topology file,
  * or several per-node command lines / domain XMLs checked together).
  */
-export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], host: HostProbe = NO_HOST): AnalyzedDocument[] {
+export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], host: HostProbe = NO_HOST, opts: AnalyzeOptions = {}): AnalyzedDocument[] {
   const results: AnalyzedDocument[] = docs.map((d) => {
     const read = readDocument(d.text, d.source, d.kind);
     const nodes = read.nodes.map((n: NodeInput) => buildNode(n));
     const diagnostics = [...read.diagnostics];
-    for (const n of nodes) runNodeRules(n, host, diagnostics);
+    for (const n of nodes) runNodeRules(n, host, diagnostics, opts);
     if (read.kind === 'topology') for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
     return { source: d.source, kind: read.kind, nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
   });
@@ -90,8 +97,8 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
   return results;
 }
 
-export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind): AnalyzedDocument {
-  return analyzeDocuments([{ text, source, kind }], host)[0];
+export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind, opts: AnalyzeOptions = {}): AnalyzedDocument {
+  return analyzeDocuments([{ text, source, kind }], host, opts)[0];
 }
 
 /**

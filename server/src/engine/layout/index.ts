@@ -38,6 +38,8 @@ export interface NodeLayout {
   bars: BarPlacement[];
   functions: PciFunction[];
   hole64: { start: bigint; end: bigint };
+  /** SeaBIOS cannot fit the 32-bit BARs (it panics). */
+  exhausted32?: { need: bigint; start: bigint };
 }
 
 export interface LayoutOptions {
@@ -110,7 +112,6 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
       bars.push({ device: f.device, bdf: bdf(f), bar: b.bar, start: b.start, size: b.size, bits: b.is64 ? 64 : 32, prefetchable: b.prefetch });
     }
   }
-  void alloc;
   return {
     name: node.name,
     qemuVersion: LAYOUT_QEMU_VERSION,
@@ -120,6 +121,7 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
     bars,
     functions: fns,
     hole64: { start: h64Start, end: h64End },
+    exhausted32: alloc.exhausted32,
   };
 }
 

@@ -190,6 +190,8 @@ export interface Allocation {
   /** Where the firmware put the 64-bit window, when it needed one. */
   mem64?: { start: bigint; end: bigint };
   pcimemStart: bigint;
+  /** Set when even the 32-bit-only entries do not fit (SeaBIOS panics). */
+  exhausted32?: { need: bigint; start: bigint };
 }
 
 /** Run SeaBIOS's allocator; fills in every BAR's and bridge window's start. */
@@ -250,6 +252,7 @@ export function allocate(fns: PciFunction[], plat: Platform): Allocation {
   };
   const bases = new Map<Entry[], bigint>();
   let mem64: Allocation['mem64'];
+  let exhausted32: Allocation['exhausted32'];
   const placeList = (l: Entry[], start: bigint) => {
     let addr = start;
     for (const e of l) {
@@ -262,7 +265,7 @@ export function allocate(fns: PciFunction[], plat: Platform): Allocation {
     const r64pref = root.pref.filter((e) => e.is64);
     root.mem = root.mem.filter((e) => !e.is64);
     root.pref = root.pref.filter((e) => !e.is64);
-    fit32();
+    if (!fit32()) exhausted32 = { need: sum(root.mem) + sum(root.pref), start: pcimemStart };
     let memBase = plat.reservedMemoryEnd > G4 + plat.above4g ? plat.reservedMemoryEnd : G4 + plat.above4g;
     memBase = alignUp(alignUp(memBase, alignOf(r64mem)), GiB);
     let prefBase = alignUp(alignUp(memBase + sum(r64mem), alignOf(r64pref)), GiB);
@@ -282,7 +285,7 @@ export function allocate(fns: PciFunction[], plat: Platform): Allocation {
       if (w?.start !== undefined) placeList(child[type], w.start);
     }
   }
-  return { mem64, pcimemStart };
+  return { mem64, pcimemStart, exhausted32 };
 
   function setStart(e: Entry, addr: bigint) {
     if (e.bar >= 0) {

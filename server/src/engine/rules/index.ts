@@ -9,9 +9,11 @@ import { rule as r_backend_missing_mem_path } from './backend-missing-mem-path';
 import { rule as r_backend_prealloc_reserve } from './backend-prealloc-reserve';
 import { rule as r_backend_size_zero } from './backend-size-zero';
 import { rule as r_backing_file_size } from './backing-file-size';
+import { rule as r_bar_beyond_phys_bits } from './bar-beyond-phys-bits';
 import { rule as r_bus_nr_duplicate } from './bus-nr-duplicate';
 import { rule as r_chassis_slot_duplicate } from './chassis-slot-duplicate';
 import { rule as r_comment_in_continuation } from './comment-in-continuation';
+import { rule as r_cxl_bar_overlap } from './cxl-bar-overlap';
 import { rule as r_cxl_fmw_granularity } from './cxl-fmw-granularity';
 import { rule as r_cxl_fmw_missing_property } from './cxl-fmw-missing-property';
 import { rule as r_cxl_fmw_size_256m } from './cxl-fmw-size-256m';
@@ -31,6 +33,7 @@ import { rule as r_ivshmem_doorbell_no_chardev } from './ivshmem-doorbell-no-cha
 import { rule as r_ivshmem_no_memdev } from './ivshmem-no-memdev';
 import { rule as r_ivshmem_share_off } from './ivshmem-share-off';
 import { rule as r_ivshmem_size_pow2 } from './ivshmem-size-pow2';
+import { rule as r_layout_placement } from './layout-placement';
 import { rule as r_libvirt_memory } from './libvirt-memory';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
 import { rule as r_libvirt_qemu_namespace } from './libvirt-qemu-namespace';
@@ -42,6 +45,7 @@ import { rule as r_maxmem_below_ram } from './maxmem-below-ram';
 import { rule as r_maxmem_not_page_aligned } from './maxmem-not-page-aligned';
 import { rule as r_mem_path_directory } from './mem-path-directory';
 import { rule as r_memdev_busy } from './memdev-busy';
+import { rule as r_memmap_outside_ram } from './memmap-outside-ram';
 import { rule as r_memory_device_needs_maxmem } from './memory-device-needs-maxmem';
 import { rule as r_memory_device_needs_slots } from './memory-device-needs-slots';
 import { rule as r_memory_device_node } from './memory-device-node';
@@ -53,6 +57,7 @@ import { rule as r_numa_node_missing } from './numa-node-missing';
 import { rule as r_numa_sum } from './numa-sum';
 import { rule as r_nvdimm_label_size } from './nvdimm-label-size';
 import { rule as r_nvdimm_needs_nvdimm_on } from './nvdimm-needs-nvdimm-on';
+import { rule as r_pci_32bit_exhausted } from './pci-32bit-exhausted';
 import { rule as r_pmem_without_share } from './pmem-without-share';
 import { rule as r_pxb_cxl_needs_pcie } from './pxb-cxl-needs-pcie';
 import { rule as r_pxb_cxl_without_cxl_on } from './pxb-cxl-without-cxl-on';
@@ -78,9 +83,11 @@ export const RULES: Rule[] = [
   r_backend_prealloc_reserve,
   r_backend_size_zero,
   r_backing_file_size,
+  r_bar_beyond_phys_bits,
   r_bus_nr_duplicate,
   r_chassis_slot_duplicate,
   r_comment_in_continuation,
+  r_cxl_bar_overlap,
   r_cxl_fmw_granularity,
   r_cxl_fmw_missing_property,
   r_cxl_fmw_size_256m,
@@ -100,6 +107,7 @@ export const RULES: Rule[] = [
   r_ivshmem_no_memdev,
   r_ivshmem_share_off,
   r_ivshmem_size_pow2,
+  r_layout_placement,
   r_libvirt_memory,
   r_libvirt_numa_memory,
   r_libvirt_qemu_namespace,
@@ -111,6 +119,7 @@ export const RULES: Rule[] = [
   r_maxmem_not_page_aligned,
   r_mem_path_directory,
   r_memdev_busy,
+  r_memmap_outside_ram,
   r_memory_device_needs_maxmem,
   r_memory_device_needs_slots,
   r_memory_device_node,
@@ -122,6 +131,7 @@ export const RULES: Rule[] = [
   r_numa_sum,
   r_nvdimm_label_size,
   r_nvdimm_needs_nvdimm_on,
+  r_pci_32bit_exhausted,
   r_pmem_without_share,
   r_pxb_cxl_needs_pcie,
   r_pxb_cxl_without_cxl_on,

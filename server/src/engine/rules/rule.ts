@@ -7,6 +7,7 @@
 import { Diagnostic, Fix, RelatedInfo, Severity } from '../diagnostics';
 import { NodeModel } from '../model/model';
 import { Span } from '../text/source';
+import type { NodeLayout } from '../layout/index';
 
 export interface FileInfo {
   size: bigint;
@@ -31,6 +32,8 @@ export interface Finding {
 export interface NodeContext {
   node: NodeModel;
   host: HostProbe;
+  /** The predicted guest memory map (computed once, on first use). */
+  layout(): NodeLayout;
   report(f: Finding): void;
 }
 
@@ -49,6 +52,8 @@ export interface Rule {
   enforcedBy?: string;
   check?(ctx: NodeContext): void;
   checkCluster?(ctx: ClusterContext): void;
+  /** Reported only when asked for (information that is not a problem, e.g. where regions land). */
+  optIn?: boolean;
 }
 
 export function makeDiagnostic(rule: Rule, f: Finding, node?: string): Diagnostic {
