@@ -5,6 +5,7 @@
  * Exit status: check 1 if any error-severity diagnostic; 2 for usage or I/O errors.
  */
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { analyzeDocuments, AnalyzedDocument } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
@@ -144,6 +145,12 @@ export function plan(args: string[], io: Io): number {
 
 const hx = (v: bigint) => '0x' + v.toString(16);
 
+/** "7.2.22" from `qemu-system-x86_64 --version`, or undefined when it is not installed. */
+function installedQemuVersion(): string | undefined {
+  const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout)?.[1] : undefined;
+}
+
 /** The layout contract: hex in lower case, `end` inclusive as /proc/iomem prints it. */
 export function layoutJson(l: NodeLayout) {
   const flat = (es: IomemEntry[]): { start: string; end: string; name: string }[] => es.map((e) => ({ start: hx(e.start), end: hx(e.end), name: e.name }));
@@ -183,7 +190,13 @@ export function layout(args: string[], io: Io): number {
     if (!nodes.length) throw new UsageError(`no node '${flags.node}' in ${rest[0]} (nodes: ${r.nodes.map((n) => n.name).join(', ') || 'none'})`);
   }
   const layouts = nodes.map((n) => computeLayout(n, { agent: !noAgent }));
-  if (flags.format === 'json') io.out(JSON.stringify({ nodes: layouts.map(layoutJson) }, null, 2) + '\n');
+  const installed = installedQemuVersion();
+  const warning =
+    installed && !installed.startsWith(layouts[0]?.qemuVersion ?? '7.2')
+      ? `the layout model is for QEMU ${layouts[0]?.qemuVersion ?? '7.2'} with SeaBIOS 1.16.2; the installed qemu-system-x86_64 is ${installed}, whose layout may differ`
+      : undefined;
+  if (warning) io.err(`memfabric: warning: ${warning}\n`);
+  if (flags.format === 'json') io.out(JSON.stringify({ nodes: layouts.map((l) => ({ ...layoutJson(l), ...(warning ? { warning } : {}) })) }, null, 2) + '\n');
   else io.out(layouts.map(layoutText).join('\n'));
   return 0;
 }

@@ -86,6 +86,7 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
   // free ranges of the 32-bit hole around them (crs_replace_with_free_ranges).
   const pxbRanges = expanderRanges(fns, p);
   const below4g = (r: Range) => r.end < 1n << 32n;
+  const addressable = (r: Range) => r.end < 1n << BigInt(p.physBits);
   const used = [...pxbRanges.flatMap((x) => x.ranges.filter(below4g)), ...pxbRanges.flatMap((x) => x.registers)];
   if (p.base === 'q35') used.push(MMCONFIG);
   // They are DWord descriptors: a limit past 4 GiB is cut to 32 bits, and Linux drops a window that ends before it starts.
@@ -93,15 +94,17 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
     .map((r) => ({ start: r.start, end: r.end & 0xffffffffn, name: 'PCI Bus 0000:00' }))
     .filter((r) => r.end >= r.start);
   for (const w of w32) top.push(w);
-  for (const x of pxbRanges) for (const r of x.ranges) if (below4g(r) || (r.start >= h64Start && r.end < h64End)) top.push({ ...r, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
-  reassign(fns, w32);
+  for (const x of pxbRanges) for (const r of x.ranges) if (below4g(r) || (r.start >= h64Start && r.end < h64End && addressable(r))) top.push({ ...r, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
   if (p.base === 'q35') top.push({ start: MMCONFIG.start, end: MMCONFIG.end, name: 'PCI MMCONFIG 0000 [bus 00-ff]' });
   top.push({ start: 0xfec00000n, end: 0xfec003ffn, name: 'IOAPIC 0' });
   top.push({ start: 0xfed00000n, end: 0xfed003ffn, name: 'HPET 0' });
   top.push({ start: 0xfee00000n, end: 0xfee00fffn, name: 'Local APIC' });
   // The 64-bit window is carved the same way (QWord descriptors: no truncation).
+  // Linux ignores a window beyond the CPU's physical address bits.
   const used64 = pxbRanges.flatMap((x) => x.ranges.filter((r) => !below4g(r)));
-  for (const r of freeRanges(used64, h64Start, h64End - 1n)) top.push({ ...r, name: 'PCI Bus 0000:00' });
+  const w64 = freeRanges(used64, h64Start, h64End - 1n).filter(addressable);
+  for (const r of w64) top.push({ ...r, name: 'PCI Bus 0000:00' });
+  reassign(fns, [...w32, ...w64]);
   for (const w of p.cxl?.windows ?? []) if (w.size > 0n) top.push({ start: w.base, end: w.base + w.size - 1n, name: `CXL Window ${w.index}` });
 
   const iomem = nest(top);
@@ -184,7 +187,7 @@ function reassign(fns: PciFunction[], windows: Range[]) {
       if (b.start === undefined) continue;
       // The VGA ROM is the shadow copy at 0xc0000; other ROMs are resources like BARs.
       if (b.rom && f.driver === 'VGA') continue;
-      if (b.start >= 1n << 32n || inside(b.start, b.start + b.size - 1n)) taken.push({ start: b.start, end: b.start + b.size - 1n });
+      if (inside(b.start, b.start + b.size - 1n)) taken.push({ start: b.start, end: b.start + b.size - 1n });
       else lost.push({ b, f });
     }
   }
@@ -192,6 +195,7 @@ function reassign(fns: PciFunction[], windows: Range[]) {
   lost.sort((x, y) => (x.b.size > y.b.size ? -1 : x.b.size < y.b.size ? 1 : 0));
   for (const { b } of lost) {
     const size = b.size;
+    b.firmwareStart = b.start;
     b.start = undefined;
     for (const w of windows) {
       let at = ((w.start + size - 1n) / size) * size;

@@ -24,7 +24,10 @@ export interface PciBar {
   is64: boolean;
   prefetch: boolean;
   rom: boolean;
+  /** Where the guest's kernel has it (undefined: unassigned). */
   start?: bigint;
+  /** Where the firmware put it, when the kernel moved or dropped it. */
+  firmwareStart?: bigint;
 }
 
 export interface PciFunction {

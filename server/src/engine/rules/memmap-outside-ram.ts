@@ -9,6 +9,21 @@ export const rule: Rule = {
   check({ node, layout, report }) {
     const l = layout();
     const ram = l.e820.filter((e) => e.type === 'System RAM');
+    // Ranges carved twice: the kernel keeps the higher type, so one of them loses.
+    const carved = node.memmap.filter((m) => m.start !== undefined && m.size !== undefined && m.kind !== 'limit' && m.kind !== 'ram');
+    carved.forEach((a, i) => {
+      for (const b of carved.slice(0, i)) {
+        const aEnd = a.start! + a.size! - 1n;
+        const bEnd = b.start! + b.size! - 1n;
+        if (a.start! <= bEnd && b.start! <= aEnd) {
+          report({
+            span: a.m.span(),
+            message: `memmap range ${hexHuman(a.start!)}–${hexHuman(aEnd)} overlaps ${hexHuman(b.start!)}–${hexHuman(bEnd)}: the kernel keeps the higher E820 type where they meet, so one of the two carvings is lost there.`,
+            related: [{ span: b.m.span(), message: 'the other range' }],
+          });
+        }
+      }
+    });
     for (const m of node.memmap) {
       if (m.start === undefined || m.size === undefined || m.kind === 'limit' || m.kind === 'ram') continue;
       const start = m.start;
