@@ -119,7 +119,8 @@ for (const cfg of configs) {
     const bars = p.parseLspciBars(rec.lspciVV);
     const bar2 = bars.filter((b) => b.vendorDevice === '1af4:1110' && b.bar === 2);
     const sort = (a: bigint[]) => [...a].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-    assert.deepEqual(sort(bar2.map((b) => b.size)), sort(shm), 'ivshmem BAR2 sizes = backend sizes');
+    // (A guest whose CPU cannot address the BAR drops it: see bar-beyond-phys-bits in layout.test.ts.)
+    if (!argv.some((a) => /phys-bits=/.test(a))) assert.deepEqual(sort(bar2.map((b) => b.size)), sort(shm), 'ivshmem BAR2 sizes = backend sizes');
     for (const b of bar2) {
       assert.equal(b.bits, 64);
       assert.ok(b.prefetchable);
