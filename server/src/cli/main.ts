@@ -164,17 +164,23 @@ export function layoutJson(l: NodeLayout) {
 }
 
 function layoutText(l: NodeLayout): string {
-  const w = (v: bigint) => v.toString(16).padStart(8, '0');
-  const lines = [`# ${l.name}: guest physical memory map (QEMU ${l.qemuVersion}, SeaBIOS, Linux)`, ''];
+  const all: { e: IomemEntry; depth: number }[] = [];
   const walk = (es: IomemEntry[], depth: number) => {
     for (const e of es) {
-      lines.push(`${'  '.repeat(depth)}${w(e.start)}-${w(e.end)} : ${e.name.padEnd(Math.max(0, 34 - depth * 2))} ${human(e.end - e.start + 1n)}`);
+      all.push({ e, depth });
       walk(e.children ?? [], depth + 1);
     }
   };
   walk(l.iomem, 0);
+  const width = Math.max(8, ...all.map(({ e }) => e.end.toString(16).length), ...l.bars.map((b) => (b.start + b.size).toString(16).length));
+  const w = (v: bigint) => v.toString(16).padStart(width, '0');
+  const range = (s: bigint, e: bigint) => `${w(s)}-${w(e)}`;
+  const lines = [`# ${l.name}: guest physical memory map (QEMU ${l.qemuVersion}, SeaBIOS 1.16.2, Linux), from 1 MiB up`, ''];
+  for (const { e, depth } of all) lines.push(`${'  '.repeat(depth)}${range(e.start, e.end)} : ${e.name.padEnd(34 - depth * 2)} ${human(e.end - e.start + 1n)}`);
   lines.push('', 'PCI memory BARs:');
-  for (const b of l.bars) lines.push(`  ${b.bdf} BAR${b.bar} ${w(b.start)}-${w(b.start + b.size - 1n)} ${String(b.bits)}-bit${b.prefetchable ? ' pref' : ''}  ${human(b.size).padStart(9)}  ${b.device}`);
+  for (const b of l.bars) {
+    lines.push(`  ${b.bdf} BAR${b.bar}  ${range(b.start, b.start + b.size - 1n)}  ${`${b.bits}-bit${b.prefetchable ? ' pref' : ''}`.padEnd(11)} ${human(b.size).padStart(9)}  ${b.device}`);
+  }
   return lines.join('\n') + '\n';
 }
 
