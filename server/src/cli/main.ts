@@ -27,7 +27,8 @@ interface Io {
 const USAGE = `usage:
   memfabric check [--format text|json] [--placement] FILE...
   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
-  memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE`;
+  memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE
+  memfabric lsp --stdio`;
 
 function parseFlags(args: string[], allowed: Record<string, string[] | null>): { flags: Record<string, string>; rest: string[] } {
   const flags: Record<string, string> = {};
@@ -217,6 +218,10 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         return plan(args, io);
       case 'layout':
         return layout(args, io);
+      case 'lsp':
+        // The language server runs until the client sends exit; loaded lazily (it imports this module).
+        (await import('../lsp/server')).startServer(args);
+        return -1;
       case undefined:
       case 'help':
       case '--help':

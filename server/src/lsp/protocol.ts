@@ -1,0 +1,59 @@
+/**
+ * memfabric's custom LSP messages: the one typed definition shared by the
+ * server, the VS Code client and the tests (as microsoft/vscode-eslint shares
+ * its `eslint/*` requests: a namespace per message holding its method and
+ * RequestType). Only types and vscode-jsonrpc here: no engine, no server.
+ */
+import { RequestType } from 'vscode-jsonrpc';
+
+export interface LayoutParams {
+  /** The document, as the client knows it (open or not: an unopened file: URI is read from disk). */
+  uri: string;
+  /** Only this node of the document (default: every node). */
+  node?: string;
+  /** Include memfabric's guest agent device, as `memfabric boot` runs the node (default true, as `memfabric layout`). */
+  agent?: boolean;
+}
+
+/** Hex in lower case with a 0x prefix; `end` inclusive, as /proc/iomem prints it. */
+export interface LayoutIomemEntry {
+  start: string;
+  end: string;
+  name: string;
+}
+
+export interface LayoutE820Entry {
+  start: string;
+  end: string;
+  type: string;
+}
+
+export interface LayoutBar {
+  device: string;
+  bdf: string;
+  bar: number;
+  start: string;
+  size: string;
+  bits: 32 | 64;
+  prefetchable: boolean;
+}
+
+export interface LayoutNode {
+  name: string;
+  qemuVersion: string;
+  iomem: LayoutIomemEntry[];
+  e820: LayoutE820Entry[];
+  bars: LayoutBar[];
+  /** Set when the installed qemu-system-x86_64 is not the version the model is for. */
+  warning?: string;
+}
+
+/** Exactly the JSON `memfabric layout --format json` prints. */
+export interface LayoutResult {
+  nodes: LayoutNode[];
+}
+
+export namespace LayoutRequest {
+  export const method = 'memfabric/layout' as const;
+  export const type = new RequestType<LayoutParams, LayoutResult, void>(method);
+}
