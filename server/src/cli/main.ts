@@ -5,16 +5,16 @@
  * Exit status: check 1 if any error-severity diagnostic; 2 for usage or I/O errors.
  */
 import { readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { analyzeDocuments, AnalyzedDocument } from '../engine/index';
+import { analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
 import { nodeArgv, shellQuote } from '../engine/emit/argv';
 import { nodeFiles } from '../engine/emit/files';
 import { nodeLibvirtXml } from '../engine/emit/libvirt';
-import { nodeHost } from '../host/probe';
-import { computeLayout, IomemEntry, NodeLayout } from '../engine/layout/index';
+import { installedQemuVersion, nodeHost } from '../host/probe';
+import { IomemEntry, NodeLayout } from '../engine/layout/index';
+import { layoutReport } from '../engine/layout/report';
 import { human } from '../engine/text/sizes';
 
 export class UsageError extends Error {}
@@ -30,7 +30,8 @@ const USAGE = `usage:
   memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE
   memfabric lsp --stdio`;
 
-function parseFlags(args: string[], allowed: Record<string, string[] | null>): { flags: Record<string, string>; rest: string[] } {
+/** Options with a value (choices, or null for any) and boolean switches. */
+function parseFlags(args: string[], allowed: Record<string, string[] | null | 'switch'>): { flags: Record<string, string>; rest: string[] } {
   const flags: Record<string, string> = {};
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -42,10 +43,14 @@ function parseFlags(args: string[], allowed: Record<string, string[] | null>): {
     if (a.startsWith('--')) {
       const [k, inline] = a.slice(2).split(/=(.*)/s, 2);
       if (!(k in allowed)) throw new UsageError(`unknown option --${k}`);
+      if (allowed[k] === 'switch') {
+        flags[k] = 'on';
+        continue;
+      }
       const v = inline ?? args[++i];
       if (v === undefined) throw new UsageError(`--${k} needs a value`);
       const choices = allowed[k];
-      if (choices && !choices.includes(v)) throw new UsageError(`--${k} must be one of ${choices.join(', ')}`);
+      if (Array.isArray(choices) && !choices.includes(v)) throw new UsageError(`--${k} must be one of ${choices.join(', ')}`);
       flags[k] = v;
     } else rest.push(a);
   }
@@ -74,8 +79,8 @@ function toJsonDiag(d: Diagnostic, lm: LineMap, maps: Map<string, LineMap>) {
 }
 
 export function check(args: string[], io: Io): number {
-  const information = args.includes('--placement');
-  const { flags, rest } = parseFlags(args.filter((a) => a !== '--placement'), { format: ['text', 'json'] });
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], placement: 'switch' });
+  const information = flags.placement === 'on';
   if (!rest.length) throw new UsageError('check needs at least one FILE');
   const docs = loadDocs(rest);
   const results = analyzeDocuments(docs, nodeHost, { information });
@@ -110,16 +115,19 @@ export function check(args: string[], io: Io): number {
   return errors ? 1 : 0;
 }
 
-export function plan(args: string[], io: Io): number {
-  const { flags, rest } = parseFlags(args, { format: ['json', 'argv', 'libvirt'], node: null });
-  if (rest.length !== 1) throw new UsageError('plan needs exactly one FILE');
+/** One FILE, analyzed, and the nodes --node names (all by default). */
+function loadNodes(cmd: string, rest: string[], node: string | undefined) {
+  if (rest.length !== 1) throw new UsageError(`${cmd} needs exactly one FILE`);
   const [doc] = loadDocs(rest);
   const [r] = analyzeDocuments([doc], nodeHost);
-  let nodes = r.nodes;
-  if (flags.node !== undefined) {
-    nodes = nodes.filter((n) => n.name === flags.node);
-    if (!nodes.length) throw new UsageError(`no node '${flags.node}' in ${rest[0]} (nodes: ${r.nodes.map((n) => n.name).join(', ') || 'none'})`);
-  }
+  const sel = selectNodes(r, node, rest[0]);
+  if ('error' in sel) throw new UsageError(sel.error);
+  return { doc, r, nodes: sel.nodes };
+}
+
+export function plan(args: string[], io: Io): number {
+  const { flags, rest } = parseFlags(args, { format: ['json', 'argv', 'libvirt'], node: null });
+  const { doc, r, nodes } = loadNodes('plan', rest, flags.node);
   const errs = r.diagnostics.filter((d) => d.severity === 'error' && (!d.node || nodes.some((n) => n.name === d.node)));
   if (errs.length) {
     const lm = new LineMap(doc.text);
@@ -144,26 +152,6 @@ export function plan(args: string[], io: Io): number {
   return errs.length ? 1 : 0;
 }
 
-const hx = (v: bigint) => '0x' + v.toString(16);
-
-/** "7.2.22" from `qemu-system-x86_64 --version`, or undefined when it is not installed. */
-function installedQemuVersion(): string | undefined {
-  const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout)?.[1] : undefined;
-}
-
-/** The layout contract: hex in lower case, `end` inclusive as /proc/iomem prints it. */
-export function layoutJson(l: NodeLayout) {
-  const flat = (es: IomemEntry[]): { start: string; end: string; name: string }[] => es.map((e) => ({ start: hx(e.start), end: hx(e.end), name: e.name }));
-  return {
-    name: l.name,
-    qemuVersion: l.qemuVersion,
-    iomem: flat(l.iomem),
-    e820: l.e820.map((e) => ({ start: hx(e.start), end: hx(e.end), type: e.type })),
-    bars: l.bars.map((b) => ({ device: b.device, bdf: b.bdf, bar: b.bar, start: hx(b.start), size: hx(b.size), bits: b.bits, prefetchable: b.prefetchable })),
-  };
-}
-
 function layoutText(l: NodeLayout): string {
   const all: { e: IomemEntry; depth: number }[] = [];
   const walk = (es: IomemEntry[], depth: number) => {
@@ -186,24 +174,11 @@ function layoutText(l: NodeLayout): string {
 }
 
 export function layout(args: string[], io: Io): number {
-  const noAgent = args.includes('--no-agent');
-  const { flags, rest } = parseFlags(args.filter((a) => a !== '--no-agent'), { format: ['text', 'json'], node: null });
-  if (rest.length !== 1) throw new UsageError('layout needs exactly one FILE');
-  const [doc] = loadDocs(rest);
-  const [r] = analyzeDocuments([doc], nodeHost);
-  let nodes = r.nodes;
-  if (flags.node !== undefined) {
-    nodes = nodes.filter((n) => n.name === flags.node);
-    if (!nodes.length) throw new UsageError(`no node '${flags.node}' in ${rest[0]} (nodes: ${r.nodes.map((n) => n.name).join(', ') || 'none'})`);
-  }
-  const layouts = nodes.map((n) => computeLayout(n, { agent: !noAgent }));
-  const installed = installedQemuVersion();
-  const warning =
-    installed && !installed.startsWith(layouts[0]?.qemuVersion ?? '7.2')
-      ? `the layout model is for QEMU ${layouts[0]?.qemuVersion ?? '7.2'} with SeaBIOS 1.16.2; the installed qemu-system-x86_64 is ${installed}, whose layout may differ`
-      : undefined;
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], node: null, 'no-agent': 'switch' });
+  const { nodes } = loadNodes('layout', rest, flags.node);
+  const { layouts, result, warning } = layoutReport(nodes, { agent: flags['no-agent'] !== 'on', installedQemu: installedQemuVersion() });
   if (warning) io.err(`memfabric: warning: ${warning}\n`);
-  if (flags.format === 'json') io.out(JSON.stringify({ nodes: layouts.map((l) => ({ ...layoutJson(l), ...(warning ? { warning } : {}) })) }, null, 2) + '\n');
+  if (flags.format === 'json') io.out(JSON.stringify(result, null, 2) + '\n');
   else io.out(layouts.map(layoutText).join('\n'));
   return 0;
 }

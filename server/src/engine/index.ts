@@ -32,6 +32,13 @@ export interface AnalyzedDocument {
 
 export const NO_HOST: HostProbe = { stat: () => undefined };
 
+/** The nodes named (all when no name is given); the message names the ones there are. */
+export function selectNodes(r: AnalyzedDocument, name: string | undefined, what: string): { nodes: NodeModel[] } | { error: string } {
+  if (name === undefined) return { nodes: r.nodes };
+  const nodes = r.nodes.filter((n) => n.name === name);
+  return nodes.length ? { nodes } : { error: `no node '${name}' in ${what} (nodes: ${r.nodes.map((n) => n.name).join(', ') || 'none'})` };
+}
+
 function dirOf(path: string): string {
   const i = path.lastIndexOf('/');
   return i < 0 ? '.' : i === 0 ? '/' : path.slice(0, i);

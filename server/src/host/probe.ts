@@ -1,5 +1,6 @@
 /** The real host behind the engine's HostProbe (file sizes for backing-file rules). */
 import { statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { HostProbe } from '../engine/rules/rule';
 
 export const nodeHost: HostProbe = {
@@ -12,3 +13,14 @@ export const nodeHost: HostProbe = {
     }
   },
 };
+
+let qemuVersion: string | null | undefined;
+
+/** "7.2.22" from `qemu-system-x86_64 --version` (asked once), or undefined when it is not installed. */
+export function installedQemuVersion(): string | undefined {
+  if (qemuVersion === undefined) {
+    const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', timeout: 5000 });
+    qemuVersion = r.status === 0 ? /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout)?.[1] ?? null : null;
+  }
+  return qemuVersion ?? undefined;
+}

@@ -36,10 +36,9 @@ import {
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { existsSync, readFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { analyzeDocuments, AnalyzedDocument, detectKind } from '../engine/index';
+import { analyzeDocuments, AnalyzedDocument, detectKind, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { NodeModel } from '../engine/model/model';
 import { computeLayout, NodeLayout } from '../engine/layout/index';
@@ -51,9 +50,9 @@ import { SCHEMA } from '../engine/topology/schema';
 import { catalog } from '../engine/qemu/catalog';
 import { OPTIONS_WITH_ARG, OPTIONS_WITHOUT_ARG } from '../engine/syntax/qemu-args';
 import { collectSymbols, definedIds, IdKind, occurrenceAt, occurrencesOf, OutlineSymbol, REF_KEYS, SymbolIndex } from '../engine/symbols';
-import { nodeHost } from '../host/probe';
-import { layoutJson } from '../cli/main';
-import { LayoutNode, LayoutRequest, LayoutResult } from './protocol';
+import { installedQemuVersion, nodeHost } from '../host/probe';
+import { layoutReport } from '../engine/layout/report';
+import { LayoutRequest, LayoutResult } from './protocol';
 
 type ServedKind = 'topology' | 'libvirt' | 'qemu';
 
@@ -102,19 +101,6 @@ const SEVERITY: Record<string, DiagnosticSeverity> = {
   information: DiagnosticSeverity.Information,
   hint: DiagnosticSeverity.Hint,
 };
-
-let qemuVersion: string | null | undefined;
-function installedQemuVersion(): string | undefined {
-  if (qemuVersion === undefined) {
-    try {
-      const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', timeout: 5000 });
-      qemuVersion = r.status === 0 ? /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout)?.[1] ?? null : null;
-    } catch {
-      qemuVersion = null;
-    }
-  }
-  return qemuVersion ?? undefined;
-}
 
 export class MemfabricServer {
   readonly documents = new TextDocuments(TextDocument);
@@ -636,17 +622,9 @@ export class MemfabricServer {
       }
       if (!kind) return new ResponseError(ErrorCodes.InvalidParams, `${uri} is not a topology, libvirt domain or QEMU command line`);
       const [r] = analyzeDocuments([{ text, source: sourceOf(uri), kind }], nodeHost);
-      let nodes = r.nodes;
-      if (node !== undefined) {
-        nodes = nodes.filter((n) => n.name === node);
-        if (!nodes.length) return new ResponseError(ErrorCodes.InvalidParams, `no node '${node}' in ${uri} (nodes: ${r.nodes.map((n) => n.name).join(', ') || 'none'})`);
-      }
-      const layouts = nodes.map((n) => computeLayout(n, { agent }));
-      const installed = installedQemuVersion();
-      const v = layouts[0]?.qemuVersion ?? '7.2';
-      const warning = installed && !installed.startsWith(v) ? `the layout model is for QEMU ${v} with SeaBIOS 1.16.2; the installed qemu-system-x86_64 is ${installed}, whose layout may differ` : undefined;
-      const out: LayoutNode[] = layouts.map((l) => ({ ...layoutJson(l), ...(warning ? { warning } : {}) }));
-      return { nodes: out };
+      const sel = selectNodes(r, node, uri);
+      if ('error' in sel) return new ResponseError(ErrorCodes.InvalidParams, sel.error);
+      return layoutReport(sel.nodes, { agent, installedQemu: installedQemuVersion() }).result;
     } catch (e) {
       return new ResponseError(ErrorCodes.InternalError, `memfabric/layout failed: ${(e as Error).message}`);
     }
