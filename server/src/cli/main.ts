@@ -4,8 +4,8 @@
  *   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
  * Exit status: check 1 if any error-severity diagnostic; 2 for usage or I/O errors.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
@@ -16,6 +16,7 @@ import { installedQemuVersion, nodeHost } from '../host/probe';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
 import { layoutReport } from '../engine/layout/report';
 import { human } from '../engine/text/sizes';
+import type { ClusterSpec } from '../runtime/cluster';
 
 export class UsageError extends Error {}
 
@@ -28,6 +29,10 @@ const USAGE = `usage:
   memfabric check [--format text|json] [--placement] FILE...
   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
   memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE
+  memfabric boot [--node NAME] [--timeout S] FILE
+  memfabric status [--format text|json] FILE
+  memfabric exec FILE NODE -- CMD ARGS...
+  memfabric stop FILE
   memfabric lsp --stdio`;
 
 /** Options with a value (choices, or null for any) and boolean switches. */
@@ -183,6 +188,116 @@ export function layout(args: string[], io: Io): number {
   return 0;
 }
 
+// ---------------------------------------------------------------------------
+// running clusters: boot, status, exec, stop (server/src/runtime/cluster.ts)
+
+/** The plan of one FILE as a cluster (all nodes; --node narrows what boot starts). */
+function clusterSpec(cmd: string, file: string, node?: string) {
+  const { doc, r, nodes } = loadNodes(cmd, [file], node);
+  const all = loadNodes(cmd, [file], undefined).nodes;
+  const name = r.topology?.clusterName ?? basename(doc.source).replace(/(\.cluster)?\.xml$|\.[^.]*$/, '');
+  const toSpec = (ns: typeof nodes): ClusterSpec => ({
+    name,
+    file: doc.source,
+    nodes: ns.map((n) => ({ name: n.name, argv: nodeArgv(n), files: nodeFiles(n).map((f) => ({ path: f.path, size: f.size })) })),
+  });
+  return { doc, r, nodes, spec: toSpec(nodes), all: toSpec(all) };
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export async function boot(args: string[], io: Io): Promise<number> {
+  const { flags, rest } = parseFlags(args, { node: null, timeout: null });
+  if (rest.length !== 1) throw new UsageError('boot needs exactly one FILE');
+  const timeout = flags.timeout === undefined ? 300 : Number(flags.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
+  const { doc, r, nodes, spec } = clusterSpec('boot', rest[0], flags.node);
+  const errs = r.diagnostics.filter((d) => d.severity === 'error' && (!d.node || nodes.some((n) => n.name === d.node)));
+  if (errs.length) {
+    const lm = new LineMap(doc.text);
+    for (const d of errs.slice(0, 5)) {
+      const p = lm.position(d.span.start);
+      io.err(`${rest[0]}:${p.line + 1}:${p.character + 1}: error [${d.code}] ${d.message}\n`);
+    }
+    io.err(`memfabric boot: ${errs.length} error(s); nothing started (run memfabric check ${rest[0]})\n`);
+    return 1;
+  }
+  const { ClusterError, bootCluster } = await import('../runtime/cluster');
+  const { buildImage } = await import('../runtime/image');
+  try {
+    const image = await buildImage({ log: (l) => { if (!/: cached in /.test(l)) io.err(`memfabric: ${l}\n`); } });
+    const res = await bootCluster(spec, { image, timeoutMs: timeout * 1000, log: (l) => io.err(`memfabric: ${l}\n`) });
+    io.out(`cluster ${spec.name}: ${res.nodes.length} node(s) ready (${res.accel.toUpperCase()}), run directory ${res.runDir}\n`);
+    io.out(table([['NODE', 'STATE', 'PID', 'BOOT', 'CONSOLE LOG'], ...res.nodes.map((n) => [n.name, 'ready', String(n.pid), `${(n.bootMs / 1000).toFixed(1)} s`, join(n.dir, 'console.log')])]));
+    return 0;
+  } catch (e) {
+    if (e instanceof ClusterError) {
+      io.err(`memfabric boot: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+export function status(args: string[], io: Io): number {
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'] });
+  if (rest.length !== 1) throw new UsageError('status needs exactly one FILE');
+  const { all } = clusterSpec('status', rest[0]);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { clusterStatus } = require('../runtime/cluster') as typeof import('../runtime/cluster');
+  const st = clusterStatus(all);
+  if (flags.format === 'json') {
+    io.out(JSON.stringify(st, null, 2) + '\n');
+    return 0;
+  }
+  io.out(`cluster ${st.cluster} (${st.file}): ${st.running ? 'running' : 'not running'}; run directory ${st.runDir}\n`);
+  io.out(table([['NODE', 'STATE', 'PID', 'CONSOLE LOG'], ...st.nodes.map((n) => [n.name, n.state, n.pid ? String(n.pid) : '-', n.consoleLog])]));
+  for (const n of st.nodes) {
+    if (n.state === 'ready' || n.state === 'starting') io.out(`${n.name} sockets: console ${n.consoleSocket}  qmp ${n.qmpSocket}  agent ${n.agentSocket}\n`);
+  }
+  if (!st.running && st.nodes.some((n) => existsSync(n.consoleLog))) io.out('console logs of the last run are kept in the run directory\n');
+  return 0;
+}
+
+/** exec: the command's exit status; 255 when it could not be run (as ssh does). */
+export async function execCmd(args: string[], io: Io): Promise<number> {
+  const { flags, rest } = parseFlags(args, { timeout: null });
+  if (rest.length < 3) throw new UsageError('usage: memfabric exec FILE NODE -- CMD [ARGS...]');
+  const [file, node, ...cmd] = rest;
+  const timeout = flags.timeout === undefined ? 120 : Number(flags.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
+  const { all } = clusterSpec('exec', file);
+  if (!all.nodes.some((n) => n.name === node)) throw new UsageError(`no node '${node}' in ${file} (nodes: ${all.nodes.map((n) => n.name).join(', ')})`);
+  const { execInNode } = await import('../runtime/cluster');
+  try {
+    const r = await execInNode(all, node, cmd, timeout * 1000);
+    io.out(r.stdout);
+    io.err(r.stderr);
+    return r.exitCode;
+  } catch (e) {
+    io.err(`memfabric exec: ${(e as Error).message}\n`);
+    return 255;
+  }
+}
+
+export async function stop(args: string[], io: Io): Promise<number> {
+  const { rest } = parseFlags(args, {});
+  if (rest.length !== 1) throw new UsageError('stop needs exactly one FILE');
+  const { all } = clusterSpec('stop', rest[0]);
+  const { stopCluster } = await import('../runtime/cluster');
+  const res = await stopCluster(all);
+  if (!res.wasRunning && res.nodes.every((n) => n.how === 'not running')) {
+    io.out(`cluster ${all.name}: not running\n`);
+    return 0;
+  }
+  io.out(table([['NODE', 'STOPPED'], ...res.nodes.map((n) => [n.name, n.how === 'quit' ? 'quit (QMP)' : n.how === 'killed' ? 'killed (SIGKILL after 10 s)' : 'was not running'])]));
+  io.out(`cluster ${all.name}: stopped; console logs kept in ${res.runDir}\n`);
+  return 0;
+}
+
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
   const [cmd, ...args] = argv;
   try {
@@ -193,6 +308,14 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         return plan(args, io);
       case 'layout':
         return layout(args, io);
+      case 'boot':
+        return await boot(args, io);
+      case 'status':
+        return status(args, io);
+      case 'exec':
+        return await execCmd(args, io);
+      case 'stop':
+        return await stop(args, io);
       case 'lsp':
         // The language server runs until the client sends exit; loaded lazily (it imports this module).
         (await import('../lsp/server')).startServer(args);

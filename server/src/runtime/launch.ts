@@ -49,7 +49,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The plan's argv with the guest attached: the plan's own -append (kernel
  * options such as memmap= for SPM) is merged into the guest's command line.
  */
-export function bootArgv(planArgv: string[], image: Pick<GuestImage, 'kernel' | 'initrd'>, runDir: string): string[] {
+export interface BootArgvOptions {
+  /**
+   * For a QEMU that outlives its starter (memfabric boot): the serial console on
+   * a unix socket (console.sock) mirrored to console.log, a QMP socket (qmp.sock)
+   * and a pid file (qemu.pid), all in runDir. Default: console to console.log only.
+   */
+  detached?: boolean;
+}
+
+export function bootArgv(planArgv: string[], image: Pick<GuestImage, 'kernel' | 'initrd'>, runDir: string, opts: BootArgvOptions = {}): string[] {
   const [bin, ...rest] = planArgv;
   const args: string[] = [];
   let append: string | undefined;
@@ -68,7 +77,14 @@ export function bootArgv(planArgv: string[], image: Pick<GuestImage, 'kernel' | 
     '-accel', accelerator(),
     '-display', 'none',
     '-no-reboot',
-    '-serial', `file:${join(runDir, 'console.log')}`,
+    ...(opts.detached
+      ? [
+        '-chardev', `socket,id=con,path=${join(runDir, 'console.sock')},server=on,wait=off,logfile=${join(runDir, 'console.log')}`,
+        '-serial', 'chardev:con',
+        '-qmp', `unix:${join(runDir, 'qmp.sock')},server=on,wait=off`,
+        '-pidfile', join(runDir, 'qemu.pid'),
+      ]
+      : ['-serial', `file:${join(runDir, 'console.log')}`]),
     ...guestArgv(image, { agentSocket: join(runDir, 'agent.sock'), append, rootBus: q35 ? 'pcie.0' : 'pci.0' }),
   ];
 }
