@@ -13,6 +13,7 @@ have virt-xml-validate || need+=(libvirt-clients)
 have xmllint || need+=(libxml2-utils)
 have depmod || need+=(kmod)
 have dpkg-deb || need+=(dpkg)
+have nvim || need+=(neovim)
 # libvirt's QEMU driver, embedded in virsh by the tests (no daemon is started).
 [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || need+=(libvirt-daemon-driver-qemu)
 if [ ${#need[@]} -gt 0 ]; then

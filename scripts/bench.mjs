@@ -1,0 +1,447 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: how fast memfabric answers on large topologies, against
+ * the targets of the performance issue. A measurement, not a test: it prints
+ * a table with PASS/MISS per target and exits 0 either way.
+ *
+ * Two generated documents (never written to disk: the server works on the
+ * open text):
+ *   (a) a 40-node cluster: examples/the-machine-40.cluster.xml written out
+ *       node by node, each with NUMA cells and an interleaved two-host-bridge
+ *       CXL topology;
+ *   (b) a ~1 MB cluster: the same kinds of nodes plus CXL switches,
+ *       file-backed NUMA cells, backends with raw <qemu> devices, SPM.
+ * For each, in this one run:
+ *   - saxes: parse time of the same text (the baseline of the ratios);
+ *   - engine: analyzeDocument() from out/, in this process, as the server calls it;
+ *   - didChange → publishDiagnostics of that version, from a real server
+ *     (`memfabric lsp --stdio` over vscode-jsonrpc): the server debounces
+ *     didChange by 150 ms, which is subtracted ("net");
+ *   - didOpen → publishDiagnostics (no debounce on open; includes sending the text);
+ *   - completion: on the analyzed document, and right after an edit (the
+ *     editor case: typing, then completion, before the debounce fires);
+ *   - peak memory: this process (maxRSS, heap) and the server (VmHWM).
+ * Warm-up runs first; every figure is a median (completion: median and p95).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const ENGINE = join(ROOT, 'out/server/src/engine/index.js');
+if (!existsSync(ENGINE)) {
+  console.error('bench: out/ is missing: run `npx tsc -p .` first (npm run bench does).');
+  process.exit(1);
+}
+const { analyzeDocument } = require(ENGINE);
+const { nodeHost } = require(join(ROOT, 'out/server/src/host/probe.js'));
+const { SaxesParser } = require('saxes');
+const { createMessageConnection, StreamMessageReader, StreamMessageWriter } = require('vscode-jsonrpc/node');
+
+const DEBOUNCE_MS = 150; // server/src/lsp/server.ts
+const QUICK = process.argv.includes('--quick');
+const started = performance.now();
+
+// ------------------------------------------------------------------ documents
+
+const pad = (i, w) => String(i).padStart(w, '0');
+const hex = (n) => `0x${n.toString(16)}`;
+
+/** A node of The Machine with NUMA and CXL memory interleaved across two host bridges. */
+function cxlNode(name, i) {
+  return `  <node name="${name}" template="soc">
+    <numa>
+      <cell id="0" size="2G" cpus="0-1"/>
+      <cell id="1" size="2G" cpus="2-3"/>
+    </numa>
+    <cxl>
+      <host-bridge id="cxl.1" bus-nr="12">
+        <root-port id="rp0" port="0" chassis="0" slot="2">
+          <type3 id="mem0" size="256M" path="cxl/${name}-mem0.raw" lsa-size="256M" lsa-path="cxl/${name}-lsa0.raw" sn="${hex(i * 16)}"/>
+        </root-port>
+      </host-bridge>
+      <host-bridge id="cxl.2" bus-nr="222">
+        <root-port id="rp1" port="0" chassis="0" slot="3">
+          <type3 id="mem1" size="256M" path="cxl/${name}-mem1.raw" lsa-size="256M" lsa-path="cxl/${name}-lsa1.raw" sn="${hex(i * 16 + 1)}"/>
+        </root-port>
+      </host-bridge>
+      <window size="4G" targets="cxl.1 cxl.2" granularity="8k"/>
+      <window size="4G" targets="cxl.1"/>
+    </cxl>
+  </node>
+`;
+}
+
+/** A node behind a CXL switch with two downstream ports. */
+function switchNode(name, i) {
+  return `  <node name="${name}" template="soc">
+    <numa>
+      <cell id="0" size="4G" cpus="0-3"/>
+    </numa>
+    <cxl>
+      <host-bridge id="cxl.1" bus-nr="12">
+        <root-port id="rp0" port="0" chassis="0" slot="1">
+          <switch id="us0">
+            <downstream id="swport0" port="0" chassis="0" slot="4">
+              <type3 id="mem0" size="256M" path="cxl/${name}-sw0.raw" sn="${hex(i * 16 + 2)}"/>
+            </downstream>
+            <downstream id="swport1" port="1" chassis="0" slot="5">
+              <type3 id="mem1" size="256M" path="cxl/${name}-sw1.raw" sn="${hex(i * 16 + 3)}"/>
+            </downstream>
+          </switch>
+        </root-port>
+      </host-bridge>
+      <window size="4G" targets="cxl.1"/>
+    </cxl>
+  </node>
+`;
+}
+
+/** File-backed NUMA cells, a backend of its own and a raw device in <qemu>. */
+function rawNode(name) {
+  return `  <node name="${name}" template="soc">
+    <numa>
+      <cell id="0" size="2G" cpus="0-1" path="numa/${name}-0.raw" share="on"/>
+      <cell id="1" size="2G" cpus="2-3"/>
+    </numa>
+    <backend id="scratch-${name}" type="file" size="128M" path="scratch/${name}.raw" share="on"/>
+    <qemu>-device ivshmem-plain,id=scratch0,memdev=scratch-${name}</qemu>
+  </node>
+`;
+}
+
+/** Specific Purpose Memory carved out of RAM. */
+function spmNode(name) {
+  return `  <node name="${name}" template="soc">
+    <numa>
+      <cell id="0" size="2G" cpus="0-1"/>
+      <cell id="1" size="2G" cpus="2-3"/>
+    </numa>
+    <spm start="0x100000000" size="1G"/>
+    <append>console=ttyS0 loglevel=4</append>
+  </node>
+`;
+}
+
+function cluster(nodes) {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!-- bench edit: 0 -->
+<!--
+  The Machine's scale (examples/the-machine-40.cluster.xml), node by node:
+  every node maps the 64 TiB fabric and has its own NUMA cells and CXL memory.
+-->
+<cluster name="the-machine">
+  <fabric id="fam" size="64T" path="/srv/fam/the-machine.fam"/>
+  <template id="soc" machine="q35" memory="4G" maxmem="8G" slots="1" cpus="4" phys-bits="48">
+    <attach fabric="fam"/>
+  </template>
+${nodes.join('')}</cluster>
+`;
+}
+
+function machine40() {
+  const nodes = [];
+  for (let i = 1; i <= 40; i++) nodes.push(cxlNode(`node${pad(i, 2)}`, i));
+  return cluster(nodes);
+}
+
+function megabyte(target = 1 << 20) {
+  const nodes = [];
+  const kinds = [cxlNode, switchNode, rawNode, spmNode];
+  let size = 600;
+  for (let i = 1; size < target; i++) {
+    const n = kinds[(i - 1) % kinds.length](`node${pad(i, 4)}`, i);
+    nodes.push(n);
+    size += n.length;
+  }
+  return cluster(nodes);
+}
+
+// ------------------------------------------------------------------ statistics
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const ms = (x) => (x == null ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const mb = (bytes) => `${(bytes / (1 << 20)).toFixed(0)} MB`;
+
+/**
+ * Run fn (async or not, returning its own time in ms or undefined to be timed
+ * here) warm times, then up to r.max times: fewer once r.budget ms are spent,
+ * but at least r.min. The 1 MB document takes seconds per analysis: the
+ * budgets keep the whole bench under 2 minutes.
+ */
+async function repeat(r, fn) {
+  for (let i = 0; i < r.warm; i++) await fn(true);
+  const t = [];
+  const start = performance.now();
+  while (t.length < r.max && (t.length < r.min || performance.now() - start < r.budget)) {
+    const t0 = performance.now();
+    const own = await fn(false);
+    t.push(typeof own === 'number' ? own : performance.now() - t0);
+  }
+  return t;
+}
+
+function saxesParse(text) {
+  const p = new SaxesParser({ position: true });
+  let elements = 0;
+  let attrs = 0;
+  p.on('opentag', (tag) => {
+    elements++;
+    attrs += Object.keys(tag.attributes).length;
+  });
+  p.on('text', () => {});
+  p.on('error', (e) => {
+    throw e;
+  });
+  p.write(text).close();
+  return { elements, attrs };
+}
+
+// ------------------------------------------------------------------ the server
+
+const vmStatus = (pid) => {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
+    return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
+  } catch {
+    return { hwm: NaN, rss: NaN };
+  }
+};
+
+class Server {
+  constructor() {
+    this.child = spawn(process.execPath, [join(ROOT, 'bin/memfabric.js'), 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.stderr = '';
+    this.errors = [];
+    this.child.stderr.on('data', (b) => (this.stderr += b));
+    this.conn = createMessageConnection(new StreamMessageReader(this.child.stdout), new StreamMessageWriter(this.child.stdin));
+    this.waiters = [];
+    this.conn.onNotification('textDocument/publishDiagnostics', (p) => {
+      const now = performance.now();
+      this.waiters = this.waiters.filter((w) => {
+        if (w.uri !== p.uri || w.version !== p.version) return true;
+        w.resolve({ at: now, params: p });
+        return false;
+      });
+    });
+    this.conn.onNotification('window/logMessage', (m) => {
+      if (m.type === 1) this.errors.push(m.message);
+    });
+    this.conn.listen();
+  }
+
+  async init() {
+    await this.conn.sendRequest('initialize', { processId: process.pid, rootUri: pathToFileURL(ROOT).toString(), capabilities: {} });
+    await this.conn.sendNotification('initialized', {});
+  }
+
+  /** The publishDiagnostics of uri at version (registered before the message that causes it is sent). */
+  published(uri, version, timeout = 60000) {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no diagnostics for ${uri} version ${version} in ${timeout} ms`)), timeout);
+      this.waiters.push({ uri, version, resolve: (x) => (clearTimeout(t), resolve(x)) });
+    });
+  }
+
+  async stop() {
+    try {
+      await Promise.race([this.conn.sendRequest('shutdown', null), new Promise((r) => setTimeout(r, 10000))]);
+      await this.conn.sendNotification('exit');
+    } catch {
+      /* gone */
+    }
+    await new Promise((r) => {
+      if (this.child.exitCode !== null) return r();
+      const t = setTimeout(() => (this.child.kill('SIGKILL'), r()), 5000);
+      this.child.on('exit', () => (clearTimeout(t), r()));
+    });
+    this.conn.dispose();
+  }
+}
+
+/** Offset → LSP position (ASCII text: UTF-16 units = characters). */
+function positionOf(text, offset) {
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length - 1;
+  return { line, character: offset - (before.lastIndexOf('\n') + 1) };
+}
+
+async function serverFigures(name, text, reps) {
+  const s = new Server();
+  await s.init();
+  const base = vmStatus(s.child.pid);
+  const uri = pathToFileURL(join(ROOT, `bench-${name}.cluster.xml`)).toString();
+  let version = 1;
+
+  // didOpen → publishDiagnostics: analyzed at once (no debounce); includes sending the whole text.
+  // The first open is the warm-up; the others open copies under other URIs, closed at once.
+  let opened = 0;
+  let firstDiags;
+  const openTimes = await repeat(reps.open, async () => {
+    const u = opened === 0 ? uri : uri.replace('.cluster.xml', `-${opened}.cluster.xml`);
+    opened++;
+    const wait = s.published(u, 1);
+    const t0 = performance.now();
+    await s.conn.sendNotification('textDocument/didOpen', { textDocument: { uri: u, languageId: 'memfabric-topology', version: 1, text } });
+    const { at, params } = await wait;
+    firstDiags ??= params.diagnostics;
+    if (u !== uri) await s.conn.sendNotification('textDocument/didClose', { textDocument: { uri: u } });
+    return at - t0;
+  });
+
+  // didChange → publishDiagnostics, net of the debounce. The edit: one digit in the
+  // comment on line 2 (an incremental change, as editors send them; the findings stay the same).
+  const editAt = text.indexOf('bench edit: 0') + 'bench edit: '.length;
+  const editPos = positionOf(text, editAt);
+  const change = async () => {
+    version++;
+    const digit = String(version % 10);
+    await s.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri, version },
+      contentChanges: [{ range: { start: editPos, end: { line: editPos.line, character: editPos.character + 1 } }, text: digit }],
+    });
+  };
+  let lastDiags;
+  const changeTimes = await repeat(reps.change, async () => {
+    const wait = s.published(uri, version + 1);
+    const t0 = performance.now();
+    await change();
+    const { at, params } = await wait;
+    lastDiags = params.diagnostics;
+    return at - t0;
+  });
+
+  // Completion on the analyzed document: the host bridges a window of the last node interleaves.
+  const compAt = text.lastIndexOf('targets="') + 'targets="'.length;
+  const compPos = positionOf(text, compAt);
+  let labels = [];
+  const complete = async () => {
+    const t0 = performance.now();
+    const r = await s.conn.sendRequest('textDocument/completion', { textDocument: { uri }, position: compPos });
+    labels = (Array.isArray(r) ? r : r?.items ?? []).map((x) => x.label);
+    return performance.now() - t0;
+  };
+  const compTimes = await repeat(reps.completion, complete);
+
+  // Completion right after an edit (typing, then completion): the server analyzes the
+  // new version first. Then wait out the debounced publish, so the next round starts idle.
+  const typedTimes = await repeat(reps.typed, async () => {
+    const wait = s.published(uri, version + 1);
+    await change();
+    const t = await complete();
+    await wait;
+    return t;
+  });
+
+  const mem = vmStatus(s.child.pid);
+  const errors = s.errors.slice();
+  await s.stop();
+  return {
+    openTimes,
+    changeTimes,
+    changeNet: changeTimes.map((t) => t - DEBOUNCE_MS),
+    compTimes,
+    typedTimes,
+    serverHwm: mem.hwm,
+    serverRss: mem.rss,
+    serverBaseRss: base.rss,
+    diagnostics: lastDiags ?? firstDiags,
+    labels,
+    errors,
+    stderr: s.stderr,
+  };
+}
+
+// ------------------------------------------------------------------ run
+
+// warm: untimed runs first; then max runs, fewer once budget ms are spent (but min).
+const r = (warm, min, max, budget) => ({ warm, min, max, budget });
+const docs = [
+  {
+    name: '40-node cluster',
+    key: 'machine-40',
+    text: machine40(),
+    reps: { saxes: r(5, 5, 30, 2000), engine: r(3, 5, 15, 4000), open: r(1, 3, 5, 3000), change: r(2, 5, 15, 8000), completion: r(10, 50, 50, 5000), typed: r(1, 3, 10, 6000) },
+  },
+  {
+    name: '~1 MB topology',
+    key: 'megabyte',
+    text: megabyte(),
+    reps: { saxes: r(3, 5, 15, 2000), engine: r(1, 3, 5, 12000), open: r(1, 1, 3, 5000), change: r(1, 3, 5, 15000), completion: r(10, 50, 50, 8000), typed: r(0, 1, 3, 5000) },
+  },
+];
+if (QUICK) for (const d of docs) for (const x of Object.values(d.reps)) Object.assign(x, { warm: Math.min(x.warm, 1), min: 1, max: Math.min(x.max, 3), budget: 0 });
+
+console.log(`memfabric bench: node ${process.version}, ${process.platform}/${process.arch}${QUICK ? ' (--quick)' : ''}`);
+const results = [];
+for (const d of docs) {
+  const bytes = Buffer.byteLength(d.text);
+  const shape = saxesParse(d.text);
+  process.stdout.write(`  ${d.name}: ${(bytes / 1024).toFixed(0)} KiB, ${shape.elements} elements, ${shape.attrs} attributes ... `);
+  const saxes = await repeat(d.reps.saxes, () => void saxesParse(d.text));
+  const source = join(ROOT, `bench-${d.key}.cluster.xml`);
+  let analyzed;
+  const engine = await repeat(d.reps.engine, () => void (analyzed = analyzeDocument(d.text, source, nodeHost, 'topology', { information: true })));
+  const heapAfter = process.memoryUsage();
+  const srv = await serverFigures(d.key, d.text, d.reps);
+  const sev = (ds, s) => ds.filter((x) => x.severity === s).length;
+  console.log(
+    `${analyzed.nodes.length} nodes; ${srv.diagnostics.length} diagnostics published (${sev(srv.diagnostics, 1)} errors, ${sev(srv.diagnostics, 2)} warnings, ${sev(srv.diagnostics, 3)} information); completion offers ${JSON.stringify(srv.labels)}`,
+  );
+  const errs = srv.diagnostics.filter((x) => x.severity === 1);
+  if (errs.length) console.log(`    first error: ${errs[0].code}: ${errs[0].message}`);
+  if (srv.errors.length) console.log(`    the server logged ${srv.errors.length} errors; first: ${srv.errors[0].split('\n')[0]}`);
+  results.push({ ...d, bytes, saxes: median(saxes), engine: median(engine), srv, heap: heapAfter.heapUsed, rss: process.resourceUsage().maxRSS * 1024 });
+}
+
+// ------------------------------------------------------------------ report
+
+const [m40, big] = results;
+const rows = [];
+const row = (what, r, value, extra = '') => rows.push([what, r.name, ms(value), value == null ? '-' : `${(value / r.saxes).toFixed(1)}×`, extra]);
+for (const r of results) {
+  row('saxes parse', r, r.saxes);
+  row('engine analyzeDocument', r, r.engine);
+  row(`didChange → publishDiagnostics, net of ${DEBOUNCE_MS} ms debounce`, r, median(r.srv.changeNet), `raw ${ms(median(r.srv.changeTimes))}`);
+  row('didOpen → publishDiagnostics (no debounce)', r, median(r.srv.openTimes));
+  row('completion, analyzed document (median)', r, median(r.srv.compTimes), `p95 ${ms(pct(r.srv.compTimes, 95))}, n=${r.srv.compTimes.length}`);
+  row('completion right after an edit (median)', r, median(r.srv.typedTimes), `p95 ${ms(pct(r.srv.typedTimes, 95))}, n=${r.srv.typedTimes.length}`);
+}
+const cols = ['measure', 'document', 'ms', '÷ saxes', ''];
+const width = cols.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
+const line = (r) => r.map((x, i) => (i === 2 || i === 3 ? x.padStart(width[i]) : x.padEnd(width[i]))).join('  ').trimEnd();
+console.log('\n' + line(cols));
+console.log(width.map((w) => '-'.repeat(w)).join('  '));
+for (const r of rows) console.log(line(r));
+
+console.log('\nPeak memory');
+for (const r of results) {
+  console.log(`  ${r.name.padEnd(16)} server VmHWM ${mb(r.srv.serverHwm)} (VmRSS ${mb(r.srv.serverBaseRss)} after initialize, ${mb(r.srv.serverRss)} at the end); bench process maxRSS so far ${mb(r.rss)}, heap used ${mb(r.heap)}`);
+}
+
+const targets = [
+  { what: 'diagnostics on the 1 MB document within 3× the saxes parse (didChange → publish, net)', value: median(big.srv.changeNet), limit: 3 * big.saxes },
+  { what: 'diagnostics on the 40-node cluster under 5 ms (didChange → publish, net)', value: median(m40.srv.changeNet), limit: 5 },
+  { what: 'completion under 10 ms, 40-node cluster (p95, analyzed document)', value: pct(m40.srv.compTimes, 95), limit: 10 },
+  { what: 'completion under 10 ms, 1 MB document (p95, analyzed document)', value: pct(big.srv.compTimes, 95), limit: 10 },
+  { what: 'completion under 10 ms, 40-node cluster (median, right after an edit)', value: median(m40.srv.typedTimes), limit: 10 },
+  { what: 'completion under 10 ms, 1 MB document (median, right after an edit)', value: median(big.srv.typedTimes), limit: 10 },
+];
+console.log('\nTargets (from the issue)');
+for (const t of targets) console.log(`  ${t.value <= t.limit ? 'PASS' : 'MISS'}  ${t.what}: ${ms(t.value)} ms (target ≤ ${ms(t.limit)} ms)`);
+console.log(`  (engine alone: 1 MB ${ms(big.engine)} ms = ${(big.engine / big.saxes).toFixed(1)}× saxes; 40 nodes ${ms(m40.engine)} ms)`);
+console.log(`\nDone in ${((performance.now() - started) / 1000).toFixed(1)} s. Times are medians after warm-up; "net" subtracts the server's ${DEBOUNCE_MS} ms didChange debounce.`);
+process.exit(0);
