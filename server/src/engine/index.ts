@@ -78,7 +78,19 @@ function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts:
  * Analyze several documents that together form a cluster (one topology file,
  * or several per-node command lines / domain XMLs checked together).
  */
-export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], host: HostProbe = NO_HOST, opts: AnalyzeOptions = {}): AnalyzedDocument[] {
+/** One answer per path for the length of one analysis (a 40-node cluster asks about one fabric file 40 times). */
+function memoHost(host: HostProbe): HostProbe {
+  const seen = new Map<string, ReturnType<HostProbe['stat']>>();
+  return {
+    stat(path) {
+      if (!seen.has(path)) seen.set(path, host.stat(path));
+      return seen.get(path);
+    },
+  };
+}
+
+export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], probe: HostProbe = NO_HOST, opts: AnalyzeOptions = {}): AnalyzedDocument[] {
+  const host = memoHost(probe);
   const results: AnalyzedDocument[] = docs.map((d) => {
     const read = readDocument(d.text, d.source, d.kind);
     const nodes = read.nodes.map((n: NodeInput) => buildNode(n));

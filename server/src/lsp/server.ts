@@ -264,7 +264,9 @@ export class MemfabricServer {
   private validateGroup(uri: string) {
     const d = this.documents.get(uri);
     if (!d) return;
-    const group = this.analyzeGroup(d);
+    // A request (completion, hover) may already have analyzed this version.
+    const cached = this.cache.get(uri);
+    const group = cached && cached.version === d.version ? [d, ...this.peersOf(d.uri, sourceOf(d.uri), this.kindOf(d))] : this.analyzeGroup(d);
     for (const m of group) this.publish(m.uri);
   }
 
@@ -290,6 +292,8 @@ export class MemfabricServer {
   private lineMapOf(source: string): LineMap | undefined {
     const uri = this.uriOfSource(source);
     const d = this.documents.get(uri);
+    const cached = this.cache.get(uri);
+    if (d && cached && cached.version === d.version) return cached.lm;
     if (d) return new LineMap(d.getText());
     try {
       return new LineMap(readFileSync(source, 'utf8'));
@@ -310,7 +314,7 @@ export class MemfabricServer {
     if (d.related?.length) {
       const rel: DiagnosticRelatedInformation[] = [];
       for (const r of d.related) {
-        if (r.source) {
+        if (r.source && r.source !== a.doc?.source) {
           const lm = this.lineMapOf(r.source);
           rel.push({ location: { uri: this.uriOfSource(r.source), range: lm ? lm.range(r.span) : Range.create(0, 0, 0, 0) }, message: r.message });
         } else rel.push({ location: { uri, range: a.lm.range(r.span) }, message: r.message });
