@@ -61,11 +61,35 @@ export interface AnalyzeOptions {
   information?: boolean;
 }
 
-function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts: AnalyzeOptions) {
+/**
+ * Nodes made from the same text (a <node count="40">) have the same layout,
+ * down to the source ranges the layout rules report on: one computation.
+ */
+type LayoutCache = Map<string, NodeLayout>;
+
+function layoutOf(node: NodeModel, cache: LayoutCache): NodeLayout {
+  const key =
+    node.source +
+    '\u0002' +
+    node.args
+      .map((a) => {
+        const sp = a.value?.span();
+        return `${a.name}\u0000${a.value?.text ?? ''}\u0000${sp?.start}-${sp?.end}`;
+      })
+      .join('\u0001');
+  let l = cache.get(key);
+  if (!l) {
+    l = computeLayout(node);
+    cache.set(key, l);
+  }
+  return l.name === node.name ? l : { ...l, name: node.name };
+}
+
+function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts: AnalyzeOptions, layouts: LayoutCache) {
   let layout: NodeLayout | undefined;
   for (const rule of RULES) {
     if (!rule.check || (rule.optIn && !opts.information)) continue;
-    const ctx: NodeContext = { node, host, layout: () => (layout ??= computeLayout(node)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
+    const ctx: NodeContext = { node, host, layout: () => (layout ??= layoutOf(node, layouts)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
     try {
       rule.check(ctx);
     } catch (e) {
@@ -91,11 +115,12 @@ function memoHost(host: HostProbe): HostProbe {
 
 export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], probe: HostProbe = NO_HOST, opts: AnalyzeOptions = {}): AnalyzedDocument[] {
   const host = memoHost(probe);
+  const layouts: LayoutCache = new Map();
   const results: AnalyzedDocument[] = docs.map((d) => {
     const read = readDocument(d.text, d.source, d.kind);
     const nodes = read.nodes.map((n: NodeInput) => buildNode(n));
     const diagnostics = [...read.diagnostics];
-    for (const n of nodes) runNodeRules(n, host, diagnostics, opts);
+    for (const n of nodes) runNodeRules(n, host, diagnostics, opts, layouts);
     if (read.kind === 'topology') for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
     return { source: d.source, kind: read.kind, nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
   });
