@@ -130,18 +130,23 @@ function loadNodes(cmd: string, rest: string[], node: string | undefined) {
   return { doc, r, nodes: sel.nodes };
 }
 
+/** The errors that concern these nodes, the first five printed; returns how many there are. */
+function reportErrors(cmd: string, file: string, doc: { text: string }, r: AnalyzedDocument, nodes: { name: string }[], io: Io, consequence: string): number {
+  const errs = r.diagnostics.filter((d) => d.severity === 'error' && (!d.node || nodes.some((n) => n.name === d.node)));
+  if (!errs.length) return 0;
+  const lm = new LineMap(doc.text);
+  for (const d of errs.slice(0, 5)) {
+    const p = lm.position(d.span.start);
+    io.err(`${file}:${p.line + 1}:${p.character + 1}: error [${d.code}] ${d.message}\n`);
+  }
+  io.err(`memfabric ${cmd}: ${errs.length} error(s); ${consequence} (run memfabric check ${file})\n`);
+  return errs.length;
+}
+
 export function plan(args: string[], io: Io): number {
   const { flags, rest } = parseFlags(args, { format: ['json', 'argv', 'libvirt'], node: null });
   const { doc, r, nodes } = loadNodes('plan', rest, flags.node);
-  const errs = r.diagnostics.filter((d) => d.severity === 'error' && (!d.node || nodes.some((n) => n.name === d.node)));
-  if (errs.length) {
-    const lm = new LineMap(doc.text);
-    for (const d of errs.slice(0, 5)) {
-      const p = lm.position(d.span.start);
-      io.err(`${rest[0]}:${p.line + 1}:${p.character + 1}: error [${d.code}] ${d.message}\n`);
-    }
-    io.err(`memfabric plan: ${errs.length} error(s); the plan would not start (run memfabric check ${rest[0]})\n`);
-  }
+  const errors = reportErrors('plan', rest[0], doc, r, nodes, io, 'the plan would not start');
   const format = flags.format ?? 'json';
   if (format === 'json') {
     io.out(
@@ -154,7 +159,7 @@ export function plan(args: string[], io: Io): number {
   } else {
     for (const n of nodes) io.out(nodeLibvirtXml(n));
   }
-  return errs.length ? 1 : 0;
+  return errors ? 1 : 0;
 }
 
 function layoutText(l: NodeLayout): string {
@@ -215,16 +220,7 @@ export async function boot(args: string[], io: Io): Promise<number> {
   const timeout = flags.timeout === undefined ? 300 : Number(flags.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
   const { doc, r, nodes, spec } = clusterSpec('boot', rest[0], flags.node);
-  const errs = r.diagnostics.filter((d) => d.severity === 'error' && (!d.node || nodes.some((n) => n.name === d.node)));
-  if (errs.length) {
-    const lm = new LineMap(doc.text);
-    for (const d of errs.slice(0, 5)) {
-      const p = lm.position(d.span.start);
-      io.err(`${rest[0]}:${p.line + 1}:${p.character + 1}: error [${d.code}] ${d.message}\n`);
-    }
-    io.err(`memfabric boot: ${errs.length} error(s); nothing started (run memfabric check ${rest[0]})\n`);
-    return 1;
-  }
+  if (reportErrors('boot', rest[0], doc, r, nodes, io, 'nothing started')) return 1;
   const { ClusterError, bootCluster } = await import('../runtime/cluster');
   const { buildImage } = await import('../runtime/image');
   try {
