@@ -33,6 +33,9 @@ const USAGE = `usage:
   memfabric status [--format text|json] FILE
   memfabric exec FILE NODE -- CMD ARGS...
   memfabric stop FILE
+  memfabric verify [--format text|json] FILE
+  memfabric view [--format text|json] FILE NODE lspci|iomem|cxl|daxctl
+  memfabric console FILE NODE
   memfabric lsp --stdio`;
 
 /** Options with a value (choices, or null for any) and boolean switches. */
@@ -294,6 +297,136 @@ export async function stop(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+// ---------------------------------------------------------------------------
+// verify, view, console: the running guests (server/src/runtime/verify.ts, guest-view.ts, console.ts)
+
+/** The ready nodes of a running cluster; the others are named on stderr. */
+function readyNodes(cmd: string, file: string, io: Io) {
+  const { all, nodes } = clusterSpec(cmd, file);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { clusterStatus } = require('../runtime/cluster') as typeof import('../runtime/cluster');
+  const st = clusterStatus(all);
+  const ready = st.nodes.filter((n) => n.state === 'ready').map((n) => n.name);
+  for (const n of st.nodes) if (n.state !== 'ready') io.err(`memfabric ${cmd}: ${n.name} is ${n.state}; not checked\n`);
+  return { all, nodes: nodes.filter((n) => ready.includes(n.name)), status: st };
+}
+
+export async function verify(args: string[], io: Io): Promise<number> {
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], timeout: null });
+  if (rest.length !== 1) throw new UsageError('verify needs exactly one FILE');
+  const timeout = flags.timeout === undefined ? 120 : Number(flags.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
+  const { all, nodes } = readyNodes('verify', rest[0], io);
+  if (!nodes.length) {
+    io.err(`memfabric verify: no node of cluster ${all.name} is ready (run memfabric boot ${rest[0]})\n`);
+    return 1;
+  }
+  const { computeLayout } = await import('../engine/layout/index');
+  const { guestSnapshot } = await import('../runtime/guest-view');
+  const { compareLayout } = await import('../runtime/verify');
+  const warning = (await import('../engine/layout/report')).versionWarning(installedQemuVersion());
+  if (warning) io.err(`memfabric: warning: ${warning}\n`);
+  const results = [];
+  for (const n of nodes) {
+    try {
+      const snap = await guestSnapshot(all, n.name, timeout * 1000);
+      results.push(compareLayout(n.name, computeLayout(n, { agent: true }), snap));
+    } catch (e) {
+      io.err(`memfabric verify: ${n.name}: ${(e as Error).message}\n`);
+      results.push({ name: n.name, ok: false, differences: [{ what: 'guest', predicted: null, guest: `not readable: ${(e as Error).message}` }] });
+    }
+  }
+  if (flags.format === 'json') io.out(JSON.stringify({ nodes: results }, null, 2) + '\n');
+  else {
+    for (const r of results) {
+      if (r.ok) {
+        io.out(`${r.name}: the guest's memory map equals the prediction (/proc/iomem from 1 MiB, /sys/firmware/memmap, PCI memory BARs)\n`);
+        continue;
+      }
+      io.out(`${r.name}: ${r.differences.length} difference(s)\n`);
+      for (const d of r.differences) {
+        io.out(`  ${d.what}\n    predicted: ${d.predicted ?? '(none)'}\n    guest:     ${d.guest ?? '(none)'}\n`);
+      }
+    }
+  }
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+export async function view(args: string[], io: Io): Promise<number> {
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], timeout: null });
+  const kinds = ['lspci', 'iomem', 'cxl', 'daxctl'];
+  if (rest.length !== 3 || !kinds.includes(rest[2])) throw new UsageError(`usage: memfabric view FILE NODE ${kinds.join('|')} [--format text|json]`);
+  const [file, node, kind] = rest;
+  const timeout = flags.timeout === undefined ? 60 : Number(flags.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
+  const { all } = clusterSpec('view', file);
+  if (!all.nodes.some((n) => n.name === node)) throw new UsageError(`no node '${node}' in ${file} (nodes: ${all.nodes.map((n) => n.name).join(', ')})`);
+  const { execInNode } = await import('../runtime/cluster');
+  const gv = await import('../runtime/guest-view');
+  const hx = (v: bigint) => '0x' + v.toString(16);
+  try {
+    if (kind === 'cxl' || kind === 'daxctl') {
+      // passed through: both tools print JSON themselves
+      const r = await execInNode(all, node, kind === 'cxl' ? ['cxl', 'list', '-v'] : ['daxctl', 'list'], timeout * 1000);
+      io.out(r.stdout.trim() ? r.stdout : '[]\n');
+      io.err(r.stderr);
+      return r.exitCode;
+    }
+    const snap = await gv.guestSnapshot(all, node, timeout * 1000);
+    if (kind === 'lspci') {
+      const devs = gv.parseLspci(snap.lspci, gv.parsePciResources(snap.resources));
+      if (flags.format === 'json') {
+        io.out(JSON.stringify({ node, devices: devs.map((d) => ({ ...d, bars: d.bars.map((b) => ({ bar: b.bar, start: b.start < 0n ? null : hx(b.start), size: hx(b.size), bits: b.bits, prefetchable: b.prefetchable })) })) }, null, 2) + '\n');
+      } else {
+        const lines = [`# ${node}: lspci (memory BARs)`];
+        for (const d of devs) {
+          lines.push(`${d.bdf} [${d.vendorDevice}] ${d.description}`);
+          for (const b of d.bars) {
+            lines.push(`  BAR${b.bar}  ${b.start < 0n ? 'unassigned'.padEnd(21) : `${b.start.toString(16).padStart(10, '0')}-${(b.start + b.size - 1n).toString(16).padStart(10, '0')}`}  ${`${b.bits}-bit${b.prefetchable ? ' pref' : ''}`.padEnd(11)} ${human(b.size).padStart(9)}`);
+          }
+        }
+        io.out(lines.join('\n') + '\n');
+      }
+    } else {
+      const tree = gv.parseIomem(snap.iomem);
+      type J = { start: string; end: string; name: string; children?: J[] };
+      const toJ = (es: typeof tree): J[] => es.map((e) => ({ start: hx(e.start), end: hx(e.end), name: e.name, ...(e.children.length ? { children: toJ(e.children) } : {}) }));
+      if (flags.format === 'json') io.out(JSON.stringify({ node, iomem: toJ(tree) }, null, 2) + '\n');
+      else {
+        const lines = [`# ${node}: /proc/iomem`];
+        const walk = (es: typeof tree, depth: number) => {
+          for (const e of es) {
+            lines.push(`${'  '.repeat(depth)}${e.start.toString(16).padStart(10, '0')}-${e.end.toString(16).padStart(10, '0')} : ${e.name.padEnd(Math.max(1, 40 - depth * 2))} ${human(e.end - e.start + 1n)}`);
+            walk(e.children, depth + 1);
+          }
+        };
+        walk(tree, 0);
+        io.out(lines.join('\n') + '\n');
+      }
+    }
+    return 0;
+  } catch (e) {
+    io.err(`memfabric view: ${(e as Error).message}\n`);
+    return 255;
+  }
+}
+
+export async function consoleCmd(args: string[], io: Io): Promise<number> {
+  const { rest } = parseFlags(args, {});
+  if (rest.length !== 2) throw new UsageError('usage: memfabric console FILE NODE');
+  const [file, node] = rest;
+  const { all } = clusterSpec('console', file);
+  if (!all.nodes.some((n) => n.name === node)) throw new UsageError(`no node '${node}' in ${file} (nodes: ${all.nodes.map((n) => n.name).join(', ')})`);
+  const { clusterStatus } = await import('../runtime/cluster');
+  const n = clusterStatus(all).nodes.find((x) => x.name === node)!;
+  if (n.state !== 'ready' && n.state !== 'starting') {
+    io.err(`memfabric console: node ${node} is ${n.state}${n.state === 'stopped' ? ` (run memfabric boot ${file})` : ''}\n`);
+    return 1;
+  }
+  const { attachConsole } = await import('../runtime/console');
+  return attachConsole(n.consoleSocket, node);
+}
+
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
   const [cmd, ...args] = argv;
   try {
@@ -312,6 +445,12 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         return await execCmd(args, io);
       case 'stop':
         return await stop(args, io);
+      case 'verify':
+        return await verify(args, io);
+      case 'view':
+        return await view(args, io);
+      case 'console':
+        return await consoleCmd(args, io);
       case 'lsp':
         // The language server runs until the client sends exit; loaded lazily (it imports this module).
         (await import('../lsp/server')).startServer(args);
