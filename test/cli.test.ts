@@ -1,7 +1,7 @@
 /** The CLI contract scripts depend on: formats, exit statuses, input detection. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './support/cli';
@@ -115,4 +115,31 @@ test('a cluster of command-line files: the same fabric backed by different files
     const at = node('/srv/fam2').indexOf('/srv/fam2');
     assert.deepEqual(d.range, { start: { line: 0, character: at }, end: { line: 0, character: at + '/srv/fam2'.length } });
   });
+});
+
+test('mem-path-directory, unknown-machine-type and xml-syntax, with their ranges', () => {
+  withFiles(
+    {
+      'dir.qemu': 'qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=m,mem-path=shm,size=1G,share=on -device ivshmem-plain,memdev=m\n',
+      'machine.qemu': 'qemu-system-x86_64 -M q36 -m 1G\n',
+      'broken.cluster.xml': '<cluster name="c"><node name="a" memory="1G"></cluster>\n',
+    },
+    (dir) => {
+      mkdirSync(join(dir, 'shm'));
+      const out = JSON.parse(runCli(['check', '--format', 'json', 'dir.qemu', 'machine.qemu', 'broken.cluster.xml'], { cwd: dir }).stdout);
+      const [d1] = out.files[0].diagnostics;
+      assert.equal(d1.code, 'mem-path-directory');
+      assert.equal(d1.severity, 'warning');
+      const t1 = 'qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=m,mem-path=';
+      assert.deepEqual(d1.range, { start: { line: 0, character: t1.length }, end: { line: 0, character: t1.length + 3 } });
+      const [d2] = out.files[1].diagnostics;
+      assert.equal(d2.code, 'unknown-machine-type');
+      assert.match(d2.message, /no machine type 'q36' \(did you mean 'q35'\?\)/);
+      assert.deepEqual(d2.range, { start: { line: 0, character: 22 }, end: { line: 0, character: 25 } });
+      const d3 = out.files[2].diagnostics.find((d: { code: string }) => d.code === 'xml-syntax');
+      assert.ok(d3, JSON.stringify(out.files[2]));
+      assert.match(d3.message, /element 'node' is not closed/);
+      assert.deepEqual(d3.range, { start: { line: 0, character: 19 }, end: { line: 0, character: 23 } });
+    },
+  );
 });
