@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzeDocument } from '../server/src/engine/index';
 import { computeLayout } from '../server/src/engine/layout/index';
-import { importEsm } from './support/esm';
+import { lspciBars as parseLspciBars } from '../server/src/runtime/guest-view';
 import { REPO } from './support/cli';
 
 const DIR = join(REPO, 'test', 'layout', 'configs');
@@ -26,7 +26,6 @@ test('at least 25 recorded configurations', () => {
 for (const f of configs) {
   const recFile = join(DIR, f.replace(/\.qemu$/, '.guest.json'));
   test(`layout ${f} equals what the guest shows`, { skip: !existsSync(recFile) && 'not recorded' }, async () => {
-    const { parseLspciBars } = await importEsm(join(REPO, 'test', 'layout', 'parse.mjs'));
     const rec = JSON.parse(readFileSync(recFile, 'utf8'));
     let text = readFileSync(join(DIR, f), 'utf8');
     const app = /^# append: (.*)$/m.exec(text);
@@ -53,7 +52,7 @@ for (const f of configs) {
     const realE820 = (rec.memmap as { start: string; end: string; type: string }[]).map((e) => `${hx(BigInt(e.start))}-${hx(BigInt(e.end))} ${e.type}`);
     assert.deepEqual(L.e820.map((e) => `${hx(e.start)}-${hx(e.end)} ${e.type}`), realE820, '/sys/firmware/memmap');
 
-    const realBars = (parseLspciBars(rec.lspci, rec.pciResources) as { bdf: string; bar: number; start: bigint; size: bigint; bits: number; prefetchable: boolean }[])
+    const realBars = parseLspciBars(rec.lspci, rec.pciResources)
       .map((b) => `${b.bdf} BAR${b.bar} ${hx(b.start)} ${hx(b.size)} ${b.bits} ${b.prefetchable ? 'pref' : ''}`)
       .sort();
     const bars = L.bars.map((b) => `${b.bdf} BAR${b.bar} ${hx(b.start)} ${hx(b.size)} ${b.bits} ${b.prefetchable ? 'pref' : ''}`).sort();
@@ -61,7 +60,7 @@ for (const f of configs) {
 
     // cxl-bar-overlap is reported exactly when the guest has a BAR on the CXL host registers or a window.
     const cxl = L.platform.cxl;
-    const onCxl = (parseLspciBars(rec.lspci, rec.pciResources) as { start: bigint; size: bigint }[]).some(
+    const onCxl = parseLspciBars(rec.lspci, rec.pciResources).some(
       (b) => !!cxl && [{ s: cxl.base, e: cxl.base + 0xfffffn }, ...cxl.windows.map((w) => ({ s: w.base, e: w.base + w.size - 1n }))].some((x) => b.start <= x.e && x.s <= b.start + b.size - 1n),
     );
     assert.equal(r.diagnostics.some((d) => d.code === 'cxl-bar-overlap'), onCxl, 'cxl-bar-overlap against the guest');

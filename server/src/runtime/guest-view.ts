@@ -2,7 +2,7 @@
  * What a running guest sees, read through the memfabric agent and parsed:
  * /proc/iomem (a tree), `lspci -v -nn` (devices and memory BARs, exact BAR
  * indexes from /sys/bus/pci/devices/* /resource), /sys/firmware/memmap.
- * Ported from test/layout/parse.mjs and test/layout/record.mjs.
+ * The layout tests read their recordings with the same functions.
  */
 import type { ClusterSpec } from './cluster';
 
@@ -28,6 +28,15 @@ export function parseIomem(text: string): GuestIomemEntry[] {
     stack.push(entry);
   }
   return root.children;
+}
+
+/** Depth-first list of a /proc/iomem tree, with each entry's depth. */
+export function flattenIomem(entries: GuestIomemEntry[], depth = 0, out: (GuestIomemEntry & { depth: number })[] = []): (GuestIomemEntry & { depth: number })[] {
+  for (const e of entries) {
+    out.push({ ...e, depth });
+    flattenIomem(e.children, depth + 1, out);
+  }
+  return out;
 }
 
 const SIZE_MUL: Record<string, bigint> = { '': 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n, P: 1n << 50n };
@@ -122,6 +131,11 @@ export function parseLspci(text: string, pciResources?: PciResources[]): GuestPc
     dev.bars.push({ bar, start, size: m[6] !== undefined ? parseSize(m[6]) : 0n, bits, prefetchable: m[4] === 'prefetchable' });
   }
   return devs;
+}
+
+/** Every memory BAR of `lspci` output, one row each, with its device. */
+export function lspciBars(text: string, pciResources?: PciResources[]): (GuestBar & { bdf: string; vendorDevice: string })[] {
+  return parseLspci(text, pciResources).flatMap((d) => d.bars.map((b) => ({ bdf: d.bdf, vendorDevice: d.vendorDevice, ...b })));
 }
 
 export interface GuestMemmapEntry {
