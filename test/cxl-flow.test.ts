@@ -13,22 +13,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, REPO, hasQemu } from './support/cli';
+import { REPO, hasQemu, runCliWithRunDir } from './support/cli';
+
+const mf = (runBase: string, args: string[], timeoutMs = 60_000) => runCliWithRunDir(runBase, args, { timeoutMs });
 import { buildImage } from '../server/src/runtime/image';
 
-function mf(runBase: string, args: string[], timeoutMs = 60_000): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: REPO,
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    env: { ...process.env, MEMFABRIC_RUN_DIR: runBase },
-  });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 const TOPOLOGY = `<?xml version="1.0" encoding="UTF-8"?>
 <cluster name="cxl-flow">

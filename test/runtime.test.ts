@@ -6,23 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, REPO, hasQemu } from './support/cli';
+import { REPO, fame2, hasQemu, runCliWithRunDir } from './support/cli';
+
+const mf = (runBase: string, args: string[], timeoutMs?: number) => runCliWithRunDir(runBase, args, { timeoutMs });
 import { buildImage } from '../server/src/runtime/image';
 import { checkBackingFiles, clusterRunDir } from '../server/src/runtime/cluster';
 
-function mf(runBase: string, args: string[], timeoutMs = 300_000): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: REPO,
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    env: { ...process.env, MEMFABRIC_RUN_DIR: runBase },
-  });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** The pids of live processes whose command line mentions dir. */
 function processesMentioning(dir: string): number[] {
@@ -50,14 +42,6 @@ function socketsUnder(dir: string): string[] {
   return out;
 }
 
-/** A two-node copy of the FAME example in dir (its fabric file fam.raw there too). */
-function fame2(dir: string): string {
-  const text = readFileSync(join(REPO, 'examples', 'fame-4node.cluster.xml'), 'utf8').replace('count="4"', 'count="2"');
-  assert.ok(text.includes('count="2"'));
-  const file = join(dir, 'fame.cluster.xml');
-  writeFileSync(file, text);
-  return file;
-}
 
 test('run directories: one per topology file, even with the same cluster name', () => {
   const env = { MEMFABRIC_RUN_DIR: '/tmp/x' };

@@ -7,35 +7,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, REPO, hasQemu } from './support/cli';
+import { REPO, fame2, hasQemu, runCliWithRunDir } from './support/cli';
+
+const mf = (runBase: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}) => runCliWithRunDir(runBase, args, { timeoutMs: 120_000, ...opts });
 import { buildImage } from '../server/src/runtime/image';
 import { analyzeDocument } from '../server/src/engine/index';
 import { computeLayout } from '../server/src/engine/layout/index';
 import { compareLayout } from '../server/src/runtime/verify';
 import { parseIomem, parseLspci, parsePciResources, splitSnapshot } from '../server/src/runtime/guest-view';
 
-function mf(runBase: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: REPO,
-    encoding: 'utf8',
-    input: opts.input,
-    timeout: opts.timeoutMs ?? 120_000,
-    env: { ...process.env, MEMFABRIC_RUN_DIR: runBase },
-  });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
-function fame2(dir: string): string {
-  const text = readFileSync(join(REPO, 'examples', 'fame-4node.cluster.xml'), 'utf8').replace('count="4"', 'count="2"');
-  assert.ok(text.includes('count="2"'));
-  const file = join(dir, 'fame.cluster.xml');
-  writeFileSync(file, text);
-  return file;
-}
 
 test('guest parsers: iomem tree, lspci BARs with sysfs indexes, snapshot sections', () => {
   const tree = parseIomem('00100000-3ffdefff : System RAM\n  0f400000-10201d31 : Kernel code\n3ffdf000-3fffffff : Reserved\n');
