@@ -9,38 +9,11 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, fame2, hasQemu, runCliWithRunDir } from './support/cli';
+import { fame2, hasQemu, processesMentioning, runCliWithRunDir, socketsUnder } from './support/cli';
 
 const mf = (runBase: string, args: string[], timeoutMs?: number) => runCliWithRunDir(runBase, args, { timeoutMs });
 import { buildImage } from '../server/src/runtime/image';
 import { checkBackingFiles, clusterRunDir } from '../server/src/runtime/cluster';
-
-
-/** The pids of live processes whose command line mentions dir. */
-function processesMentioning(dir: string): number[] {
-  const pids: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(dir)) pids.push(Number(e));
-    } catch { /* gone */ }
-  }
-  return pids;
-}
-
-function socketsUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isSocket() || /\.(sock|pid)$|^cluster\.json$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 
 test('run directories: one per topology file, even with the same cluster name', () => {

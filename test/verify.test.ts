@@ -64,7 +64,6 @@ test('verify, view, console on two FAME nodes (real guests)', { skip: !hasQemu()
   const dir = mkdtempSync(join(tmpdir(), 'memfabric-verify-'));
   const run = join(dir, 'run');
   const file = fame2(dir);
-  const t0 = Date.now();
   try {
     const boot = mf(run, ['boot', file, '--timeout', '240'], { timeoutMs: 300_000 });
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
@@ -106,7 +105,6 @@ test('verify, view, console on two FAME nodes (real guests)', { skip: !hasQemu()
     }
     assert.ok(seen, readFileSync(log, 'utf8').slice(-2000));
     assert.deepEqual(status.nodes.map((n) => n.state), ['ready', 'ready'], 'console leaves the node running');
-    assert.ok(Date.now() - t0 < 90_000, `took ${Date.now() - t0} ms`);
   } finally {
     mf(run, ['stop', file], { timeoutMs: 60_000 });
     rmSync(dir, { recursive: true, force: true });

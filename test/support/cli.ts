@@ -1,7 +1,7 @@
 /** Run the real `memfabric` CLI (bin/memfabric.js) as a child process. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export const REPO = join(__dirname, '..', '..', '..');
 export const BIN = join(REPO, 'bin', 'memfabric.js');
@@ -34,4 +34,58 @@ export function fame2(dir: string): string {
   const file = join(dir, 'fame.cluster.xml');
   writeFileSync(file, text);
   return file;
+}
+
+/** The CLI as an asynchronous child (several at once), with extra environment variables. */
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+/** The CLI with extra environment variables (synchronous). */
+export function runCliEnv(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number } = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env: { ...process.env, ...env } });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The pids of live processes whose command line mentions text (a run directory, say). */
+export function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(text)) pids.push(Number(e));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+/** The argv of a live process. */
+export function processArgv(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+}
+
+/** Sockets, pid files and locks under dir (what a stopped cluster must not leave). */
+export function socketsUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isSocket() || /\.(sock|pid)$|^cluster\.json$/.test(e.name)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
 }

@@ -5,7 +5,7 @@
  * Exit status: check 1 if any error-severity diagnostic; 2 for usage or I/O errors.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
@@ -16,7 +16,8 @@ import { installedQemuVersion, nodeHost } from '../host/probe';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
 import { layoutReport } from '../engine/layout/report';
 import { human } from '../engine/text/sizes';
-import type { ClusterSpec } from '../runtime/cluster';
+import type { ClusterSpec, UserGuest } from '../runtime/cluster';
+import { attr, childElements } from '../engine/syntax/xml';
 
 export class UsageError extends Error {}
 
@@ -29,14 +30,17 @@ const USAGE = `usage:
   memfabric check [--format text|json] [--placement] FILE...
   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
   memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE
-  memfabric boot [--node NAME] [--timeout S] FILE
+  memfabric boot [--format text|json] [--node NAME] [--timeout S] FILE
   memfabric status [--format text|json] FILE
   memfabric exec FILE NODE -- CMD ARGS...
   memfabric stop FILE
   memfabric verify [--format text|json] FILE
   memfabric view [--format text|json] FILE NODE lspci|iomem|cxl|daxctl
   memfabric console FILE NODE
-  memfabric lsp --stdio`;
+  memfabric image [--format text|json]
+  memfabric lsp --stdio
+environment: MEMFABRIC_QEMU (QEMU binary), MEMFABRIC_ACCEL (auto|kvm|tcg),
+  MEMFABRIC_IMAGE_DIR (guest image cache), MEMFABRIC_RUN_DIR (run directories)`;
 
 /** Options with a value (choices, or null for any) and boolean switches. */
 function parseFlags(args: string[], allowed: Record<string, string[] | null | 'switch'>): { flags: Record<string, string>; rest: string[] } {
@@ -199,6 +203,29 @@ export function layout(args: string[], io: Io): number {
 // ---------------------------------------------------------------------------
 // running clusters: boot, status, exec, stop (server/src/runtime/cluster.ts)
 
+/**
+ * A node's <guest> from the topology: the cluster's, with a <guest> inside the
+ * node overriding it attribute by attribute; paths absolute (relative ones are
+ * relative to the topology file).
+ */
+function topologyGuest(r: AnalyzedDocument, node: string, baseDir: string): UserGuest | undefined {
+  const t = r.topology;
+  if (!t) return undefined;
+  const g: Record<string, string | undefined> = { ...(t.guest ?? {}) };
+  const info = t.nodes.find((n) => n.name === node);
+  const own = info && childElements(info.element, 'guest')[0];
+  if (own) {
+    const vars = { i: info.index, n: info.index + 1 };
+    for (const k of ['kernel', 'initrd', 'disk', 'image']) {
+      const v = attr(own, k)?.value.text;
+      if (v !== undefined) g[k] = v.replace(/\{([ni])(?::0?(\d+))?\}/g, (_, w: 'i' | 'n', pad?: string) => String(vars[w]).padStart(pad ? Number(pad) : 0, '0'));
+    }
+  }
+  const abs = (p?: string) => (p ? resolve(baseDir, p) : undefined);
+  const out: UserGuest = { kernel: abs(g.kernel), initrd: abs(g.initrd), disk: abs(g.disk), image: g.image === 'none' || g.image === 'builtin' ? g.image : undefined };
+  return Object.values(out).some((v) => v !== undefined) ? out : undefined;
+}
+
 /** The plan of one FILE as a cluster (all nodes; --node narrows what boot starts). */
 function clusterSpec(cmd: string, file: string, node?: string) {
   const { doc, r, nodes } = loadNodes(cmd, [file], node);
@@ -207,7 +234,10 @@ function clusterSpec(cmd: string, file: string, node?: string) {
   const toSpec = (ns: typeof nodes): ClusterSpec => ({
     name,
     file: doc.source,
-    nodes: ns.map((n) => ({ name: n.name, argv: nodeArgv(n), files: nodeFiles(n).map((f) => ({ path: f.path, size: f.size })) })),
+    nodes: ns.map((n) => {
+      const guest = topologyGuest(r, n.name, dirname(doc.source));
+      return { name: n.name, argv: nodeArgv(n), files: nodeFiles(n).map((f) => ({ path: f.path, size: f.size })), ...(guest ? { guest } : {}) };
+    }),
   });
   return { doc, r, nodes, spec: toSpec(nodes), all: toSpec(all) };
 }
@@ -217,28 +247,101 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+/** --format json among args (so that even a usage error can answer in JSON). */
+function wantsJson(args: string[]): boolean {
+  return args.some((a, i) => a === '--format=json' || (a === '--format' && args[i + 1] === 'json'));
+}
+
 export async function boot(args: string[], io: Io): Promise<number> {
-  const { flags, rest } = parseFlags(args, { node: null, timeout: null });
-  if (rest.length !== 1) throw new UsageError('boot needs exactly one FILE');
+  const json = wantsJson(args);
+  const fail = (code: number, error: string, extra: { node?: string; console?: string[] } = {}): number => {
+    if (json) io.out(JSON.stringify({ ok: false, error, ...(extra.node ? { node: extra.node } : {}), ...(extra.console ? { console: extra.console } : {}) }, null, 2) + '\n');
+    return code;
+  };
+  let flags: Record<string, string>, rest: string[];
+  let loaded: ReturnType<typeof clusterSpec>;
+  try {
+    ({ flags, rest } = parseFlags(args, { node: null, timeout: null, format: ['text', 'json'] }));
+    if (rest.length !== 1) throw new UsageError('boot needs exactly one FILE');
+    loaded = clusterSpec('boot', rest[0], flags.node);
+  } catch (e) {
+    if (!(e instanceof UsageError) || !json) throw e;
+    io.err(`memfabric: ${e.message}\n`);
+    return fail(2, e.message);
+  }
   const timeout = flags.timeout === undefined ? 300 : Number(flags.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
-  const { doc, r, nodes, spec } = clusterSpec('boot', rest[0], flags.node);
-  if (reportErrors('boot', rest[0], doc, r, nodes, io, 'nothing started')) return 1;
-  const { ClusterError, bootCluster } = await import('../runtime/cluster');
+  if (!Number.isFinite(timeout) || timeout <= 0) {
+    const msg = `--timeout must be a positive number of seconds, not '${flags.timeout}'`;
+    if (!json) throw new UsageError(msg);
+    io.err(`memfabric: ${msg}\n`);
+    return fail(2, msg);
+  }
+  const { doc, r, nodes, spec } = loaded;
+  const errLines: string[] = [];
+  const n = reportErrors('boot', rest[0], doc, r, nodes, { out: io.out, err: (l) => { errLines.push(l.trimEnd()); io.err(l); } }, 'nothing started');
+  if (n) return fail(1, errLines.join('\n'));
+  const { ClusterError, bootCluster, needsBuiltinImage, preflight } = await import('../runtime/cluster');
   const { buildImage } = await import('../runtime/image');
   try {
-    const image = await buildImage({ log: (l) => { if (!/: cached in /.test(l)) io.err(`memfabric: ${l}\n`); } });
+    preflight(spec); // refuse a missing kernel, QEMU or accelerator before building anything
+    let image;
+    if (needsBuiltinImage(spec.nodes)) {
+      try {
+        image = await buildImage({ log: (l) => { if (!/: cached in /.test(l)) io.err(`memfabric: ${l}\n`); } });
+      } catch (e) {
+        throw new ClusterError(`nothing started: the guest image cannot be built: ${(e as Error).message.replace(/^memfabric: /, '')}`);
+      }
+    }
     const res = await bootCluster(spec, { image, timeoutMs: timeout * 1000, log: (l) => io.err(`memfabric: ${l}\n`) });
+    if (json) {
+      io.out(JSON.stringify({
+        ok: true, cluster: spec.name, runDir: res.runDir, accel: res.accel,
+        nodes: res.nodes.map((x) => ({ name: x.name, pid: x.pid, bootMs: x.bootMs, consoleLog: join(x.dir, 'console.log') })),
+      }, null, 2) + '\n');
+      return 0;
+    }
     io.out(`cluster ${spec.name}: ${res.nodes.length} node(s) ready (${res.accel.toUpperCase()}), run directory ${res.runDir}\n`);
-    io.out(table([['NODE', 'STATE', 'PID', 'BOOT', 'CONSOLE LOG'], ...res.nodes.map((n) => [n.name, 'ready', String(n.pid), `${(n.bootMs / 1000).toFixed(1)} s`, join(n.dir, 'console.log')])]));
+    io.out(table([['NODE', 'STATE', 'PID', 'BOOT', 'CONSOLE LOG'], ...res.nodes.map((x) => [x.name, 'ready', String(x.pid), `${(x.bootMs / 1000).toFixed(1)} s`, join(x.dir, 'console.log')])]));
     return 0;
   } catch (e) {
     if (e instanceof ClusterError) {
       io.err(`memfabric boot: ${e.message}\n`);
-      return 1;
+      return fail(1, e.message, { node: e.node, console: e.consoleLines });
     }
-    throw e;
+    if (!json) throw e;
+    // the client reads stdout: even an unexpected failure answers in JSON
+    io.err(`memfabric boot: internal error: ${(e as Error).stack ?? e}\n`);
+    return fail(1, `internal error: ${(e as Error).message}`);
   }
+}
+
+/** memfabric image: build (or find in the cache) the guest image; where it is and what it is made of. */
+export async function image(args: string[], io: Io): Promise<number> {
+  const json = wantsJson(args);
+  const { rest } = parseFlags(args, { format: ['text', 'json'] });
+  if (rest.length) throw new UsageError('image takes no FILE');
+  const { buildImage, defaultCacheDir } = await import('../runtime/image');
+  let img;
+  try {
+    img = await buildImage({ log: (l) => io.err(`memfabric: ${l}\n`) });
+  } catch (e) {
+    const msg = (e as Error).message.replace(/^memfabric: /, '');
+    io.err(`memfabric image: ${msg}\n`);
+    if (json) io.out(JSON.stringify({ ok: false, error: msg, cacheDir: resolve(defaultCacheDir()) }, null, 2) + '\n');
+    return 1;
+  }
+  const packages = (img.packages ?? []).map((p) => {
+    const i = p.indexOf('=');
+    return { name: p.slice(0, i), version: p.slice(i + 1) };
+  });
+  if (json) {
+    io.out(JSON.stringify({ ok: true, key: img.key, dir: img.dir, cached: img.cached ?? false, kernel: img.kernel, initrd: img.initrd, kernelRelease: img.version, packages }, null, 2) + '\n');
+    return 0;
+  }
+  io.out(`guest image ${img.key}: ${img.cached ? 'cached' : 'built'} in ${img.dir}\n`);
+  io.out(`kernel  ${img.kernel}  (Linux ${img.version})\ninitrd  ${img.initrd}\n`);
+  io.out(`packages:\n${table(packages.map((p) => [`  ${p.name}`, p.version]))}`);
+  return 0;
 }
 
 export function status(args: string[], io: Io): number {
@@ -318,7 +421,9 @@ export async function verify(args: string[], io: Io): Promise<number> {
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
   const { all, nodes } = readyNodes('verify', rest[0], io);
   if (!nodes.length) {
-    io.err(`memfabric verify: no node of cluster ${all.name} is ready (run memfabric boot ${rest[0]})\n`);
+    const error = `no node of cluster ${all.name} is ready (run memfabric boot ${rest[0]})`;
+    io.err(`memfabric verify: ${error}\n`);
+    if (flags.format === 'json') io.out(JSON.stringify({ nodes: [], error }, null, 2) + '\n');
     return 1;
   }
   const { computeLayout } = await import('../engine/layout/index');
@@ -366,11 +471,28 @@ export async function view(args: string[], io: Io): Promise<number> {
   const hx = (v: bigint) => '0x' + v.toString(16);
   try {
     if (kind === 'cxl' || kind === 'daxctl') {
-      // passed through: both tools print JSON themselves
-      const r = await execInNode(all, node, kind === 'cxl' ? ['cxl', 'list', '-v'] : ['daxctl', 'list'], timeout * 1000);
-      io.out(r.stdout.trim() ? r.stdout : '[]\n');
+      // both tools print JSON (nothing at all when there is nothing to list)
+      const argv = kind === 'cxl' ? ['cxl', 'list', '-v'] : ['daxctl', 'list'];
+      const r = await execInNode(all, node, argv, timeout * 1000);
       io.err(r.stderr);
-      return r.exitCode;
+      if (r.exitCode !== 0) {
+        io.err(`memfabric view: '${argv.join(' ')}' failed in ${node} (exit ${r.exitCode})\n`);
+        return r.exitCode;
+      }
+      let data: unknown;
+      try {
+        data = r.stdout.trim() ? JSON.parse(r.stdout) : [];
+      } catch {
+        io.err(`memfabric view: '${argv.join(' ')}' in ${node} did not print JSON:\n${r.stdout}`);
+        return 1;
+      }
+      if (!Array.isArray(data)) data = [data];
+      if (flags.format === 'json') io.out(JSON.stringify({ node, [kind]: data }, null, 2) + '\n');
+      else {
+        const lines = gv.renderToolTree(data);
+        io.out([`# ${node}: ${argv.join(' ')}`, ...(lines.length ? lines : [kind === 'cxl' ? '(no CXL objects)' : '(no DAX devices)'])].join('\n') + '\n');
+      }
+      return 0;
     }
     const snap = await gv.guestSnapshot(all, node, timeout * 1000);
     if (kind === 'lspci') {
@@ -451,6 +573,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         return await view(args, io);
       case 'console':
         return await consoleCmd(args, io);
+      case 'image':
+        return await image(args, io);
       case 'lsp':
         // The language server runs until the client sends exit; loaded lazily (it imports this module).
         (await import('../lsp/server')).startServer(args);

@@ -16,10 +16,10 @@ export const nodeHost: HostProbe = {
 
 let qemuVersion: string | null | undefined;
 
-/** "7.2.22" from `qemu-system-x86_64 --version` (asked once), or undefined when it is not installed. */
+/** "7.2.22" from `$MEMFABRIC_QEMU --version` (default qemu-system-x86_64; asked once), or undefined when it is not installed. */
 export function installedQemuVersion(): string | undefined {
   if (qemuVersion === undefined) {
-    const r = spawnSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8', timeout: 5000 });
+    const r = spawnSync(process.env.MEMFABRIC_QEMU?.trim() || 'qemu-system-x86_64', ['--version'], { encoding: 'utf8', timeout: 5000 });
     qemuVersion = r.status === 0 ? /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout)?.[1] ?? null : null;
   }
   return qemuVersion ?? undefined;

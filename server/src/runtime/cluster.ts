@@ -20,17 +20,23 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, closeSync, existsSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync,
+  accessSync, chmodSync, closeSync, constants, existsSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync,
   readdirSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
 import * as net from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { guestExec, guestPing, GuestExecResult } from './agent';
-import { accelerator, bootArgv, tail } from './launch';
+import { accelerator, bootArgv, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
 import { GuestImage } from './image';
 
-export class ClusterError extends Error {}
+/** A boot, exec or stop that cannot go on; node and its last console lines when one node is the cause. */
+export class ClusterError extends Error {
+  constructor(message: string, public readonly node?: string, public readonly consoleLines?: string[]) {
+    super(message);
+    this.name = 'ClusterError';
+  }
+}
 
 export type NodeState = 'starting' | 'ready' | 'stopped' | 'crashed';
 
@@ -39,6 +45,86 @@ export interface ClusterNodeSpec {
   /** The node's argv from `plan` (binary first). */
   argv: string[];
   files: { path: string; size: bigint }[];
+  /** The topology's <guest>: the user's own kernel, initrd or disk (absolute paths), or image="none". */
+  guest?: UserGuest;
+}
+
+export interface UserGuest {
+  kernel?: string;
+  initrd?: string;
+  disk?: string;
+  image?: 'builtin' | 'none';
+}
+
+/**
+ * How boot knows a node is ready: 'builtin' = memfabric's initramfs printed
+ * MEMFABRIC-READY and its agent answers; 'agent' = the memfabric agent answers
+ * (a user's initrd or disk that runs it); 'qmp' = image="none", QEMU answers QMP.
+ */
+export type Readiness = 'builtin' | 'agent' | 'qmp';
+
+/** True when a node of the spec boots memfabric's kernel or initramfs (the image must be built). */
+export function needsBuiltinImage(nodes: ClusterNodeSpec[]): boolean {
+  return nodes.some((n) => {
+    const g = n.guest ?? {};
+    if (g.image === 'none') return false;
+    if (g.image !== 'builtin' && g.disk && !g.kernel && !g.initrd) return false;
+    return !g.kernel || !g.initrd;
+  });
+}
+
+/** What a node boots, and how its readiness is seen. */
+export function nodeGuest(n: ClusterNodeSpec, image?: Pick<GuestImage, 'kernel' | 'initrd'>): { guest: NodeGuest; readiness: Readiness } {
+  const g = n.guest ?? {};
+  if (g.image === 'none') return { guest: { disk: g.disk }, readiness: 'qmp' };
+  if (g.image !== 'builtin' && g.disk && !g.kernel && !g.initrd) return { guest: { disk: g.disk }, readiness: 'agent' };
+  const kernel = g.kernel ?? image?.kernel;
+  const initrd = g.initrd ?? image?.initrd;
+  if (!kernel || !initrd) throw new ClusterError(`node ${n.name}: memfabric's guest image is needed but was not given`, n.name);
+  return { guest: { kernel, initrd, disk: g.disk }, readiness: g.initrd ? 'agent' : 'builtin' };
+}
+
+/**
+ * Everything boot can refuse before it creates or starts anything: the QEMU
+ * binary, the accelerator, the user's kernel, initrd and disk files.
+ */
+export function preflight(spec: ClusterSpec): { accel: 'kvm' | 'tcg'; qemu: string } {
+  let accel: 'kvm' | 'tcg';
+  try {
+    accel = accelerator();
+  } catch (e) {
+    throw new ClusterError(`nothing started: ${(e as Error).message}`);
+  }
+  const qemu = qemuBinary(spec.nodes[0]?.argv[0]);
+  if (!findExecutable(qemu)) {
+    throw new ClusterError(`nothing started: the QEMU binary '${qemu}' ${process.env.MEMFABRIC_QEMU?.trim() ? '(MEMFABRIC_QEMU) ' : ''}is not ${qemu.includes('/') ? 'an executable file' : 'found in PATH'}; install qemu-system-x86 or set MEMFABRIC_QEMU to the binary`);
+  }
+  const errors: string[] = [];
+  const seen = new Set<string>();
+  for (const n of spec.nodes) {
+    for (const what of ['kernel', 'initrd', 'disk'] as const) {
+      const p = n.guest?.[what];
+      if (!p || seen.has(p)) continue;
+      seen.add(p);
+      let st;
+      try {
+        st = statSync(p);
+      } catch (e) {
+        errors.push(`the ${what} named in <guest ${what}="…"> does not exist: ${p} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        continue;
+      }
+      if (!st.isFile()) errors.push(`the ${what} named in <guest ${what}="…"> is not a regular file: ${p}`);
+      else {
+        try {
+          accessSync(p, what === 'disk' ? constants.R_OK | constants.W_OK : constants.R_OK);
+        } catch {
+          errors.push(`the ${what} named in <guest ${what}="…"> is not ${what === 'disk' ? 'readable and writable' : 'readable'}: ${p}`);
+        }
+      }
+    }
+  }
+  if (errors.length) throw new ClusterError(`nothing started:\n  ${errors.join('\n  ')}`);
+  return { accel, qemu };
 }
 
 export interface ClusterSpec {
@@ -58,7 +144,7 @@ interface StateFile {
   bootPid: number;
   accel: string;
   startedAt: string;
-  nodes: { name: string; pid?: number; dir: string }[];
+  nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean }[];
 }
 
 export interface NodeStatus {
@@ -230,7 +316,8 @@ function createBackingFiles(missing: { path: string; size: bigint }[]): string[]
 }
 
 export interface BootOptions {
-  image: Pick<GuestImage, 'kernel' | 'initrd'>;
+  /** memfabric's guest image; needed when needsBuiltinImage(spec.nodes). */
+  image?: Pick<GuestImage, 'kernel' | 'initrd'>;
   timeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -249,10 +336,13 @@ interface Launched {
   pid: number;
   t0: number;
   bootMs?: number;
+  readiness: Readiness;
 }
 
 /** Check everything, then start every node detached and wait until each guest answers. */
 export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise<{ runDir: string; nodes: BootedNode[]; created: string[]; accel: string }> {
+  const { accel, qemu } = preflight(spec);
+  const guests = new Map(spec.nodes.map((n) => [n.name, nodeGuest(n, opts.image)]));
   const runDir = clusterRunDir(spec.name, spec.file);
   for (const n of spec.nodes) {
     const p = nodePaths(nodeDir(runDir, n.name));
@@ -271,10 +361,9 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
     for (const n of old.nodes) cleanNode(n.dir);
     rmSync(join(runDir, 'cluster.json'), { force: true });
   }
-  const accel = accelerator();
   const state: StateFile = {
     version: 1, cluster: spec.name, file: spec.file, phase: 'starting', bootPid: process.pid, accel,
-    startedAt: new Date().toISOString(), nodes: spec.nodes.map((n) => ({ name: n.name, dir: nodeDir(runDir, n.name) })),
+    startedAt: new Date().toISOString(), nodes: spec.nodes.map((n) => ({ name: n.name, dir: nodeDir(runDir, n.name), readiness: guests.get(n.name)!.readiness })),
   };
   try {
     writeState(runDir, state, true);
@@ -296,7 +385,8 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       privateDir(dir);
       cleanNode(dir);
       const p = nodePaths(dir);
-      const argv = bootArgv(n.argv, opts.image, dir, { detached: true });
+      const { guest, readiness } = guests.get(n.name)!;
+      const argv = bootArgv(n.argv, guest, dir, { detached: true, accel, qemu });
       const out = openSync(p.qemuLog, 'w', 0o600);
       let proc: ChildProcess;
       try {
@@ -310,30 +400,46 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       });
       if (spawnErr || !proc.pid) throw new ClusterError(`node ${n.name}: cannot start ${argv[0]}: ${spawnErr?.message ?? 'no pid'}`);
       proc.unref();
-      launched.push({ name: n.name, dir, proc, pid: proc.pid, t0: Date.now() });
+      opts.log?.(`${n.name}: QEMU started (pid ${proc.pid}, ${accel.toUpperCase()}), waiting for the guest`);
+      launched.push({ name: n.name, dir, proc, pid: proc.pid, t0: Date.now(), readiness });
       state.nodes.find((s) => s.name === n.name)!.pid = proc.pid;
       writeState(runDir, state);
     }
 
     const timeout = opts.timeoutMs ?? 300_000;
     const deadline = Date.now() + timeout;
+    let nextProgress = Date.now() + 5000;
     for (;;) {
-      for (const l of launched) {
-        if (l.bootMs !== undefined) continue;
+      await Promise.all(launched.filter((l) => l.bootMs === undefined).map(async (l) => {
         const p = nodePaths(l.dir);
         if (l.proc.exitCode !== null || l.proc.signalCode !== null || !pidAlive(l.pid, nodeMarker(l.dir))) {
           const why = l.proc.exitCode !== null ? `exit status ${l.proc.exitCode}` : l.proc.signalCode ?? 'exited';
-          throw new ClusterError(`node ${l.name}: QEMU stopped (${why}) before the guest was ready: ${safeRead(p.qemuLog).trim()}\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`);
+          throw new ClusterError(`node ${l.name}: QEMU stopped (${why}) before the guest was ready: ${safeRead(p.qemuLog).trim()}\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`, l.name, consoleLines(p.consoleLog));
         }
-        if (/^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog)) && (await guestPing(p.agentSocket, 2000))) {
+        const ready = l.readiness === 'qmp'
+          ? await qmpAnswers(p.qmpSocket, 2000)
+          : (l.readiness === 'agent' || /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog))) && (await guestPing(p.agentSocket, 2000));
+        if (ready) {
           l.bootMs = Date.now() - l.t0;
+          state.nodes.find((s) => s.name === l.name)!.ready = true;
+          writeState(runDir, state);
           opts.log?.(`${l.name} ready in ${(l.bootMs / 1000).toFixed(1)} s`);
         }
-      }
+      }));
       if (launched.every((l) => l.bootMs !== undefined)) break;
       if (Date.now() > deadline) {
         const late = launched.filter((l) => l.bootMs === undefined);
-        throw new ClusterError(late.map((l) => `node ${l.name}: guest not ready within ${timeout / 1000} s; last console lines (${nodePaths(l.dir).consoleLog}):\n${tail(nodePaths(l.dir).consoleLog)}`).join('\n'));
+        throw new ClusterError(
+          late.map((l) => `node ${l.name}: guest not ready within ${timeout / 1000} s; last console lines (${nodePaths(l.dir).consoleLog}):\n${tail(nodePaths(l.dir).consoleLog)}`).join('\n'),
+          late[0].name,
+          consoleLines(nodePaths(late[0].dir).consoleLog),
+        );
+      }
+      if (Date.now() >= nextProgress) {
+        nextProgress = Date.now() + 5000;
+        const waiting = launched.filter((l) => l.bootMs === undefined);
+        const line = waiting.length === 1 ? lastLine(nodePaths(waiting[0].dir).consoleLog) : '';
+        opts.log?.(`waiting for ${waiting.map((l) => l.name).join(', ')} (${Math.round((Date.now() - waiting[0].t0) / 1000)} s)${line ? `; console: ${line}` : ''}`);
       }
       await sleep(250);
     }
@@ -349,6 +455,17 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       rmSync(join(runDir, 'cluster.json'), { force: true });
     }
   }
+}
+
+/** The last console lines, without carriage returns, escape sequences or empty lines. */
+export function consoleLines(p: string, lines = 15): string[] {
+  // eslint-disable-next-line no-control-regex
+  return safeRead(p).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '').split('\n').filter((l) => l.trim()).slice(-lines);
+}
+
+function lastLine(p: string): string {
+  const l = consoleLines(p, 1)[0] ?? '';
+  return l.length > 80 ? l.slice(0, 77) + '...' : l;
 }
 
 function safeRead(p: string): string {
@@ -372,7 +489,8 @@ export function clusterStatus(spec: ClusterSpec): ClusterStatus {
     const pid = nodePid(rec);
     if (pidAlive(pid, nodeMarker(dir))) {
       if (st.phase === 'stopping') return { ...base, pid, state: 'stopped' };
-      return { ...base, pid, state: /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog)) ? 'ready' : 'starting' };
+      const ready = rec.ready || ((rec.readiness ?? 'builtin') === 'builtin' && /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog)));
+      return { ...base, pid, state: ready ? 'ready' : 'starting' };
     }
     if (st.phase === 'stopping') return { ...base, pid, state: 'stopped' };
     if (st.phase === 'starting' && !pid && pidAlive(st.bootPid, 'memfabric')) return { ...base, state: 'starting' };
@@ -386,8 +504,41 @@ export async function execInNode(spec: ClusterSpec, node: string, argv: string[]
   const status = clusterStatus(spec);
   const n = status.nodes.find((x) => x.name === node);
   if (!n) throw new ClusterError(`no node '${node}' in ${spec.file} (nodes: ${status.nodes.map((x) => x.name).join(', ')})`);
-  if (n.state !== 'ready') throw new ClusterError(`node ${node} is ${n.state}${n.state === 'stopped' ? ` (run memfabric boot ${spec.file})` : ''}`);
+  if (n.state !== 'ready') throw new ClusterError(`node ${node} is ${n.state}${n.state === 'stopped' ? ` (run memfabric boot ${spec.file})` : ''}`, node);
+  if (readState(status.runDir)?.nodes.find((x) => x.name === node)?.readiness === 'qmp') throw new ClusterError(`node ${node} boots no guest (<guest image="none">): there is nothing to run commands in`, node);
   return guestExec(n.agentSocket, argv, timeoutMs);
+}
+
+/** True when QEMU greets on its QMP socket and accepts qmp_capabilities. */
+export function qmpAnswers(socket: string, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    let buf = '';
+    let step = 0;
+    let done = false;
+    const sock = net.createConnection(socket);
+    const finish = (v: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    sock.on('error', () => finish(false));
+    sock.on('close', () => finish(false));
+    sock.on('data', (b: Buffer) => {
+      buf += b.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (step === 0 && line.includes('"QMP"')) {
+          step = 1;
+          sock.write('{"execute":"qmp_capabilities"}\n');
+        } else if (step === 1 && line.includes('"return"')) finish(true);
+      }
+    });
+  });
 }
 
 /** One QMP exchange: capabilities, then quit. Resolves whatever happens (best effort). */

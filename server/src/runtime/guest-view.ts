@@ -195,3 +195,62 @@ export async function guestSnapshot(spec: ClusterSpec, node: string, timeoutMs =
   if (r.exitCode !== 0) throw new Error(`reading the guest's memory map on ${node} failed (exit ${r.exitCode}): ${r.stderr.trim()}`);
   return splitSnapshot(r.stdout);
 }
+
+// ---------------------------------------------------------------------------
+// cxl list / daxctl list as text
+
+/** The key naming an object in `cxl list -v` / `daxctl list` output, in order of preference. */
+const TOOL_ID_KEYS = ['bus', 'port', 'endpoint', 'memdev', 'decoder', 'region', 'dport', 'target', 'chardev', 'dev'];
+const TOOL_SIZE_KEY = /(^|_)size$|^max_available_extent$|^align$/;
+const TOOL_ADDR_KEY = /(^|_)resource$/;
+
+function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1 && v % 1024 === 0) {
+    v /= 1024;
+    i++;
+  }
+  return i ? `${v} ${units[i]}` : `${n} B`;
+}
+
+/**
+ * The JSON that `cxl list -v` or `daxctl list` prints, as an indented tree:
+ * one line per object (`kind id  key value ...`), sizes in binary units,
+ * resources in hex; nested arrays (ports, endpoints, decoders, targets,
+ * regions, mappings, devices) one level deeper.
+ */
+export function renderToolTree(data: unknown): string[] {
+  const lines: string[] = [];
+  const scalar = (k: string, v: unknown): string => {
+    if (typeof v === 'number' && TOOL_SIZE_KEY.test(k)) return humanBytes(v);
+    if (typeof v === 'number' && (TOOL_ADDR_KEY.test(k) || k === 'serial')) return '0x' + v.toString(16);
+    return String(v);
+  };
+  const walk = (o: unknown, depth: number): void => {
+    if (Array.isArray(o)) {
+      for (const x of o) walk(x, depth);
+      return;
+    }
+    if (!o || typeof o !== 'object') {
+      lines.push(`${'  '.repeat(depth)}${String(o)}`);
+      return;
+    }
+    const rec = o as Record<string, unknown>;
+    const idKey = TOOL_ID_KEYS.find((k) => k in rec && (typeof rec[k] === 'string' || typeof rec[k] === 'number'));
+    const attrs = Object.entries(rec).filter(([k, v]) => k !== idKey && (v === null || typeof v !== 'object'));
+    const nested = Object.entries(rec).filter(([k, v]) => k !== idKey && v !== null && typeof v === 'object');
+    const head = idKey ? `${idKey} ${String(rec[idKey])}` : '';
+    const body = attrs.map(([k, v]) => `${k} ${scalar(k, v)}`).join('  ');
+    const line = [head, body].filter(Boolean).join('  ');
+    if (line) lines.push(`${'  '.repeat(depth)}${line}`);
+    for (const [k, v] of nested) {
+      // an object without an id of its own (e.g. {"anon memdevs": [...]}) is a group: name it
+      if (!idKey && !line) lines.push(`${'  '.repeat(depth)}${k}:`);
+      walk(v, depth + 1);
+    }
+  };
+  walk(data, 0);
+  return lines;
+}

@@ -34,10 +34,12 @@ export interface GuestImage {
   key?: string;
   /** Exact `package=version` list the image was built from. */
   packages?: string[];
+  /** True when buildImage found it in the cache (nothing was downloaded). */
+  cached?: boolean;
 }
 
 export interface BuildImageOptions {
-  /** Cache root; default `~/.cache/memfabric/images`. */
+  /** Cache root; default `$MEMFABRIC_IMAGE_DIR`, else `~/.cache/memfabric/images`. */
   cacheDir?: string;
   /** Progress lines. */
   log?: (line: string) => void;
@@ -371,8 +373,9 @@ export function cpioNewc(root: string, extras: CpioExtra[] = []): Buffer {
 // ---------------------------------------------------------------------------
 // the build
 
-function defaultCacheDir(): string {
-  return path.join(os.homedir(), '.cache', 'memfabric', 'images');
+/** The image cache: $MEMFABRIC_IMAGE_DIR, else ~/.cache/memfabric/images. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.MEMFABRIC_IMAGE_DIR?.trim() || path.join(os.homedir(), '.cache', 'memfabric', 'images');
 }
 
 interface Manifest {
@@ -416,12 +419,19 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
   const hit = cachedImage(dir);
   if (hit) {
     log(`image ${key}: cached in ${dir}`);
-    return hit;
+    return { ...hit, cached: true };
   }
   const depmod = findTool('depmod');
 
+  try {
+    fs.mkdirSync(cacheRoot, { recursive: true });
+    if (!fs.statSync(cacheRoot).isDirectory()) throw new Error('not a directory');
+    fs.accessSync(cacheRoot, fs.constants.W_OK);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file that is not a directory is in the way' : (e as Error).message;
+    throw new Error(`memfabric: cannot use ${cacheRoot} as the image cache${process.env.MEMFABRIC_IMAGE_DIR?.trim() && !opts.cacheDir ? ' (MEMFABRIC_IMAGE_DIR)' : ''}: ${why}`);
+  }
   log(`image ${key}: building from ${resolved.list.length} packages`);
-  fs.mkdirSync(cacheRoot, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-image-'));
   try {
     // 1. download
@@ -587,7 +597,7 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
     log(`image ${key}: initrd ${(gz.length / 1048576).toFixed(1)} MiB (cpio ${(cpio.length / 1048576).toFixed(1)} MiB), kernel ${(manifest.kernelBytes / 1048576).toFixed(1)} MiB in ${dir}`);
     const img = cachedImage(dir);
     if (!img) throw new Error(`memfabric: image in ${dir} is unreadable after build`);
-    return img;
+    return { ...img, cached: false };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -617,14 +627,21 @@ export const AGENT_PORT_NAME = 'org.memfabric.agent';
  * Not included: machine, memory, accelerator, `-serial`, `-display`/`-nographic`.
  */
 export function guestArgv(image: Pick<GuestImage, 'kernel' | 'initrd'>, opts: GuestArgvOptions): string[] {
-  if (/,/.test(opts.agentSocket)) throw new Error(`memfabric: agent socket path must not contain ',': ${opts.agentSocket}`);
   const append = ['console=ttyS0', 'panic=-1', 'quiet', opts.append ?? ''].filter(Boolean).join(' ');
   return [
     '-kernel', image.kernel,
     '-initrd', image.initrd,
     '-append', append,
-    '-device', `virtio-serial-pci,id=mfserial${opts.rootBus ? `,bus=${opts.rootBus}` : ''}`,
-    '-chardev', `socket,path=${opts.agentSocket},server=on,wait=off,id=mfagent`,
+    ...agentArgv(opts.agentSocket, opts.rootBus),
+  ];
+}
+
+/** The agent's virtio-serial device and port alone (part of guestArgv). */
+export function agentArgv(agentSocket: string, rootBus?: string): string[] {
+  if (/,/.test(agentSocket)) throw new Error(`memfabric: agent socket path must not contain ',': ${agentSocket}`);
+  return [
+    '-device', `virtio-serial-pci,id=mfserial${rootBus ? `,bus=${rootBus}` : ''}`,
+    '-chardev', `socket,path=${agentSocket},server=on,wait=off,id=mfagent`,
     '-device', `virtserialport,bus=mfserial.0,chardev=mfagent,name=${AGENT_PORT_NAME}`,
   ];
 }

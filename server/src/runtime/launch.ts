@@ -5,9 +5,9 @@
  * every process started here is killed by stop().
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { GuestImage, guestArgv } from './image';
+import { agentArgv, GuestImage, guestArgv } from './image';
 import { guestExec, GuestExecResult } from './agent';
 
 export interface LaunchOptions {
@@ -32,23 +32,80 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
-/** KVM only when the CPU has vmx/svm and /dev/kvm is usable; TCG otherwise. */
-export function accelerator(): 'kvm' | 'tcg' {
+/** What the host offers: KVM only when the CPU has vmx/svm and /dev/kvm is usable; TCG otherwise. */
+export function kvmUsable(): boolean {
   try {
-    if (!/\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))) return 'tcg';
+    if (!/\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'))) return false;
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return 'kvm';
+    return true;
   } catch {
-    return 'tcg';
+    return false;
   }
+}
+
+/**
+ * The accelerator the nodes run with: $MEMFABRIC_ACCEL (auto, kvm or tcg;
+ * default auto = KVM when usable, else TCG). A bad value, or kvm where KVM is
+ * not usable, throws an Error whose message says so.
+ */
+export function accelerator(env: NodeJS.ProcessEnv = process.env): 'kvm' | 'tcg' {
+  const want = (env.MEMFABRIC_ACCEL ?? '').trim() || 'auto';
+  if (want === 'tcg') return 'tcg';
+  if (want === 'kvm') {
+    if (!kvmUsable()) throw new Error('MEMFABRIC_ACCEL=kvm, but KVM is not usable here (the CPU shows no vmx/svm or /dev/kvm cannot be opened read-write); use auto or tcg');
+    return 'kvm';
+  }
+  if (want === 'auto') return kvmUsable() ? 'kvm' : 'tcg';
+  throw new Error(`MEMFABRIC_ACCEL must be auto, kvm or tcg, not '${want}'`);
+}
+
+/** The QEMU binary: $MEMFABRIC_QEMU when set, else the plan's (qemu-system-x86_64, looked up in PATH). */
+export function qemuBinary(planBinary = 'qemu-system-x86_64', env: NodeJS.ProcessEnv = process.env): string {
+  return (env.MEMFABRIC_QEMU ?? '').trim() || planBinary;
+}
+
+/** The executable a binary name stands for (PATH lookup without a '/'), or undefined. */
+export function findExecutable(bin: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = bin.includes('/') ? [bin] : (env.PATH ?? '').split(':').filter(Boolean).map((d) => join(d, bin));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      if (statSync(c).isFile()) return c;
+    } catch { /* next */ }
+  }
+  return undefined;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The plan's argv with the guest attached: the plan's own -append (kernel
- * options such as memmap= for SPM) is merged into the guest's command line.
+ * What a node boots, paths absolute. memfabric's own image gives kernel and
+ * initrd; a topology's <guest kernel initrd disk> may replace either or add a
+ * disk. Without a kernel the firmware boots the disk (or finds nothing).
  */
+export interface NodeGuest {
+  kernel?: string;
+  initrd?: string;
+  /** Attached as a virtio disk (bootindex 1); format from the file's magic. */
+  disk?: string;
+}
+
+/** qcow2 when the file starts with QCOW2's magic, else raw. */
+export function diskFormat(path: string): 'qcow2' | 'raw' {
+  try {
+    const fd = openSync(path, 'r');
+    const b = Buffer.alloc(4);
+    try {
+      readSync(fd, b, 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return b.toString('latin1') === 'QFI\xfb' ? 'qcow2' : 'raw';
+  } catch {
+    return 'raw';
+  }
+}
+
 export interface BootArgvOptions {
   /**
    * For a QEMU that outlives its starter (memfabric boot): the serial console on
@@ -56,9 +113,17 @@ export interface BootArgvOptions {
    * and a pid file (qemu.pid), all in runDir. Default: console to console.log only.
    */
   detached?: boolean;
+  /** Default: accelerator() ($MEMFABRIC_ACCEL). */
+  accel?: 'kvm' | 'tcg';
+  /** Default: qemuBinary(plan's binary) ($MEMFABRIC_QEMU). */
+  qemu?: string;
 }
 
-export function bootArgv(planArgv: string[], image: Pick<GuestImage, 'kernel' | 'initrd'>, runDir: string, opts: BootArgvOptions = {}): string[] {
+/**
+ * The plan's argv with the guest attached: the plan's own -append (kernel
+ * options such as memmap= for SPM) is merged into the guest's command line.
+ */
+export function bootArgv(planArgv: string[], guest: NodeGuest, runDir: string, opts: BootArgvOptions = {}): string[] {
   const [bin, ...rest] = planArgv;
   const args: string[] = [];
   let append: string | undefined;
@@ -71,10 +136,25 @@ export function bootArgv(planArgv: string[], image: Pick<GuestImage, 'kernel' | 
     if ((rest[i] === '-machine' || rest[i] === '-M') && /^(q35|pc-q35)/.test(rest[i + 1] ?? '')) q35 = true;
     args.push(rest[i]);
   }
+  const rootBus = q35 ? 'pcie.0' : 'pci.0';
+  const agentSocket = join(runDir, 'agent.sock');
+  let guestArgs: string[];
+  if (guest.kernel && guest.initrd) guestArgs = guestArgv({ kernel: guest.kernel, initrd: guest.initrd }, { agentSocket, append, rootBus });
+  else {
+    guestArgs = [];
+    if (guest.kernel) guestArgs.push('-kernel', guest.kernel, '-append', ['console=ttyS0', 'panic=-1', 'quiet', append ?? ''].filter(Boolean).join(' '));
+    guestArgs.push(...agentArgv(agentSocket, rootBus));
+  }
+  if (guest.disk) {
+    guestArgs.push(
+      '-drive', `file=${guest.disk.replace(/,/g, ',,')},format=${diskFormat(guest.disk)},if=none,id=mfdisk`,
+      '-device', `virtio-blk-pci,drive=mfdisk,bus=${rootBus}${guest.kernel ? '' : ',bootindex=1'}`,
+    );
+  }
   return [
-    bin,
+    opts.qemu ?? qemuBinary(bin),
     ...args,
-    '-accel', accelerator(),
+    '-accel', opts.accel ?? accelerator(),
     '-display', 'none',
     '-no-reboot',
     ...(opts.detached
@@ -85,7 +165,7 @@ export function bootArgv(planArgv: string[], image: Pick<GuestImage, 'kernel' | 
         '-pidfile', join(runDir, 'qemu.pid'),
       ]
       : ['-serial', `file:${join(runDir, 'console.log')}`]),
-    ...guestArgv(image, { agentSocket: join(runDir, 'agent.sock'), append, rootBus: q35 ? 'pcie.0' : 'pci.0' }),
+    ...guestArgs,
   ];
 }
 

@@ -41,9 +41,9 @@ export const SCHEMA: Record<string, ElementSpec> = {
     doc: 'A named cluster of nodes (one QEMU virtual machine each).',
   },
   guest: {
-    attrs: z.object({ kernel: path.optional(), initrd: path.optional(), append: z.string().optional(), image: z.enum(['builtin', 'none']).optional() }).strict(),
+    attrs: z.object({ kernel: path.optional(), initrd: path.optional(), disk: path.optional(), append: z.string().optional(), image: z.enum(['builtin', 'none']).optional() }).strict(),
     children: [],
-    doc: 'What the nodes boot: the built-in guest image (default), or a kernel and initrd of your own, with extra kernel arguments.',
+    doc: 'What the nodes boot: the built-in guest image (default), or a kernel, initrd or disk image of your own, with extra kernel arguments.',
   },
   fabric: {
     attrs: z.object({ id, size, path, master: onoff.optional() }).strict(),
