@@ -179,7 +179,7 @@ export function runQemu(argv, files = [], opts = {}) {
 // Codes whose configs QEMU 7.2 refuses (exit 1 or abort) vs. codes for configs
 // that start. 'either' codes depend on the case (see comments).
 export const REFUSED_CODES = new Set([
-  'size-syntax', 'maxmem-below-ram', 'slots-without-maxmem', 'slots-maxmem-equal', 'slots-too-many',
+  'size-syntax', 'cxl-fmw-split', 'maxmem-below-ram', 'slots-without-maxmem', 'slots-maxmem-equal', 'slots-too-many',
   'maxmem-not-page-aligned', 'undefined-id', 'duplicate-id', 'unknown-property',
   'unknown-object-type', 'unknown-device-type', 'pxb-cxl-without-cxl-on', 'bus-nr-duplicate',
   'chassis-slot-duplicate', 'cxl-fmw-size-256m', 'cxl-fmw-ways', 'cxl-fmw-granularity',

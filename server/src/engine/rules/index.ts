@@ -17,6 +17,7 @@ import { rule as r_cxl_bar_overlap } from './cxl-bar-overlap';
 import { rule as r_cxl_fmw_granularity } from './cxl-fmw-granularity';
 import { rule as r_cxl_fmw_missing_property } from './cxl-fmw-missing-property';
 import { rule as r_cxl_fmw_size_256m } from './cxl-fmw-size-256m';
+import { rule as r_cxl_fmw_split } from './cxl-fmw-split';
 import { rule as r_cxl_fmw_ways } from './cxl-fmw-ways';
 import { rule as r_cxl_fmw_without_cxl_on } from './cxl-fmw-without-cxl-on';
 import { rule as r_cxl_rp_port_duplicate } from './cxl-rp-port-duplicate';
@@ -91,6 +92,7 @@ export const RULES: Rule[] = [
   r_cxl_fmw_granularity,
   r_cxl_fmw_missing_property,
   r_cxl_fmw_size_256m,
+  r_cxl_fmw_split,
   r_cxl_fmw_ways,
   r_cxl_fmw_without_cxl_on,
   r_cxl_rp_port_duplicate,
