@@ -105,6 +105,16 @@ function posOf(text: string, needle: string, delta = 0, nth = 0) {
   return { line, character: at - (before.lastIndexOf('\n') + 1) };
 }
 
+/** Apply LSP TextEdits (line/character positions) to a text. */
+function applyLspEdits(text: string, edits: { range: { start: { line: number; character: number }; end: { line: number; character: number } }; newText: string }[]): string {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) if (text[i] === '\n') starts.push(i + 1);
+  const off = (p: { line: number; character: number }) => starts[p.line] + p.character;
+  let out = text;
+  for (const e of [...edits].sort((a, b) => off(b.range.start) - off(a.range.start))) out = out.slice(0, off(e.range.start)) + e.newText + out.slice(off(e.range.end));
+  return out;
+}
+
 const hoverText = (h: Hover | null) => (h ? (h.contents as MarkupContent).value : '');
 const labels = (r: CompletionItem[] | CompletionList | null) => (Array.isArray(r) ? r : r?.items ?? []).map((x) => x.label);
 
@@ -326,6 +336,146 @@ describe('language server (memfabric lsp --stdio)', () => {
     const cli = JSON.parse(execFileSync(process.execPath, [join(ROOT, 'bin/memfabric.js'), 'layout', '--format', 'json', '--node', 'node01', famPath], { encoding: 'utf8' }));
     assert.deepEqual(l, cli);
     await assert.rejects(c.conn.sendRequest(LayoutRequest.type, { uri: fam, node: 'nope' }), /no node 'nope'/);
+  });
+
+  it('serves topology XML, libvirt domain XML as plain xml with and without a prologue, QEMU command lines and shell launch scripts', async () => {
+    const sub = join(dir, 'served');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(sub, { recursive: true });
+    // Topology.
+    const topo = uriOf(join(sub, 'f.cluster.xml'));
+    await c.open(topo, '<cluster name="f">\n  <fabric id="fam" size="768M" path="fam.raw"/>\n  <node name="n" machine="q35" memory="1G">\n    <attach fabric="fam"/>\n  </node>\n</cluster>\n', 'memfabric-topology');
+    assert.ok((await c.diagnostics(topo, (x) => x.diagnostics.length > 0)).diagnostics.some((d) => d.code === 'ivshmem-size-pow2'));
+    // libvirt as xml: without a prologue (a comment first), and with one.
+    const raw = readFileSync(join(ROOT, 'test/fixtures/libvirt/ivshmem-768m.xml'), 'utf8');
+    assert.ok(!raw.startsWith('<?xml'));
+    for (const [name, text] of [
+      ['plain.xml', raw],
+      ['prologue.xml', '<?xml version="1.0" encoding="UTF-8"?>\n' + raw],
+    ]) {
+      const d = join(sub, name.replace('.xml', ''));
+      mkdirSync(d, { recursive: true });
+      const uri = uriOf(join(d, name));
+      await c.open(uri, text, 'xml');
+      const p = await c.diagnostics(uri, (x) => x.diagnostics.length > 0);
+      const pow2 = p.diagnostics.find((x) => x.code === 'ivshmem-size-pow2');
+      assert.ok(pow2, `${name}: ${JSON.stringify(p.diagnostics)}`);
+      assert.equal(pow2.range.start.line, text.startsWith('<?xml') ? 14 : 13);
+    }
+    // A shell launch script: the comment that cuts the continued QEMU command.
+    const sh = uriOf(join(sub, 'tigon-launch.sh'));
+    await c.open(sh, readFileSync(join(ROOT, 'examples/tigon-launch.sh'), 'utf8'), 'shellscript');
+    const cut = (await c.diagnostics(sh, (x) => x.diagnostics.length > 0)).diagnostics.find((d) => d.code === 'comment-in-continuation');
+    assert.deepEqual(cut?.range.start, { line: 11, character: 4 });
+    // Other XML and other shell scripts: nothing at all.
+    const other = uriOf(join(sub, 'config.xml'));
+    await c.open(other, '<config><size>1GB</size><qemu>-m 1GB</qemu></config>\n', 'xml');
+    assert.deepEqual((await c.diagnostics(other)).diagnostics, []);
+    assert.deepEqual(await c.request('textDocument/completion', { textDocument: { uri: other }, position: { line: 0, character: 1 } }), []);
+    assert.deepEqual(await c.request('textDocument/documentSymbol', { textDocument: { uri: other } }), []);
+    const plainSh = uriOf(join(sub, 'build.sh'));
+    await c.open(plainSh, '#!/bin/sh\nmake -j4 size=1GB\n', 'shellscript');
+    assert.deepEqual((await c.diagnostics(plainSh)).diagnostics, []);
+  });
+
+  it('quick fixes, each applied through its WorkspaceEdit: round up to the alignment, share=on, xmlns:qemu, align=2M, cxl=on', async () => {
+    const sub = join(dir, 'fixes');
+    const cases: { file: string; lang: string; text: string; code: string; title: string; after: RegExp }[] = [
+      {
+        file: 'round.cluster.xml',
+        lang: 'memfabric-topology',
+        text: '<cluster name="c">\n  <node name="n" machine="q35" memory="1G">\n    <cxl>\n      <host-bridge id="cxl.1" bus-nr="12">\n        <root-port id="rp0" port="0" chassis="0" slot="2">\n          <type3 id="mem0" size="300M" path="mem0.raw"/>\n        </root-port>\n      </host-bridge>\n      <window size="4G" targets="cxl.1"/>\n    </cxl>\n  </node>\n</cluster>\n',
+        code: 'cxl-type3-size-256m',
+        title: 'Round up to 512M',
+        after: /<type3 id="mem0" size="512M"/,
+      },
+      {
+        file: 'share.qemu',
+        lang: 'qemu-cmdline',
+        text: 'qemu-system-x86_64 -M q35 -m 1G \\\n  -object memory-backend-file,id=fam,mem-path=fam.raw,size=1G \\\n  -device ivshmem-plain,id=shm0,memdev=fam\n',
+        code: 'ivshmem-share-off',
+        title: 'Add share=on',
+        after: /size=1G,share=on/,
+      },
+      {
+        file: 'ns/fame-no-namespace.xml',
+        lang: 'xml',
+        text: readFileSync(join(ROOT, 'test/fixtures/libvirt/fame-no-namespace.xml'), 'utf8'),
+        code: 'libvirt-qemu-namespace',
+        title: 'Declare xmlns:qemu on <domain>',
+        after: /<domain xmlns:qemu='http:\/\/libvirt\.org\/schemas\/domain\/qemu\/1\.0'/,
+      },
+      {
+        file: 'align.qemu',
+        lang: 'qemu-cmdline',
+        text: 'qemu-system-x86_64 -M q35,nvdimm=on -m 1G,slots=2,maxmem=8G \\\n  -object memory-backend-file,id=pm,mem-path=/dev/dax0.0,size=2G,share=on \\\n  -device nvdimm,id=nv0,memdev=pm\n',
+        code: 'dax-align',
+        title: 'Add align=2M',
+        after: /share=on,align=2M/,
+      },
+      {
+        file: 'cxl.qemu',
+        lang: 'qemu-cmdline',
+        text: 'qemu-system-x86_64 -M q35 -m 1G \\\n  -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1\n',
+        code: 'pxb-cxl-without-cxl-on',
+        title: 'Add cxl=on to the machine',
+        after: /-M q35,cxl=on/,
+      },
+    ];
+    for (const k of cases) {
+      // Each in a directory of its own: documents of one directory form a cluster.
+      const uri = uriOf(join(sub, k.file.includes('/') ? k.file : `${k.code}/${k.file}`));
+      await c.open(uri, k.text, k.lang);
+      const p = await c.diagnostics(uri, (x) => x.diagnostics.some((d) => d.code === k.code));
+      const d = p.diagnostics.find((x) => x.code === k.code)!;
+      const actions = await c.request<CodeAction[]>('textDocument/codeAction', { textDocument: { uri }, range: d.range, context: { diagnostics: [d] } });
+      const a = actions.find((x) => x.title === k.title);
+      assert.ok(a, `${k.code}: ${JSON.stringify(actions.map((x) => x.title))}`);
+      assert.equal(a.kind, 'quickfix');
+      assert.equal(a.diagnostics?.[0].code, k.code);
+      const fixed = applyLspEdits(k.text, (a.edit as WorkspaceEdit).changes![uri]);
+      assert.match(fixed, k.after);
+      await c.change(uri, fixed);
+      const after = await c.diagnostics(uri, (x) => x.version === c.currentVersion(uri));
+      assert.ok(!after.diagnostics.some((x) => x.code === k.code), `${k.code} still there: ${JSON.stringify(after.diagnostics)}`);
+    }
+  });
+
+  it('hover on a CXL device, its window and an SPM range: where each lands in the guest (start, end, size, window or BAR)', async () => {
+    const tigonPath = join(ROOT, 'examples/tigon-cxl-dax.cluster.xml');
+    const text = readFileSync(tigonPath, 'utf8');
+    const uri = uriOf(tigonPath);
+    await c.open(uri, text, 'memfabric-topology');
+    const t3 = hoverText(await c.request<Hover>('textDocument/hover', { textDocument: { uri }, position: posOf(text, '<type3', 2) }));
+    assert.match(t3, /\*\*cxl-pmem0\*\* `0000:[0-9a-f]{2}:00\.0` BAR0: start \*\*0x[0-9a-f]+\*\*, end 0x[0-9a-f]+, size 0x10000 \(64 KiB\)/);
+    assert.match(t3, /CXL persistent 64 GiB behind host bridge cxl\.1: mapped in \*\*CXL Window 0\*\*: start \*\*0x[0-9a-f]+\*\*, end 0x[0-9a-f]+, size 0x1000000000 \(64 GiB\)/);
+    const win = hoverText(await c.request<Hover>('textDocument/hover', { textDocument: { uri }, position: posOf(text, '<window', 2) }));
+    assert.match(win, /\*\*CXL Window 0\*\*: start \*\*0x[0-9a-f]+\*\*, end 0x[0-9a-f]+, size 0x1000000000 \(64 GiB\), targets cxl\.1/);
+    const spm = uriOf(join(dir, 'spm', 's.cluster.xml'));
+    const spmText = '<cluster name="s">\n  <node name="n" machine="q35" memory="8G">\n    <spm start="0x100000000" size="1G"/>\n  </node>\n</cluster>\n';
+    await c.open(spm, spmText, 'memfabric-topology');
+    const h = await c.request<Hover>('textDocument/hover', { textDocument: { uri: spm }, position: posOf(spmText, '<spm', 2) });
+    assert.match(hoverText(h), /Soft Reserved \(Specific Purpose Memory\): start \*\*0x100000000\*\*, end 0x13fffffff, size 0x40000000 \(1 GiB\)/);
+  });
+
+  it('completion in libvirt domain XML opened as xml: the elements and values memfabric understands', async () => {
+    const uri = uriOf(join(dir, 'lv', 'dom.xml'));
+    const base = "<domain type='kvm'>\n  <name>n</name>\n  <memory unit='GiB'>4</memory>\n  <devices>\n    ";
+    const at = async (text: string) => {
+      await c.change(uri, text);
+      const lines = text.split('\n');
+      return c.request<CompletionItem[]>('textDocument/completion', { textDocument: { uri }, position: { line: lines.length - 1, character: lines[lines.length - 1].length } });
+    };
+    await c.open(uri, base + '</devices>\n</domain>\n', 'xml');
+    await c.diagnostics(uri);
+    const devs = await at(base + '<');
+    assert.deepEqual(labels(devs), ['shmem', 'memory', 'hostdev', 'acpiEgmMemory']);
+    assert.deepEqual(devs[0].textEdit, { range: { start: { line: 4, character: 5 }, end: { line: 4, character: 5 } }, newText: 'shmem' });
+    assert.deepEqual(labels(await at(base + "<shmem name='fam'>\n      <model type='")), ['ivshmem-plain', 'ivshmem-doorbell']);
+    const attrs = await at(base + '<memory ');
+    assert.deepEqual(labels(attrs), ['model', 'access', 'discard']);
+    assert.equal(attrs[0].insertTextFormat, 2 /* Snippet */);
+    assert.deepEqual(labels(await at(base + "<memory model='")), ['dimm', 'nvdimm']);
   });
 
   it('survives 2000 mutated and truncated documents, answering after each batch', async () => {

@@ -99,6 +99,23 @@ local function run()
     attach(buf, f)
     r.published = wait_diags(buf)
     r.diagnostics = snapshot(buf)
+    if f.requests then
+      local uri = vim.uri_from_bufnr(buf)
+      if f.requests.completion then
+        local resp = vim.lsp.buf_request_sync(buf, 'textDocument/completion', { textDocument = { uri = uri }, position = f.requests.completion }, cfg.timeout_ms)
+        r.completion = {}
+        for _, x in pairs(resp or {}) do
+          local items = x.result and (x.result.items or x.result) or {}
+          for _, it in ipairs(items) do table.insert(r.completion, it.label) end
+        end
+      end
+      if f.requests.hover then
+        local resp = vim.lsp.buf_request_sync(buf, 'textDocument/hover', { textDocument = { uri = uri }, position = f.requests.hover }, cfg.timeout_ms)
+        for _, x in pairs(resp or {}) do
+          if x.result and x.result.contents then r.hover = x.result.contents.value end
+        end
+      end
+    end
     if f.edit then
       local e = f.edit
       vim.api.nvim_buf_set_text(buf, e.line, e.col, e.line, e.end_col, { e.text })
@@ -146,6 +163,8 @@ interface FileResult {
   after_edit_line?: string;
   published_after_edit?: boolean;
   diagnostics_after_edit?: VimDiag[];
+  completion?: string[];
+  hover?: string;
 }
 interface Results {
   nvim: string;
@@ -199,7 +218,16 @@ describe('neovim as a second LSP client', { skip: version ? false : "nvim is not
       files: [
         // 1GB → 1G: the fix, typed in neovim (an incremental didChange).
         { name: 'bad', path: bad, languageId: 'qemu-cmdline', edit: { line: 1, col: 55, end_col: 58, text: '1G' } },
-        { name: 'clean', path: clean, languageId: 'qemu-cmdline' },
+        // Completion and hover asked by neovim itself (vim.lsp.buf_request_sync).
+        {
+          name: 'clean',
+          path: clean,
+          languageId: 'qemu-cmdline',
+          requests: {
+            completion: { line: 2, character: CLEAN_QEMU.split('\n')[2].indexOf('memdev=') + 'memdev='.length },
+            hover: { line: 2, character: CLEAN_QEMU.split('\n')[2].indexOf('ivshmem-plain') + 2 },
+          },
+        },
         // Opened in place, never written (-n: no swap file either).
         { name: 'fame', path: join(ROOT, 'examples/fame-4node.cluster.xml'), languageId: 'memfabric-topology' },
       ],
@@ -282,6 +310,12 @@ describe('neovim as a second LSP client', { skip: version ? false : "nvim is not
       // Not just an empty list: the information finding placing the 32 GiB BAR2.
       assert.ok(f.diagnostics.some((x) => x.code === 'layout-placement' && /BAR2 of 0x800000000 \(32 GiB\)/.test(x.message)), `${name}: ${JSON.stringify(f.diagnostics)}`);
     }
+  });
+
+  it('completion and hover answer neovim: the backend id after memdev=, the device with its BAR2 in the guest', () => {
+    const f = res.files.clean;
+    assert.deepEqual(f?.completion, ['fam'], JSON.stringify(f));
+    assert.match(f.hover ?? '', /\*\*shm0\*\* `0000:00:0[0-9a-f]\.0` BAR2: start \*\*0x800000000\*\*, end 0xfffffffff, size 0x800000000 \(32 GiB\)/);
   });
 
   it('the server exits 0 after neovim stops it (shutdown + exit), and no process is left', () => {

@@ -75,14 +75,79 @@ function inside(s: Span, r: Span): boolean {
   return s.start >= r.start && s.end <= r.end;
 }
 
-export function collectSymbols(doc: AnalyzedDocument, text: string): SymbolIndex {
+/** The root element of the tree an analysis of a topology read text with, if it kept one (a node or a fabric leads to it). */
+export function analysisRoot(doc: AnalyzedDocument, text: string): XmlElement | undefined {
+  let el: XmlElement | undefined = doc.topology?.nodes[0]?.element ?? doc.topology?.fabrics[0]?.element;
+  while (el?.parent) el = el.parent;
+  // Only trust a tree that spans this very text.
+  return el && el.span.end <= text.length && text.startsWith('<' + el.name, el.span.start) ? el : undefined;
+}
+
+/** The <cluster> element of an analyzed topology: the analysis's own tree when it has one (no second parse). */
+function topologyRoot(doc: AnalyzedDocument, text: string): XmlElement | undefined {
+  return analysisRoot(doc, text) ?? parseXml(text).root;
+}
+
+/**
+ * Whether node i of a topology can have ids written in a <qemu> text: only
+ * if its <node> or its template holds one (most nodes of a large cluster do
+ * not, and reading their models costs more than anything else here).
+ * (Every <qemu> is in a <node> or a <template> here: the caller checks.)
+ */
+function qemuHolders(doc: AnalyzedDocument, root: XmlElement | undefined, qemuTexts: Span[]): (i: number) => boolean {
+  if (!qemuTexts.length) return () => false;
+  const info = doc.topology?.nodes ?? [];
+  const templates = new Map<string, XmlElement>();
+  for (const c of root?.children ?? []) if (c.kind === 'element' && c.local === 'template') templates.set(attr(c, 'id')?.value.text ?? '', c);
+  const holds = (s: Span) => {
+    let lo = 0;
+    let hi = qemuTexts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (qemuTexts[mid].start < s.start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < qemuTexts.length && qemuTexts[lo].end <= s.end;
+  };
+  return (i) => {
+    const x = info[i];
+    if (!x || x.name !== doc.nodes[i]?.name) return true;
+    if (holds(x.element.span)) return true;
+    const t = attr(x.element, 'template')?.value.text;
+    const te = t !== undefined ? templates.get(t) : undefined;
+    return te !== undefined && holds(te.span);
+  };
+}
+
+/** Sorted, disjoint spans: does one of them hold s? (binary search) */
+function insideAny(s: Span, sorted: Span[]): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = sorted[mid];
+    if (r.end < s.start) lo = mid + 1;
+    else if (r.start > s.start) hi = mid - 1;
+    else return inside(s, r);
+  }
+  return false;
+}
+
+export interface CollectOptions {
+  /** Only definitions, no references and no outline (what completion needs; cheaper). */
+  definitionsOnly?: boolean;
+}
+
+export function collectSymbols(doc: AnalyzedDocument, text: string, opts: CollectOptions = {}): SymbolIndex {
   const occ: IdOccurrence[] = [];
   const seen = new Set<string>();
+  const defsOnly = opts.definitionsOnly === true;
   /** Keep only occurrences whose span is the id as written (not generated text). */
   const add = (o: IdOccurrence, allowed?: Span[]) => {
+    if (defsOnly && !o.def) return;
     if (!o.name || o.span.end <= o.span.start) return;
     if (text.slice(o.span.start, o.span.end) !== o.name) return;
-    if (allowed && !allowed.some((r) => inside(o.span, r))) return;
+    if (allowed && !insideAny(o.span, allowed)) return;
     const key = `${o.span.start}:${o.span.end}:${o.def}`;
     if (seen.has(key)) return;
     seen.add(key);
@@ -91,22 +156,29 @@ export function collectSymbols(doc: AnalyzedDocument, text: string): SymbolIndex
   const outline: OutlineSymbol[] = [];
 
   if (doc.kind === 'topology') {
-    const xml = parseXml(text);
-    const root = xml.root;
+    const root = topologyRoot(doc, text);
     const qemuTexts: Span[] = [];
+    let strayQemu = false;
     if (root) {
       const walk = (el: XmlElement) => {
         topologyElement(el, add);
-        if (el.local === 'qemu') for (const c of el.children) if (c.kind === 'text') qemuTexts.push(c.span);
-        for (const c of childElements(el)) walk(c);
+        if (el.local === 'qemu') {
+          for (const c of el.children) if (c.kind === 'text') qemuTexts.push(c.span);
+          if (el.parent?.local !== 'node' && el.parent?.local !== 'template') strayQemu = true;
+        }
+        for (const c of el.children) if (c.kind === 'element') walk(c);
       };
       walk(root);
     }
-    for (const n of doc.nodes) modelOccurrences(n, (o) => add(o, qemuTexts));
-    if (root) outline.push(topologyOutline(root, doc, text));
+    qemuTexts.sort((a, b) => a.start - b.start);
+    const mayHold = strayQemu ? () => true : qemuHolders(doc, root, qemuTexts);
+    doc.nodes.forEach((n, i) => {
+      if (mayHold(i)) modelOccurrences(n, (o) => add(o, qemuTexts), defsOnly);
+    });
+    if (root && !defsOnly) outline.push(topologyOutline(root, doc, text));
   } else {
-    for (const n of doc.nodes) modelOccurrences(n, (o) => add(o));
-    for (const n of doc.nodes) outline.push(nodeOutline(n, text));
+    for (const n of doc.nodes) modelOccurrences(n, (o) => add(o), defsOnly);
+    if (!defsOnly) for (const n of doc.nodes) outline.push(nodeOutline(n, text));
   }
   occ.sort((a, b) => a.span.start - b.span.start);
   return { occurrences: occ, outline };
@@ -190,8 +262,9 @@ function topologyElement(el: XmlElement, add: (o: IdOccurrence) => void) {
 }
 
 /** Ids in QEMU options, whatever document they came from. */
-function modelOccurrences(node: NodeModel, add: (o: IdOccurrence) => void) {
+function modelOccurrences(node: NodeModel, add: (o: IdOccurrence) => void, defsOnly = false) {
   const refProps = (props: Prop[]) => {
+    if (defsOnly) return;
     for (const p of props) if (REF_KEYS[p.key] && !p.bare) add({ name: p.value.text, ns: 'id', span: p.value.span(), def: false, role: p.key });
   };
   for (const o of node.objects) {
@@ -202,10 +275,12 @@ function modelOccurrences(node: NodeModel, add: (o: IdOccurrence) => void) {
     if (d.id) add({ name: d.id.text, ns: 'id', span: d.id.span(), def: true, kind: deviceKind(d.driver) });
     refProps(d.props);
   }
-  for (const n of node.numa) if (n.memdev) add({ name: n.memdev.text, ns: 'id', span: n.memdev.span(), def: false, role: 'memdev' });
-  for (const w of node.fmws) for (const t of w.targets) add({ name: t.m.text, ns: 'id', span: t.m.span(), def: false, role: 'targets' });
-  refProps(node.machine.props);
-  for (const e of node.egm) if (e.pciDev) add({ name: e.pciDev.text, ns: 'id', span: e.pciDev.span(), def: false, role: 'pci-dev' });
+  if (!defsOnly) {
+    for (const n of node.numa) if (n.memdev) add({ name: n.memdev.text, ns: 'id', span: n.memdev.span(), def: false, role: 'memdev' });
+    for (const w of node.fmws) for (const t of w.targets) add({ name: t.m.text, ns: 'id', span: t.m.span(), def: false, role: 'targets' });
+    refProps(node.machine.props);
+    for (const e of node.egm) if (e.pciDev) add({ name: e.pciDev.text, ns: 'id', span: e.pciDev.span(), def: false, role: 'pci-dev' });
+  }
   for (const a of node.args) {
     if (a.name !== 'chardev' || !a.value) continue;
     const id = parseKeyvals(a.value, 'backend').find((k) => k.key === 'id');
