@@ -225,6 +225,13 @@ test('the language server bundle answers memfabric/layout to a real JSON-RPC cli
     fame = await conn.sendRequest(LayoutRequest.type, { uri: pathToFileURL(join(REPO, 'examples', 'fame-4node.cluster.xml')).toString(), node: 'node02', agent: true });
     assert.equal(tigon.nodes[0].name, 'tigon');
     assert.deepEqual(fame.nodes.map((n) => n.name), ['node02']);
+    // a published diagnostic links to its rule in the docs packaged with the extension
+    const published = new Promise<any>((res) => conn.onNotification('textDocument/publishDiagnostics', (p: any) => p.diagnostics.length && res(p)));
+    const uri = pathToFileURL(join(unpacked, 'bad.qemu')).toString();
+    await conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'qemu-cmdline', version: 1, text: 'qemu-system-x86_64 -m 1Q\n' } });
+    const p = await published;
+    const href: string = p.diagnostics[0].codeDescription?.href ?? '';
+    assert.match(href, /\/extension\/docs\/diagnostics\.md#size-syntax$/, `no link into the packaged docs: ${JSON.stringify(p.diagnostics[0])}`);
     await conn.sendRequest('shutdown');
     await conn.sendNotification('exit');
   } finally {
