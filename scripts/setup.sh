@@ -34,3 +34,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 else
   npx tsc -p .
 fi
+# The real VS Code workbench (code-server + Debian chromium) for the end-to-end tests.
+bash scripts/workbench-setup.sh >/dev/null
