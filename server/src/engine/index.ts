@@ -11,7 +11,10 @@ import { ClusterContext, HostProbe, makeDiagnostic, NodeContext } from './rules/
 import { RULES } from './rules/index';
 import { readQemuCommandLine, ReadResult } from './readers/qemu-cmdline';
 import { readLibvirtDomain } from './readers/libvirt';
-import { readTopology, TopologyInfo } from './readers/topology';
+import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyScope } from './readers/topology';
+import { diffTexts, factsHold, HostFacts, mapDeep, offsetShift, oldRegion, offsetsWithin, recordingHost, TextChange } from './incremental';
+import { XmlDocument, XmlElement } from './syntax/xml';
+import { Span } from './text/source';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
@@ -59,6 +62,13 @@ export function readDocument(text: string, source: string, kind = detectKind(tex
 export interface AnalyzeOptions {
   /** Also report the information rules (layout-placement: where the large regions land). */
   information?: boolean;
+  /**
+   * Reuse the previous analysis of the same document (same source, kind and
+   * options) where its text did not change (default true): a change inside
+   * one <node> of a topology re-reads and re-checks that node only. The
+   * result is the same as an analysis from scratch (test/incremental.test.ts).
+   */
+  incremental?: boolean;
 }
 
 /**
@@ -102,26 +112,40 @@ function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts:
  * Analyze several documents that together form a cluster (one topology file,
  * or several per-node command lines / domain XMLs checked together).
  */
-/** One answer per path for the length of one analysis (a 40-node cluster asks about one fabric file 40 times). */
+/**
+ * One answer per path for the length of one analysis (a 40-node cluster asks
+ * about one fabric file 40 times). A path in a directory that does not exist
+ * (or is no directory) does not exist either: one question for the directory
+ * answers all its files (a 1 MB topology names thousands of backing files
+ * under a few directories that are not there yet).
+ */
 function memoHost(host: HostProbe): HostProbe {
   const seen = new Map<string, ReturnType<HostProbe['stat']>>();
-  return {
-    stat(path) {
-      if (!seen.has(path)) seen.set(path, host.stat(path));
-      return seen.get(path);
-    },
+  const stat = (path: string): ReturnType<HostProbe['stat']> => {
+    if (seen.has(path)) return seen.get(path);
+    let r: ReturnType<HostProbe['stat']>;
+    const slash = path.lastIndexOf('/');
+    const dir = slash > 0 ? path.slice(0, slash) : undefined;
+    // (Linux resolves '..' after the directory before it: a missing directory fails those too.)
+    const d = dir !== undefined && path.charCodeAt(0) === 47 ? stat(dir) : null;
+    if (d !== null && (d === undefined || !d.isDirectory)) r = undefined;
+    else r = host.stat(path);
+    seen.set(path, r);
+    return r;
   };
+  return { stat };
 }
 
 export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], probe: HostProbe = NO_HOST, opts: AnalyzeOptions = {}): AnalyzedDocument[] {
   const host = memoHost(probe);
   const layouts: LayoutCache = new Map();
   const results: AnalyzedDocument[] = docs.map((d) => {
-    const read = readDocument(d.text, d.source, d.kind);
+    const kind = d.kind ?? detectKind(d.text, d.source);
+    if (kind === 'topology') return analyzeTopology(d.text, d.source, host, opts, layouts);
+    const read = readDocument(d.text, d.source, kind);
     const nodes = read.nodes.map((n: NodeInput) => buildNode(n));
     const diagnostics = [...read.diagnostics];
     for (const n of nodes) runNodeRules(n, host, diagnostics, opts, layouts);
-    if (read.kind === 'topology') for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
     return { source: d.source, kind: read.kind, nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
   });
   const all = results.flatMap((r) => r.nodes);
@@ -139,6 +163,173 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
     rule.checkCluster(ctx);
   }
   return results;
+}
+
+// ------------------------------------------------------------------ topologies, node by node
+
+/**
+ * A <node> element's share of an analysis: its reading, and for each node it
+ * stands for the model and the node rules' findings. Kept between analyses
+ * of a document while the element, its template and the fabrics are the
+ * same text and the host facts the rules used still hold.
+ */
+interface NodeUnit {
+  read: NodeElementRead;
+  /** Per expansion: the model and the node rules' findings (unset past a repeated name). */
+  models: (NodeModel | undefined)[];
+  rules: (Diagnostic[] | undefined)[];
+  /** Regions of the text the unit depends on: the element, its template, every fabric (inclusive ends). */
+  deps: Span[];
+  /** Everything else it depends on. */
+  context: string;
+  facts: HostFacts;
+  /** Every offset it holds lies in deps (so it can be moved with its text). */
+  movable: boolean;
+  /** The elements deps are the spans of (the parser hands the same objects back for unchanged, unmoved text). */
+  els: XmlElement[];
+}
+
+interface TopologyState {
+  text: string;
+  doc: XmlDocument;
+  /** By element start offset, in text's coordinates. */
+  units: Map<number, NodeUnit>;
+}
+
+/** How many previous analyses are kept, and how much text they may hold together (the latest is always kept). */
+const MAX_STATES = 8;
+const MAX_STATE_CHARS = 3 << 20;
+/** Previous analyses, by source, kind and options (least recently used first). */
+const states = new Map<string, TopologyState>();
+
+/** Forget every previous analysis (the next ones start from scratch). */
+export function resetAnalysisCache(): void {
+  states.clear();
+}
+
+function depElements(el: XmlElement, scope: TopologyScope, fabricEls: XmlElement[]): XmlElement[] {
+  const t = el.attrs.find((a) => a.name === 'template');
+  const template = t ? scope.templates.get(t.value.text) : undefined;
+  return template ? [el, template, ...fabricEls] : [el, ...fabricEls];
+}
+
+function sameElements(a: XmlElement[], b: XmlElement[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function contextOf(scope: TopologyScope): string {
+  // The guest's append only decides whether a node gets -append at all; no span of it is used.
+  return JSON.stringify([scope.topology.guest?.append ?? null]);
+}
+
+function sameSpans(a: Span[], b: Span[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].start !== b[i].start || a[i].end !== b[i].end) return false;
+  return true;
+}
+
+/** The unit moved to the new text (shared when nothing moves). */
+function moveUnit(u: NodeUnit, change: TextChange, deps: Span[], els: XmlElement[]): NodeUnit {
+  const moves = change.delta !== 0 && u.deps.some((d) => d.start > change.oldEnd);
+  if (!moves) return { ...u, els };
+  const shift = offsetShift(change);
+  const memo = new Map<object, unknown>();
+  return {
+    read: mapDeep(u.read, shift, memo),
+    models: mapDeep(u.models, shift, memo),
+    rules: mapDeep(u.rules, shift, memo),
+    deps,
+    context: u.context,
+    facts: u.facts,
+    movable: true,
+    els,
+  };
+}
+
+function analyzeTopology(text: string, source: string, host: HostProbe, opts: AnalyzeOptions, layouts: LayoutCache): AnalyzedDocument {
+  const key = `${opts.information ? 'i' : '-'}\u0000${source}`;
+  const incremental = opts.incremental !== false;
+  const prev = incremental ? states.get(key) : undefined;
+  const change = prev ? diffTexts(prev.text, text) : undefined;
+  const units = new Map<number, NodeUnit>();
+  const unitOf = new Map<NodeElementRead, NodeUnit>();
+  const baseDir = dirOf(source);
+  const doc = parseXml(text, prev && change ? { prev: prev.doc, change } : undefined);
+  let fabricEls: XmlElement[] | undefined;
+  let context: string | undefined;
+
+  const readNode = (el: XmlElement, scope: TopologyScope): NodeElementRead => {
+    fabricEls ??= doc.root ? doc.root.children.filter((c): c is XmlElement => c.kind === 'element' && c.local === 'fabric') : [];
+    context ??= contextOf(scope);
+    const els = depElements(el, scope, fabricEls);
+    let unit: NodeUnit | undefined;
+    let deps: Span[] | undefined;
+    if (prev && change) {
+      const old = prev.units.get(el.span.start);
+      if (old && sameElements(old.els, els)) {
+        // The very elements of last time, where they were: unchanged text.
+        if (old.context === context && factsHold(old.facts, host)) unit = old;
+      } else {
+        deps = els.map((e) => ({ start: e.span.start, end: e.span.end }));
+        const olds = deps.map((d) => oldRegion(change, d));
+        if (olds.every((d) => d !== undefined)) {
+          const old = prev.units.get(olds[0]!.start);
+          if (old && old.movable && old.context === context && sameSpans(old.deps, olds as Span[]) && factsHold(old.facts, host)) unit = moveUnit(old, change, deps, els);
+        }
+      }
+    }
+    if (!unit) {
+      const read = readNodeElement(el, scope);
+      deps ??= els.map((e) => ({ start: e.span.start, end: e.span.end }));
+      unit = { read, models: [], rules: [], deps, context, facts: new Map(), movable: false, els };
+      const facts = recordingHost(host, unit.facts);
+      for (const x of read.expansions) {
+        if (!x.input) continue;
+        const model = buildNode(x.input);
+        const found: Diagnostic[] = [];
+        runNodeRules(model, facts, found, opts, layouts);
+        for (const d of found) d.fixes = d.fixes?.filter(fitsXmlValue); // (as for every finding of a topology)
+        unit.models.push(model);
+        unit.rules.push(found);
+      }
+      unit.movable = offsetsWithin([unit.read, unit.models, unit.rules], deps);
+    }
+    units.set(el.span.start, unit);
+    unitOf.set(unit.read, unit);
+    return unit.read;
+  };
+
+  const read = readTopology(doc, text, source, baseDir, readNode);
+  const diagnostics: Diagnostic[] = read.diagnostics.map(copyDiagnostic);
+  const nodes: NodeModel[] = [];
+  const ruleDiags: Diagnostic[] = [];
+  for (const ref of read.refs) {
+    const u = unitOf.get(ref.read)!;
+    nodes.push(u.models[ref.index]!);
+    for (const d of u.rules[ref.index]!) ruleDiags.push(copyDiagnostic(d)); // (fixes filtered when found)
+  }
+  for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
+  for (const d of ruleDiags) diagnostics.push(d);
+
+  if (incremental) {
+    states.delete(key);
+    states.set(key, { text, doc, units });
+    let chars = 0;
+    for (const st of states.values()) chars += st.text.length;
+    for (const [k, st] of states) {
+      if (states.size <= 1 || (states.size <= MAX_STATES && chars <= MAX_STATE_CHARS)) break;
+      states.delete(k);
+      chars -= st.text.length;
+    }
+  }
+  return { source, kind: 'topology', nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
+}
+
+/** A diagnostic of its own (dedupe and the fix filter change the ones they are given; kept results stay as they were). */
+function copyDiagnostic(d: Diagnostic): Diagnostic {
+  return { ...d };
 }
 
 export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind, opts: AnalyzeOptions = {}): AnalyzedDocument {
@@ -160,19 +351,30 @@ function fitsXmlValue(f: { edits: { span: { start: number; end: number }; newTex
  * nodes share it.
  */
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
-  const seen = new Map<string, { d: Diagnostic; nodes: string[] }>();
+  // Findings can only be the same at the same span: bucket by span, compare the rest there.
+  type Entry = { d: Diagnostic; nodes: string[]; rest: string | undefined };
+  const rest = (e: Entry) => (e.rest ??= `${e.d.code}|${e.d.message.replace(e.d.node ?? '\u0000', '')}`);
+  const seen = new Map<string | number, Entry[]>();
+  const entries: Entry[] = [];
   const out: Diagnostic[] = [];
   for (const d of ds) {
-    const key = `${d.code}|${d.span.start}|${d.span.end}|${d.message.replace(d.node ?? '\u0000', '')}`;
-    const prev = seen.get(key);
-    if (prev) {
-      if (d.node) prev.nodes.push(d.node);
-      continue;
-    }
-    seen.set(key, { d, nodes: d.node ? [d.node] : [] });
+    const { start, end } = d.span;
+    const at = start >= 0 && end >= 0 && start < 2 ** 26 && end < 2 ** 26 && Number.isInteger(start) && Number.isInteger(end) ? start * 2 ** 26 + end : `${start}|${end}`;
+    const e: Entry = { d, nodes: d.node ? [d.node] : [], rest: undefined };
+    const bucket = seen.get(at);
+    if (bucket) {
+      const key = rest(e);
+      const prev = bucket.find((x) => rest(x) === key);
+      if (prev) {
+        if (d.node) prev.nodes.push(d.node);
+        continue;
+      }
+      bucket.push(e);
+    } else seen.set(at, [e]);
+    entries.push(e);
     out.push(d);
   }
-  for (const { d, nodes } of seen.values()) {
+  for (const { d, nodes } of entries) {
     if (nodes.length > 1) d.message += ` (nodes ${nodes.length > 4 ? `${nodes.slice(0, 3).join(', ')} … ${nodes[nodes.length - 1]}, ${nodes.length} in all` : nodes.join(', ')})`;
   }
   return out;

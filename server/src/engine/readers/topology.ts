@@ -27,7 +27,7 @@ export interface TopologyNodeInfo {
 
 export interface TopologyInfo {
   clusterName?: string;
-  guest?: { kernel?: string; initrd?: string; append?: string; image?: string };
+  guest?: { kernel?: string; initrd?: string; disk?: string; append?: string; image?: string };
   nodes: TopologyNodeInfo[];
   fabrics: { id: string; size: string; path: string; element: XmlElement }[];
 }
@@ -45,17 +45,64 @@ class Scope {
   }
 }
 
-export function readTopology(doc: XmlDocument, text: string, source: string, baseDir: string): ReadResult & { topology: TopologyInfo } {
+/** What a <node> element reads from outside itself (the same for every node element of a document). */
+export interface TopologyScope {
+  source: string;
+  baseDir: string;
+  fabrics: Map<string, XmlElement>;
+  templates: Map<string, XmlElement>;
+  topology: TopologyInfo;
+}
+
+/** One node a <node> element stands for (one per count). */
+export interface NodeExpansion {
+  nameM: MStr;
+  /** What reading this node reported. */
+  diags: Diagnostic[];
+  /** Undefined for a name the element itself already used (reading stops there). */
+  input?: NodeInput;
+}
+
+/**
+ * All a <node> element contributes to the reading of a topology: a pure
+ * function of the element, its template and the document's fabrics (so an
+ * analysis may keep it while the element is unchanged; see engine/incremental.ts).
+ */
+export interface NodeElementRead {
+  /** Schema findings on the element and its children (validate). */
+  validation: Diagnostic[];
+  /** Findings before its nodes (unknown template, count too large). */
+  pre: Diagnostic[];
+  /** count > 4096: no nodes. */
+  skip: boolean;
+  expansions: NodeExpansion[];
+}
+
+export type NodeElementReader = (el: XmlElement, scope: TopologyScope) => NodeElementRead;
+
+/** A node of the document with the element read that made it. */
+export interface NodeRef {
+  read: NodeElementRead;
+  index: number;
+}
+
+export function readTopology(
+  doc: XmlDocument,
+  text: string,
+  source: string,
+  baseDir: string,
+  readNode: NodeElementReader = readNodeElement,
+): ReadResult & { topology: TopologyInfo; refs: NodeRef[] } {
   const diagnostics: Diagnostic[] = [];
   const topology: TopologyInfo = { nodes: [], fabrics: [] };
+  const refs: NodeRef[] = [];
   for (const p of doc.problems) diagnostics.push(makeDiagnostic(xmlRule, { span: p.span, message: p.message }));
   const root = doc.root;
   if (!root || root.local !== 'cluster') {
     diagnostics.push(makeDiagnostic(schemaRule, { span: root?.nameSpan ?? { start: 0, end: 0 }, message: 'a topology file has <cluster name="…"> as its root element' }));
-    return { nodes: [], diagnostics, topology };
+    return { nodes: [], diagnostics, topology, refs };
   }
   const report = (span: Span, message: string) => diagnostics.push(makeDiagnostic(schemaRule, { span, message }));
-  validate(root, report);
   topology.clusterName = attr(root, 'name')?.value.text;
 
   const guestEl = childElements(root, 'guest')[0];
@@ -63,15 +110,17 @@ export function readTopology(doc: XmlDocument, text: string, source: string, bas
     topology.guest = {
       kernel: attr(guestEl, 'kernel')?.value.text,
       initrd: attr(guestEl, 'initrd')?.value.text,
+      disk: attr(guestEl, 'disk')?.value.text,
       append: attr(guestEl, 'append')?.value.text,
       image: attr(guestEl, 'image')?.value.text,
     };
   }
   const fabrics = new Map<string, XmlElement>();
+  const fabricDiags: [Span, string][] = [];
   for (const f of childElements(root, 'fabric')) {
     const id = attr(f, 'id');
     if (!id) continue;
-    if (fabrics.has(id.value.text)) report(id.valueSpan, `fabric '${id.value.text}' is defined twice`);
+    if (fabrics.has(id.value.text)) fabricDiags.push([id.valueSpan, `fabric '${id.value.text}' is defined twice`]);
     fabrics.set(id.value.text, f);
     topology.fabrics.push({ id: id.value.text, size: attr(f, 'size')?.value.text ?? '', path: attr(f, 'path')?.value.text ?? '', element: f });
   }
@@ -80,35 +129,80 @@ export function readTopology(doc: XmlDocument, text: string, source: string, bas
     const id = attr(t, 'id');
     if (id) templates.set(id.value.text, t);
   }
+  const scope: TopologyScope = { source, baseDir, fabrics, templates, topology };
+  const nodeEls = childElements(root, 'node');
+  const reads = new Map<XmlElement, NodeElementRead>();
+  for (const el of nodeEls) reads.set(el, readNode(el, scope));
+
+  // The order of a reading from scratch: schema findings (tree order), fabrics, then node by node.
+  validate(root, report, (el) => {
+    const r = reads.get(el);
+    if (r) diagnostics.push(...r.validation);
+    else validate(el, report);
+  });
+  for (const [sp, m] of fabricDiags) report(sp, m);
 
   const nodes: NodeInput[] = [];
   const names = new Map<string, Span>();
-  for (const el of childElements(root, 'node')) {
-    const tAttr = attr(el, 'template');
-    const template = tAttr ? templates.get(tAttr.value.text) : undefined;
-    if (tAttr && !template) report(tAttr.valueSpan, `no <template id="${tAttr.value.text}"> in this cluster`);
-    const scope = new Scope(el, template);
-    const countA = attr(el, 'count');
-    const count = countA && /^\d+$/.test(countA.value.text) ? Number(countA.value.text) : 1;
-    if (count > 4096) {
-      report(countA!.valueSpan, `count ${count} is more than the 4096 nodes memfabric expands`);
-      continue;
-    }
-    const nameA = attr(el, 'name');
-    for (let i = 0; i < count; i++) {
-      const vars = { i, n: i + 1 };
-      const nameM = nameA ? subst(nameA.value, vars) : MStr.synthetic(`node${i + 1}`, el.nameSpan);
-      const prev = names.get(nameM.text);
+  for (const el of nodeEls) {
+    const r = reads.get(el)!;
+    diagnostics.push(...r.pre);
+    if (r.skip) continue;
+    for (let i = 0; i < r.expansions.length; i++) {
+      const x = r.expansions[i];
+      const prev = names.get(x.nameM.text);
       if (prev) {
-        report(nameM.span(), `node name '${nameM.text}' is used twice${count > 1 && !/\{[ni]/.test(nameA?.value.text ?? '') ? ': a node with count needs {n} in its name' : ''}`);
+        const nameA = attr(el, 'name');
+        report(x.nameM.span(), `node name '${x.nameM.text}' is used twice${nodeCount(el) > 1 && !/\{[ni]/.test(nameA?.value.text ?? '') ? ': a node with count needs {n} in its name' : ''}`);
         break;
       }
-      names.set(nameM.text, nameM.span());
-      topology.nodes.push({ name: nameM.text, element: el, index: i });
-      nodes.push(buildNodeInput(scope, el, nameM, vars, fabrics, topology, source, baseDir, report, diagnostics));
+      names.set(x.nameM.text, x.nameM.span());
+      topology.nodes.push({ name: x.nameM.text, element: el, index: i });
+      diagnostics.push(...x.diags);
+      nodes.push(x.input!);
+      refs.push({ read: r, index: i });
     }
   }
-  return { nodes, diagnostics, topology };
+  return { nodes, diagnostics, topology, refs };
+}
+
+function nodeCount(el: XmlElement): number {
+  const countA = attr(el, 'count');
+  return countA && /^\d+$/.test(countA.value.text) ? Number(countA.value.text) : 1;
+}
+
+/** Read one <node> element: its schema findings and every node it stands for. */
+export function readNodeElement(el: XmlElement, scope: TopologyScope): NodeElementRead {
+  const validation: Diagnostic[] = [];
+  validate(el, (span, message) => validation.push(makeDiagnostic(schemaRule, { span, message })));
+  const pre: Diagnostic[] = [];
+  const tAttr = attr(el, 'template');
+  const template = tAttr ? scope.templates.get(tAttr.value.text) : undefined;
+  if (tAttr && !template) pre.push(makeDiagnostic(schemaRule, { span: tAttr.valueSpan, message: `no <template id="${tAttr.value.text}"> in this cluster` }));
+  const nodeScope = new Scope(el, template);
+  const count = nodeCount(el);
+  const countA = attr(el, 'count');
+  if (count > 4096) {
+    pre.push(makeDiagnostic(schemaRule, { span: countA!.valueSpan, message: `count ${count} is more than the 4096 nodes memfabric expands` }));
+    return { validation, pre, skip: true, expansions: [] };
+  }
+  const nameA = attr(el, 'name');
+  const expansions: NodeExpansion[] = [];
+  const own = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    const vars = { i, n: i + 1 };
+    const nameM = nameA ? subst(nameA.value, vars) : MStr.synthetic(`node${i + 1}`, el.nameSpan);
+    if (own.has(nameM.text)) {
+      expansions.push({ nameM, diags: [] });
+      break;
+    }
+    own.add(nameM.text);
+    const diags: Diagnostic[] = [];
+    const report = (span: Span, message: string) => diags.push(makeDiagnostic(schemaRule, { span, message }));
+    const input = buildNodeInput(nodeScope, el, nameM, vars, scope.fabrics, scope.topology, scope.source, scope.baseDir, report, diags);
+    expansions.push({ nameM, diags, input });
+  }
+  return { validation, pre, skip: false, expansions };
 }
 
 /** Replace {n}, {n:02}, {i} in an attribute value, keeping the mapping. */
@@ -128,7 +222,7 @@ export function subst(m: MStr, vars: { i: number; n: number }): MStr {
   return MStr.concat(parts, m.span(0, 0));
 }
 
-function validate(el: XmlElement, report: (s: Span, m: string) => void) {
+function validate(el: XmlElement, report: (s: Span, m: string) => void, nodeChild?: (el: XmlElement) => void) {
   const spec = SCHEMA[el.local];
   if (!spec) return;
   const obj: Record<string, string> = {};
@@ -158,7 +252,8 @@ function validate(el: XmlElement, report: (s: Span, m: string) => void) {
       report(c.nameSpan, `<${c.local}> is not allowed in <${el.local}>${spec.children.length ? `; it may hold ${spec.children.map((x) => `<${x}>`).join(', ')}` : ''}`);
       continue;
     }
-    validate(c, report);
+    if (nodeChild && c.local === 'node') nodeChild(c);
+    else validate(c, report);
   }
 }
 
@@ -366,7 +461,7 @@ function buildNodeInput(
   }
   const guestAppend = topology.guest?.append;
   if (appendParts.length || guestAppend) {
-    const parts: MStr[] = [];
+    const parts: MStr[] = guestAppend ? [S(guestAppend)] : [];
     for (const p of appendParts) {
       if (parts.length) parts.push(S(' '));
       parts.push(p);

@@ -1,4 +1,4 @@
-import { Rule } from './rule';
+import { Finding, Rule } from './rule';
 import { MemoryBackend, NodeModel } from '../model/model';
 import { devProp, hexHuman, isOn, sizeOf } from './util';
 import { resolvePath } from './paths';
@@ -17,6 +17,31 @@ function majority<K>(uses: Use[], key: (u: Use) => K): K {
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
 }
 
+/**
+ * A node's shared file backends (and those an ivshmem-plain maps), in backend
+ * order: a function of the node model alone, so kept per model (an analysis
+ * that keeps a node's model skips this; see engine/incremental.ts).
+ */
+/** The previous call's nodes and findings (findings are a function of the models alone). */
+let last: { nodes: NodeModel[]; found: [NodeModel, Finding][] } | undefined;
+
+const perNode = new WeakMap<NodeModel, { uses: Use[]; shared: Use[] }>();
+function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
+  let r = perNode.get(node);
+  if (r) return r;
+  r = { uses: [], shared: [] };
+  for (const b of node.backends.values()) {
+    if (b.obj.qomType !== 'memory-backend-file' || !b.memPath || !isOn(b.share)) continue;
+    const size = sizeOf(b.size);
+    if (size === undefined) continue;
+    const u = { node, b, size, path: resolvePath(node.baseDir, b.memPath.text) };
+    r.uses.push(u);
+    if (node.devices.some((d) => d.driver === 'ivshmem-plain' && devProp(d, 'memdev')?.value.text === u.b.id)) r.shared.push(u);
+  }
+  perNode.set(node, r);
+  return r;
+}
+
 export const rule: Rule = {
   code: 'fabric-region-mismatch',
   severity: 'error',
@@ -24,19 +49,34 @@ export const rule: Rule = {
     'Nodes that share a fabric region must open the same host file with the same size: a node with a larger size fails to start once the file exists, one with a smaller size sees only part of the region, and nodes whose region of the same name is backed by different files share nothing.',
   enforcedBy: "backing store size 0x100000 does not match 'size' option 0x400000 (for the larger one, once the file exists)",
   checkCluster({ nodes, report }) {
+    // The same models as last time (an edit elsewhere, or none): the same findings.
+    if (last && last.nodes.length === nodes.length && last.nodes.every((n, i) => n === nodes[i])) {
+      for (const [n, f] of last.found) report(n, f);
+      return;
+    }
+    const found: [NodeModel, Finding][] = [];
+    last = { nodes: [...nodes], found };
+    const inner = report;
+    report = (n, f) => {
+      found.push([n!, f]);
+      inner(n, f);
+    };
     const uses: Use[] = [];
+    const shared: Use[] = [];
     for (const node of nodes) {
-      for (const b of node.backends.values()) {
-        if (b.obj.qomType !== 'memory-backend-file' || !b.memPath || !isOn(b.share)) continue;
-        const size = sizeOf(b.size);
-        if (size === undefined) continue;
-        uses.push({ node, b, size, path: resolvePath(node.baseDir, b.memPath.text) });
-      }
+      const own = usesOf(node);
+      for (const u of own.uses) uses.push(u);
+      for (const u of own.shared) shared.push(u);
     }
     // Same file, different sizes.
     const byPath = new Map<string, Use[]>();
-    for (const u of uses) byPath.set(u.path, [...(byPath.get(u.path) ?? []), u]);
+    for (const u of uses) {
+      const g = byPath.get(u.path);
+      if (g) g.push(u);
+      else byPath.set(u.path, [u]);
+    }
     for (const [path, group] of byPath) {
+      if (group.length < 2) continue; // (one use: nothing to compare)
       if (new Set(group.map((u) => u.node)).size < 2 || new Set(group.map((u) => u.size)).size < 2) continue;
       const common = majority(group, (u) => u.size);
       const ref = group.find((u) => u.size === common)!;
@@ -50,10 +90,14 @@ export const rule: Rule = {
       }
     }
     // Same fabric (an ivshmem backend id), different files.
-    const shared = uses.filter((u) => u.node.devices.some((d) => d.driver === 'ivshmem-plain' && devProp(d, 'memdev')?.value.text === u.b.id));
     const byId = new Map<string, Use[]>();
-    for (const u of shared) byId.set(u.b.id, [...(byId.get(u.b.id) ?? []), u]);
+    for (const u of shared) {
+      const g = byId.get(u.b.id);
+      if (g) g.push(u);
+      else byId.set(u.b.id, [u]);
+    }
     for (const [id, group] of byId) {
+      if (group.length < 2) continue;
       if (new Set(group.map((u) => u.node)).size < 2 || new Set(group.map((u) => u.path)).size < 2) continue;
       const common = majority(group, (u) => u.path);
       const ref = group.find((u) => u.path === common)!;

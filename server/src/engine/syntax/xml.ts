@@ -7,7 +7,7 @@
  * Written by hand because the tolerant parsers on npm were ~50x slower than a
  * non-tolerant one on a 1 MB document (see issue 2 and `npm run bench`).
  */
-import { MStr, Span } from '../text/source';
+import { isSpace, MStr, Span } from '../text/source';
 
 export interface XmlAttr {
   name: string;
@@ -97,10 +97,81 @@ export function decodeXmlText(raw: string, offset: number, problems?: XmlProblem
   return MStr.concat(parts, { start: offset, end: offset });
 }
 
-const NAME_START = /[A-Za-z_:\u00C0-\uFFFF]/;
-const NAME_CHAR = /[A-Za-z0-9_:.\-\u00B7\u00C0-\uFFFF]/;
+/** [A-Za-z_:\u00C0-\uFFFF] */
+function isNameStart(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 58 || c >= 0xc0;
+}
+/** [A-Za-z0-9_:.\-\u00B7\u00C0-\uFFFF] */
+function isNameChar(c: number): boolean {
+  return isNameStart(c) || (c >= 48 && c <= 57) || c === 46 || c === 45 || c === 0xb7;
+}
 
-export function parseXml(text: string): XmlDocument {
+/**
+ * What a parse keeps for the next parse of the same document: the root's
+ * children that were closed by their own end tag (or self-closing), with the
+ * problems found inside them. Such an element's subtree depends only on its
+ * own text and on the name of the element it sits in (an end tag inside it
+ * naming an outer element would have closed it early), so where its text is
+ * unchanged, the next parse takes it as it is (moved, when text before it
+ * changed length) instead of reading it again.
+ */
+interface KeptChild {
+  el: XmlElement;
+  problems: XmlProblem[];
+  parentName: string;
+  /** The namespace scope it was resolved in, and the undeclared prefixes found in it then. */
+  scope?: string;
+  undeclared?: XmlDocument['undeclaredPrefixes'];
+}
+interface ReuseInfo {
+  children: Map<number, KeptChild>;
+}
+const reuseInfo = new WeakMap<XmlDocument, ReuseInfo>();
+
+/** How the text changed since `prev` was parsed (see engine/incremental.ts, TextChange). */
+export interface XmlReuse {
+  prev: XmlDocument;
+  change: { start: number; oldEnd: number; newEnd: number; delta: number };
+}
+
+/** The element (and its subtree) with every offset moved by d, under parent. */
+function moveElement(el: XmlElement, d: number, parent: XmlElement | undefined): XmlElement {
+  const f = { start: -Infinity, delta: d }; // every offset moves
+  const sp = (x: Span): Span => ({ start: x.start + d, end: x.end + d });
+  const out: XmlElement = {
+    kind: 'element',
+    name: el.name,
+    prefix: el.prefix,
+    local: el.local,
+    ns: el.ns,
+    nameSpan: sp(el.nameSpan),
+    attrs: el.attrs.map((a) => ({ name: a.name, nameSpan: sp(a.nameSpan), value: a.value.mapOffsets(f), valueSpan: sp(a.valueSpan), span: sp(a.span) })),
+    children: [],
+    parent,
+    span: sp(el.span),
+    startTagSpan: sp(el.startTagSpan),
+    endTagSpan: el.endTagSpan && sp(el.endTagSpan),
+    selfClosing: el.selfClosing,
+    nsDecls: el.nsDecls,
+  };
+  for (const c of el.children) out.children.push(c.kind === 'text' ? { kind: 'text', value: c.value.mapOffsets(f), span: sp(c.span) } : moveElement(c, d, out));
+  return out;
+}
+
+/**
+ * Parse text. With `reuse` (the previous parse of this document and how its
+ * text changed since), root children whose text did not change are taken
+ * from the previous tree: the result is the same as a parse from scratch
+ * (test/incremental.test.ts), but only the changed part is read. The reused
+ * elements' `parent` becomes the new root (the previous tree is done with).
+ */
+export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
+  const prevInfo = reuse ? reuseInfo.get(reuse.prev) : undefined;
+  const change = reuse?.change;
+  const info: ReuseInfo = { children: new Map() };
+  let childP0 = -1;
+  /** Children taken unmoved from the previous tree (their namespaces need no second look when the scope is the same). */
+  const unmoved = new Map<XmlElement, KeptChild>();
   const problems: XmlProblem[] = [];
   const tops: XmlElement[] = [];
   const stack: XmlElement[] = [];
@@ -116,9 +187,9 @@ export function parseXml(text: string): XmlDocument {
 
   const readName = (at: number): number => {
     let j = at;
-    if (j < n && NAME_START.test(text[j])) {
+    if (j < n && isNameStart(text.charCodeAt(j))) {
       j++;
-      while (j < n && NAME_CHAR.test(text[j])) j++;
+      while (j < n && isNameChar(text.charCodeAt(j))) j++;
     }
     return j;
   };
@@ -132,7 +203,8 @@ export function parseXml(text: string): XmlDocument {
     }
     if (lt < 0) break;
     i = lt;
-    if (text.startsWith('<!--', i)) {
+    const c1 = text.charCodeAt(i + 1);
+    if (c1 === 33 /* ! */ && text.startsWith('<!--', i)) {
       const close = text.indexOf('-->', i + 4);
       if (close < 0) {
         problems.push({ span: { start: i, end: n }, message: 'unterminated comment' });
@@ -140,7 +212,7 @@ export function parseXml(text: string): XmlDocument {
       } else i = close + 3;
       continue;
     }
-    if (text.startsWith('<![CDATA[', i)) {
+    if (c1 === 33 && text.startsWith('<![CDATA[', i)) {
       const close = text.indexOf(']]>', i + 9);
       const end = close < 0 ? n : close;
       if (close < 0) problems.push({ span: { start: i, end: n }, message: 'unterminated CDATA section' });
@@ -148,24 +220,25 @@ export function parseXml(text: string): XmlDocument {
       i = close < 0 ? n : close + 3;
       continue;
     }
-    if (text.startsWith('<?', i)) {
+    if (c1 === 63 /* ? */) {
       const close = text.indexOf('?>', i + 2);
       i = close < 0 ? n : close + 2;
       continue;
     }
-    if (text.startsWith('<!', i)) {
+    if (c1 === 33) {
       // DOCTYPE and friends: skip to the matching '>' (ignoring an internal subset's brackets).
       let depth = 0;
       let j = i + 2;
       for (; j < n; j++) {
-        if (text[j] === '[') depth++;
-        else if (text[j] === ']') depth--;
-        else if (text[j] === '>' && depth <= 0) break;
+        const c = text.charCodeAt(j);
+        if (c === 91) depth++;
+        else if (c === 93) depth--;
+        else if (c === 62 && depth <= 0) break;
       }
       i = Math.min(n, j + 1);
       continue;
     }
-    if (text[i + 1] === '/') {
+    if (c1 === 47 /* / */) {
       // End tag.
       const nameEnd = readName(i + 2);
       const name = text.slice(i + 2, nameEnd);
@@ -188,11 +261,37 @@ export function parseXml(text: string): XmlDocument {
         const el = stack.pop()!;
         el.endTagSpan = endSpan;
         el.span = { start: el.span.start, end: tagEnd };
+        if (stack.length === 1 && childP0 >= 0 && text.charCodeAt(tagEnd - 1) === 62) {
+          info.children.set(el.span.start, { el, problems: problems.slice(childP0), parentName: stack[0].name });
+        }
       }
+      if (stack.length <= 1) childP0 = -1;
       i = tagEnd;
       continue;
     }
     // Start tag.
+    if (stack.length === 1 && prevInfo && change) {
+      const oldStart = i < change.start ? i : i > change.newEnd ? i - change.delta : -1;
+      const kept = prevInfo.children.get(oldStart);
+      if (kept && kept.parentName === stack[0].name && (i < change.start ? kept.el.span.end < change.start : kept.el.span.start > change.oldEnd)) {
+        const d = i - kept.el.span.start;
+        let el = kept.el;
+        let ps = kept.problems;
+        if (d === 0) el.parent = stack[0];
+        else {
+          el = moveElement(el, d, stack[0]);
+          ps = ps.map((p) => ({ span: { start: p.span.start + d, end: p.span.end + d }, message: p.message }));
+        }
+        problems.push(...ps);
+        addChild(el);
+        info.children.set(el.span.start, { el, problems: ps, parentName: stack[0].name });
+        if (d === 0) unmoved.set(el, kept);
+        i = el.span.end;
+        continue;
+      }
+    }
+    const rootLevel = stack.length === 1;
+    const p0 = problems.length;
     const nameStart = i + 1;
     const nameEnd = readName(nameStart);
     if (nameEnd === nameStart) {
@@ -222,7 +321,7 @@ export function parseXml(text: string): XmlDocument {
     let j = nameEnd;
     let closed = false;
     for (;;) {
-      while (j < n && /\s/.test(text[j])) j++;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
       if (j >= n) break;
       const c = text[j];
       if (c === '>') {
@@ -246,14 +345,14 @@ export function parseXml(text: string): XmlDocument {
       }
       const aname = text.slice(an0, an1);
       j = an1;
-      while (j < n && /\s/.test(text[j])) j++;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
       if (text[j] !== '=') {
         problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' has no value` });
         el.attrs.push({ name: aname, nameSpan: { start: an0, end: an1 }, value: MStr.source('', an1), valueSpan: { start: an1, end: an1 }, span: { start: an0, end: an1 } });
         continue;
       }
       j++;
-      while (j < n && /\s/.test(text[j])) j++;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
       const q = text[j];
       let v0: number;
       let v1: number;
@@ -271,7 +370,7 @@ export function parseXml(text: string): XmlDocument {
         }
       } else {
         v0 = j;
-        while (j < n && !/[\s>]/.test(text[j]) && !(text[j] === '/' && text[j + 1] === '>')) j++;
+        while (j < n && !isSpace(text.charCodeAt(j)) && text[j] !== '>' && !(text[j] === '/' && text[j + 1] === '>')) j++;
         v1 = j;
         problems.push({ span: { start: v0, end: v1 }, message: `attribute '${aname}' value must be quoted` });
       }
@@ -292,6 +391,10 @@ export function parseXml(text: string): XmlDocument {
     el.span = { start: i, end: j };
     addChild(el);
     if (!el.selfClosing) stack.push(el);
+    if (rootLevel) {
+      if (!el.selfClosing) childP0 = p0;
+      else if (closed) info.children.set(el.span.start, { el, problems: problems.slice(p0), parentName: stack[0].name });
+    }
     i = j;
   }
   while (stack.length) {
@@ -300,7 +403,7 @@ export function parseXml(text: string): XmlDocument {
     open.span = { start: open.span.start, end: n };
   }
   const undeclaredPrefixes: XmlDocument['undeclaredPrefixes'] = [];
-  const resolve = (el: XmlElement, scope: Map<string, string>) => {
+  const resolveOne = (el: XmlElement, scope: Map<string, string>): Map<string, string> => {
     let s = scope;
     if (el.nsDecls.size) {
       s = new Map(scope);
@@ -310,11 +413,37 @@ export function parseXml(text: string): XmlDocument {
     if (el.prefix && el.prefix !== 'xml' && el.prefix !== 'xmlns' && !s.has(el.prefix)) {
       undeclaredPrefixes.push({ prefix: el.prefix, span: { start: el.nameSpan.start, end: el.nameSpan.start + el.prefix.length }, element: el });
     }
+    return s;
+  };
+  const resolve = (el: XmlElement, scope: Map<string, string>) => {
+    const s = resolveOne(el, scope);
     for (const c of el.children) if (c.kind === 'element') resolve(c, s);
   };
-  for (const t of tops) resolve(t, new Map());
+  for (const t of tops) {
+    const s = resolveOne(t, new Map());
+    const sig = JSON.stringify([...s]);
+    const kept = new Map<XmlElement, KeptChild>();
+    for (const k of info.children.values()) if (k.el.parent === t) kept.set(k.el, k);
+    for (const c of t.children) {
+      if (c.kind !== 'element') continue;
+      const before = unmoved.get(c);
+      if (before && before.scope === sig && before.undeclared) {
+        // Same subtree, same scope: the same namespaces as last time (already set on it).
+        undeclaredPrefixes.push(...before.undeclared);
+        const k = kept.get(c);
+        if (k) Object.assign(k, { scope: sig, undeclared: before.undeclared });
+        continue;
+      }
+      const u0 = undeclaredPrefixes.length;
+      resolve(c, s);
+      const k = kept.get(c);
+      if (k) Object.assign(k, { scope: sig, undeclared: undeclaredPrefixes.slice(u0) });
+    }
+  }
   if (tops.length > 1) problems.push({ span: tops[1].nameSpan, message: 'a document has one root element; this is a second one' });
-  return { root: tops[0], tops, problems, undeclaredPrefixes };
+  const doc = { root: tops[0], tops, problems, undeclaredPrefixes };
+  reuseInfo.set(doc, info);
+  return doc;
 }
 
 /* Helpers for readers. */

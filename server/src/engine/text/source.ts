@@ -78,74 +78,209 @@ export class LineMap {
  * decoded (XML entities, shell quotes, variable expansion) or generated
  * (topology → QEMU options) maps to whatever produced it, so a diagnostic on
  * any substring lands on the exact source that a user has to edit.
+ *
+ * Three representations of the same mapping (the cheap ones are the common
+ * case; none is observable from outside):
+ *   IDENT: character i maps to [s0 + i, s0 + i + 1) (text read as is);
+ *   SYN:   every character maps to [s0, e0) (generated text);
+ *   ARR:   per-character arrays (anything else, e.g. a concatenation).
  */
+const IDENT = 1;
+const SYN = 2;
+const ARR = 0;
+
+/** Offsets o at or after start become o + delta (engine/incremental.ts: text after a change moved). */
+export interface Shift {
+  start: number;
+  delta: number;
+}
+
+/** Moves kept by an ARR string before its arrays are rewritten (amortizes moving long strings again and again). */
+const MAX_PENDING_SHIFTS = 8;
+
 export class MStr {
   private constructor(
     readonly text: string,
-    private readonly starts: Int32Array,
-    private readonly ends: Int32Array,
+    private readonly mode: number,
+    private readonly s0: number,
+    private readonly e0: number,
+    private readonly starts: Int32Array | undefined,
+    private readonly ends: Int32Array | undefined,
     /** Span used for an empty string (where it would have been). */
     private readonly at: Span,
+    /** ARR only: shifts still to apply to the arrays' offsets, in order (start, delta pairs). */
+    private readonly sh?: number[],
   ) {}
 
+  /** An ARR offset with the pending shifts applied. */
+  private adj(o: number): number {
+    const sh = this.sh!;
+    for (let k = 0; k < sh.length; k += 2) if (o >= sh[k]) o += sh[k + 1];
+    return o;
+  }
+
   static source(text: string, offset: number): MStr {
-    const n = text.length;
-    const s = new Int32Array(n);
-    const e = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      s[i] = offset + i;
-      e[i] = offset + i + 1;
-    }
-    return new MStr(text, s, e, { start: offset, end: offset + n });
+    return new MStr(text, IDENT, offset, 0, undefined, undefined, { start: offset, end: offset + text.length });
   }
 
   /** Generated text: every character maps to the whole span that caused it. */
   static synthetic(text: string, where: Span): MStr {
-    const n = text.length;
-    return new MStr(text, new Int32Array(n).fill(where.start), new Int32Array(n).fill(where.end), where);
+    return new MStr(text, SYN, where.start, where.end, undefined, undefined, where);
   }
 
   static concat(parts: MStr[], whereIfEmpty?: Span): MStr {
-    const text = parts.map((p) => p.text).join('');
+    if (parts.length === 1) return parts[0];
+    let text = '';
+    for (const p of parts) text += p.text;
+    const at = parts.length ? { start: parts[0].at.start, end: parts[parts.length - 1].at.end } : whereIfEmpty ?? { start: 0, end: 0 };
+    if (text.length === 0) return new MStr(text, IDENT, at.start, 0, undefined, undefined, at);
+    // One read run continued by the next (a value split and joined again): stays IDENT.
+    let only: MStr | undefined;
+    let contiguous = true;
+    let next = 0;
+    for (const p of parts) {
+      if (!p.text.length) continue;
+      if (p.mode !== IDENT || (only && p.s0 !== next)) {
+        contiguous = false;
+        break;
+      }
+      only ??= p;
+      next = p.s0 + p.text.length;
+    }
+    if (contiguous && only) return new MStr(text, IDENT, only.s0, 0, undefined, undefined, at);
     const s = new Int32Array(text.length);
     const e = new Int32Array(text.length);
     let k = 0;
     for (const p of parts) {
-      s.set(p.starts, k);
-      e.set(p.ends, k);
-      k += p.text.length;
+      const n = p.text.length;
+      if (p.mode === IDENT) {
+        for (let i = 0; i < n; i++) {
+          s[k + i] = p.s0 + i;
+          e[k + i] = p.s0 + i + 1;
+        }
+      } else if (p.mode === SYN) {
+        s.fill(p.s0, k, k + n);
+        e.fill(p.e0, k, k + n);
+      } else if (p.sh) {
+        for (let i = 0; i < n; i++) {
+          s[k + i] = p.adj(p.starts![i]);
+          e[k + i] = p.adj(p.ends![i]);
+        }
+      } else {
+        s.set(p.starts!, k);
+        e.set(p.ends!, k);
+      }
+      k += n;
     }
-    const at = parts.length ? { start: parts[0].at.start, end: parts[parts.length - 1].at.end } : whereIfEmpty ?? { start: 0, end: 0 };
-    return new MStr(text, s, e, at);
+    return new MStr(text, ARR, 0, 0, s, e, at);
   }
 
   get length(): number {
     return this.text.length;
   }
 
+  private startAt(i: number): number {
+    return this.mode === IDENT ? this.s0 + i : this.mode === SYN ? this.s0 : this.sh ? this.adj(this.starts![i]) : this.starts![i];
+  }
+
+  private endAt(i: number): number {
+    return this.mode === IDENT ? this.s0 + i + 1 : this.mode === SYN ? this.e0 : this.sh ? this.adj(this.ends![i]) : this.ends![i];
+  }
+
   slice(a: number, b: number = this.text.length): MStr {
-    a = Math.max(0, Math.min(a, this.text.length));
-    b = Math.max(a, Math.min(b, this.text.length));
+    const n = this.text.length;
+    a = Math.max(0, Math.min(a, n));
+    b = Math.max(a, Math.min(b, n));
     if (a === b) {
-      const pos = a < this.text.length ? this.starts[a] : a > 0 ? this.ends[a - 1] : this.at.start;
-      return new MStr('', new Int32Array(0), new Int32Array(0), { start: pos, end: pos });
+      const pos = a < n ? this.startAt(a) : a > 0 ? this.endAt(a - 1) : this.at.start;
+      return new MStr('', IDENT, pos, 0, undefined, undefined, { start: pos, end: pos });
     }
-    return new MStr(this.text.slice(a, b), this.starts.slice(a, b), this.ends.slice(a, b), {
-      start: this.starts[a],
-      end: this.ends[b - 1],
-    });
+    if (a === 0 && b === n) return this;
+    const at = { start: this.startAt(a), end: this.endAt(b - 1) };
+    const text = this.text.slice(a, b);
+    if (this.mode === IDENT) return new MStr(text, IDENT, this.s0 + a, 0, undefined, undefined, at);
+    if (this.mode === SYN) return new MStr(text, SYN, this.s0, this.e0, undefined, undefined, at);
+    return new MStr(text, ARR, 0, 0, this.starts!.subarray(a, b), this.ends!.subarray(a, b), at, this.sh);
   }
 
   /** Source span of characters [a, b) (the whole string by default). */
   span(a = 0, b = this.text.length): Span {
     if (a >= b || this.text.length === 0) return this.slice(a, a).at;
+    const from = Math.max(0, a);
+    const to = Math.min(b, this.text.length);
+    if (from >= to) return { start: Infinity, end: -Infinity }; // (out of range: no character)
+    if (this.mode === IDENT) return { start: this.s0 + from, end: this.s0 + to };
+    if (this.mode === SYN) return { start: this.s0, end: this.e0 };
     let lo = Infinity;
     let hi = -Infinity;
-    for (let i = a; i < b; i++) {
-      if (this.starts[i] < lo) lo = this.starts[i];
-      if (this.ends[i] > hi) hi = this.ends[i];
-    }
+    const st = this.starts!;
+    const en = this.ends!;
+    if (this.sh)
+      for (let i = from; i < to; i++) {
+        const a = this.adj(st[i]);
+        const b = this.adj(en[i]);
+        if (a < lo) lo = a;
+        if (b > hi) hi = b;
+      }
+    else
+      for (let i = from; i < to; i++) {
+        if (st[i] < lo) lo = st[i];
+        if (en[i] > hi) hi = en[i];
+      }
     return { start: lo, end: hi };
+  }
+
+  /**
+   * The same string with every source offset o at or after shift.start moved
+   * by shift.delta (see engine/incremental.ts). Per-character arrays are not
+   * rewritten each time: the shift is kept with them (a few at most).
+   */
+  mapOffsets(shift: Shift): MStr {
+    const f = (o: number) => (o >= shift.start ? o + shift.delta : o);
+    const at = { start: f(this.at.start), end: f(this.at.end) };
+    if (this.mode === IDENT) return new MStr(this.text, IDENT, f(this.s0), 0, undefined, undefined, at);
+    if (this.mode === SYN) return new MStr(this.text, SYN, f(this.s0), f(this.e0), undefined, undefined, at);
+    const sh = this.sh ? [...this.sh, shift.start, shift.delta] : [shift.start, shift.delta];
+    if (sh.length <= 2 * MAX_PENDING_SHIFTS) return new MStr(this.text, ARR, 0, 0, this.starts, this.ends, at, sh);
+    const n = this.text.length;
+    const s = new Int32Array(n);
+    const e = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      s[i] = f(this.startAt(i));
+      e[i] = f(this.endAt(i));
+    }
+    return new MStr(this.text, ARR, 0, 0, s, e, at);
+  }
+
+  /** Every source offset this string refers to, through fn (for checks; see engine/incremental.ts). */
+  forEachOffset(fn: (o: number) => void): void {
+    const n = this.text.length;
+    if (!n) {
+      // Only an empty string's "where" is ever observed.
+      fn(this.at.start);
+      fn(this.at.end);
+    }
+    if (this.mode === IDENT) {
+      if (n) {
+        fn(this.s0);
+        fn(this.s0 + n);
+      }
+    } else if (this.mode === SYN) {
+      if (n) {
+        fn(this.s0);
+        fn(this.e0);
+      }
+    } else {
+      // (Runs of generated text repeat one span: each distinct offset once is enough.)
+      let ls = NaN;
+      let le = NaN;
+      for (let i = 0; i < n; i++) {
+        const s = this.startAt(i);
+        const e = this.endAt(i);
+        if (s !== ls) fn((ls = s));
+        if (e !== le) fn((le = e));
+      }
+    }
   }
 
   /** Split on a single character, keeping mapping. */
@@ -167,12 +302,19 @@ export class MStr {
     const t = this.text;
     let a = 0;
     let b = t.length;
-    while (a < b && /\s/.test(t[a])) a++;
-    while (b > a && /\s/.test(t[b - 1])) b--;
+    while (a < b && isSpace(t.charCodeAt(a))) a++;
+    while (b > a && isSpace(t.charCodeAt(b - 1))) b--;
     return this.slice(a, b);
   }
 
   toString(): string {
     return this.text;
   }
+}
+
+const WS = /\s/;
+/** Exactly /\s/ (ECMAScript white space and line terminators), fast for ASCII. */
+export function isSpace(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return WS.test(String.fromCharCode(c));
 }

@@ -1,0 +1,255 @@
+/**
+ * The engine reuses the previous analysis of a document where its text did not
+ * change (engine/incremental.ts, analyzeTopology in engine/index.ts, and the
+ * XML parser's reuse of unchanged root children). A stale or misplaced kept
+ * result is the obvious failure: across sequences of random edits, every
+ * incremental analysis must equal an analysis from scratch of the same text,
+ * in full: diagnostics with their ranges, related ranges and fixes, node
+ * models (every value with the source span of each of its characters), and
+ * the parse tree itself.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyzeDocument, analyzeDocuments, AnalyzedDocument, resetAnalysisCache } from '../server/src/engine/index';
+import { diffTexts } from '../server/src/engine/incremental';
+import { parseXml, XmlDocument, XmlElement, XmlText } from '../server/src/engine/syntax/xml';
+import { MStr } from '../server/src/engine/text/source';
+import { nodeHost } from '../server/src/host/probe';
+import { machine40, megabyte } from './support/topology-gen';
+import { REPO } from './support/cli';
+
+/** A value with every MStr spelled out character by character (text, and each character's source span). */
+function canon(x: unknown, path = new Set<object>()): unknown {
+  if (typeof x === 'bigint') return `${x}n`;
+  if (x === null || typeof x !== 'object') return x;
+  if (x instanceof MStr) {
+    const chars: [number, number][] = [];
+    for (let i = 0; i < x.length; i++) {
+      const s = x.span(i, i + 1);
+      chars.push([s.start, s.end]);
+    }
+    return { text: x.text, chars, empty: x.length ? undefined : x.span() };
+  }
+  assert.ok(!path.has(x), 'a cycle');
+  path.add(x);
+  let out: unknown;
+  if (Array.isArray(x)) out = x.map((v) => canon(v, path));
+  else if (x instanceof Map) out = [...x].map(([k, v]) => [k, canon(v, path)]);
+  else {
+    const o: Record<string, unknown> = {};
+    for (const k of Object.keys(x).sort()) if (k !== 'parent') o[k] = canon((x as Record<string, unknown>)[k], path);
+    out = o;
+  }
+  path.delete(x);
+  return out;
+}
+
+function canonTree(el: XmlElement | XmlText): unknown {
+  if (el.kind === 'text') return { text: canon(el.value), span: el.span };
+  const { parent, children, ...rest } = el;
+  return { ...(canon(rest) as object), children: children.map(canonTree) };
+}
+
+function canonDoc(d: XmlDocument): unknown {
+  return {
+    tops: d.tops.map(canonTree),
+    problems: d.problems,
+    undeclared: d.undeclaredPrefixes.map((u) => ({ prefix: u.prefix, span: u.span, element: u.element.span })),
+  };
+}
+
+function canonAnalysis(r: AnalyzedDocument): unknown {
+  return {
+    kind: r.kind,
+    diagnostics: canon(r.diagnostics),
+    nodes: canon(r.nodes),
+    topology: r.topology && {
+      clusterName: r.topology.clusterName,
+      guest: r.topology.guest,
+      fabrics: r.topology.fabrics.map((f) => ({ ...f, element: f.element.span })),
+      nodes: r.topology.nodes.map((n) => ({ name: n.name, index: n.index, element: n.element.span, inItsParent: n.element.parent?.children.includes(n.element) })),
+    },
+  };
+}
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One random edit of the kinds an editor makes, biased towards places that matter. */
+function edit(text: string, r: () => number): string {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
+  const at = (re: RegExp): number => {
+    const all = [...text.matchAll(re)].map((m) => m.index!);
+    return all.length ? pick(all) : Math.floor(r() * text.length);
+  };
+  const kind = Math.floor(r() * 12);
+  switch (kind) {
+    case 0: {
+      // Type a character anywhere, markup included.
+      const i = Math.floor(r() * (text.length + 1));
+      return text.slice(0, i) + pick(['a', '1', ' ', '\n', '<', '>', '"', '/', '&', '=', '-', '{']) + text.slice(i);
+    }
+    case 1: {
+      // Delete a few characters anywhere.
+      const i = Math.floor(r() * text.length);
+      return text.slice(0, i) + text.slice(i + 1 + Math.floor(r() * 8));
+    }
+    case 2: {
+      // Change a size (rules on sizes, CXL windows, NUMA sums react).
+      const i = at(/size="\d+[MGT]"/g) + 'size="'.length;
+      return text.slice(0, i) + pick(['3', '1', '512', '0', '7x']) + text.slice(i + 1);
+    }
+    case 3: {
+      // Copy a whole <node> element after another one (duplicate names, ids).
+      const s = at(/<node /g);
+      const e = text.indexOf('</node>', s) + '</node>'.length;
+      const to = text.indexOf('</node>', e);
+      if (e < s || to < 0) return text;
+      const t = to + '</node>'.length;
+      return text.slice(0, t) + '\n' + text.slice(s, e) + text.slice(t);
+    }
+    case 4: {
+      // Delete a whole <node> element.
+      const s = at(/  <node /g);
+      const e = text.indexOf('</node>', s);
+      return e < 0 ? text : text.slice(0, s) + text.slice(e + '</node>\n'.length);
+    }
+    case 5: {
+      // Edit the template or the fabric (every node depends on them).
+      const i = at(/<template |<fabric /g);
+      const j = text.indexOf('"', i) + 1;
+      return text.slice(0, j) + pick(['x', '8', '1G', '']) + text.slice(j);
+    }
+    case 6: {
+      // The comment the bench edits, with a change of length.
+      const i = text.indexOf('bench edit: ') + 'bench edit: '.length;
+      return i < 'bench edit: '.length ? text : text.slice(0, i) + pick(['1', '22', '', '-->', '<!--']) + text.slice(i + 1);
+    }
+    case 7: {
+      // Break or mend an end tag.
+      const i = at(/<\/(node|cxl|numa|root-port)>/g);
+      return r() < 0.5 ? text.slice(0, i) + text.slice(i + 2) : text.slice(0, i) + '</x>' + text.slice(i);
+    }
+    case 8: {
+      // An attribute value: a name, a path, an id.
+      const i = at(/(name|path|id|targets)="/g);
+      const j = text.indexOf('"', i) + 1;
+      return text.slice(0, j) + pick(['n', '/', 'cxl.1 ', '{n}', '&amp;', '&bad;']) + text.slice(j);
+    }
+    case 9: {
+      // Namespaces on the root (every element's namespace changes).
+      const i = text.indexOf('<cluster ') + '<cluster '.length;
+      return i < '<cluster '.length ? text : text.slice(0, i) + pick(['xmlns="urn:x" ', 'xmlns:q="urn:q" ', 'q:a="1" ']) + text.slice(i);
+    }
+    case 10: {
+      // Raw QEMU options in a node.
+      const i = at(/<\/node>/g);
+      return text.slice(0, i) + pick(['<qemu>-device ivshmem-plain,memdev=fam</qemu>', '<qemu>-object memory-backend-ram,id=r,size=3M</qemu>', '<append>memmap=1G$4G</append>']) + text.slice(i);
+    }
+    default: {
+      // Count: one element becomes many nodes.
+      const i = at(/<node name="/g) + '<node '.length;
+      return text.slice(0, i) + pick(['count="3" ', 'count="2" name="n{n}" ', 'count="5000" ']) + text.slice(i);
+    }
+  }
+}
+
+function checkSequence(start: string, source: string, seed: number, edits: number) {
+  const r = rng(seed);
+  resetAnalysisCache();
+  let text = start;
+  let prevDoc = parseXml(text);
+  analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+  for (let k = 0; k < edits; k++) {
+    const next = edit(text, r);
+    // The parse with reuse equals the parse from scratch.
+    const reused = parseXml(next, { prev: prevDoc, change: diffTexts(text, next) });
+    assert.deepStrictEqual(canonDoc(reused), canonDoc(parseXml(next)), `parse after edit ${k} (seed ${seed})`);
+    prevDoc = reused;
+    text = next;
+    const inc = analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+    const scratch = analyzeDocument(text, source, nodeHost, 'topology', { information: true, incremental: false });
+    assert.deepStrictEqual(canonAnalysis(inc), canonAnalysis(scratch), `analysis after edit ${k} (seed ${seed})`);
+    // The same text again (a request after a publish): the same once more.
+    if (k % 7 === 0) assert.deepStrictEqual(canonAnalysis(analyzeDocument(text, source, nodeHost, 'topology', { information: true })), canonAnalysis(scratch));
+  }
+}
+
+test('random edits of the 40-node example: incremental = from scratch', () => {
+  const text = readFileSync(join(REPO, 'examples/the-machine-40.cluster.xml'), 'utf8');
+  checkSequence(text, join(REPO, 'examples/the-machine-40.cluster.xml'), 2, 20);
+});
+
+test("random edits of the bench's 40-node cluster: incremental = from scratch", () => {
+  checkSequence(machine40(), join(REPO, 'bench-machine-40.cluster.xml'), 3, 20);
+});
+
+test("random edits of the bench's large-document generator (32 KiB): incremental = from scratch", () => {
+  checkSequence(megabyte(32 * 1024), join(REPO, 'bench-megabyte.cluster.xml'), 5, 12);
+});
+
+test('the edits the bench makes: a digit in the comment, then typing inside a node', () => {
+  const source = join(REPO, 'bench-megabyte.cluster.xml');
+  resetAnalysisCache();
+  let text = megabyte(24 * 1024);
+  analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+  const at = text.indexOf('bench edit: 0') + 'bench edit: '.length;
+  for (let v = 1; v <= 3; v++) {
+    text = text.slice(0, at) + String(v) + text.slice(at + 1);
+    const inc = analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+    assert.deepStrictEqual(canonAnalysis(inc), canonAnalysis(analyzeDocument(text, source, nodeHost, 'topology', { information: true, incremental: false })));
+  }
+  for (const word of ['<cell id="9" size="1G"/>', '<spm size="3M"/>']) {
+    const k = text.indexOf('</numa>', text.length >> 1);
+    for (const ch of word) {
+      text = text.slice(0, k) + ch + text.slice(k);
+      const inc = analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+      assert.deepStrictEqual(canonAnalysis(inc), canonAnalysis(analyzeDocument(text, source, nodeHost, 'topology', { information: true, incremental: false })));
+    }
+  }
+});
+
+test('a backing file that appears, grows or goes away between two analyses of the same text is seen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-inc-'));
+  try {
+    const source = join(dir, 'c.cluster.xml');
+    const text = `<cluster name="c">
+  <fabric id="fam" size="64M" path="fam.raw"/>
+  <node name="left" memory="1G"><attach fabric="fam"/></node>
+  <node name="right" memory="1G"><attach fabric="fam"/></node>
+</cluster>
+`;
+    resetAnalysisCache();
+    // (One finding for both nodes: on the fabric's size.)
+    const codes = () => analyzeDocument(text, source, nodeHost, 'topology').diagnostics.map((d) => `${d.code} ${d.severity}`);
+    assert.deepEqual(codes(), []);
+    writeFileSync(join(dir, 'fam.raw'), Buffer.alloc(1 << 20, 1)); // smaller than 64M: QEMU refuses
+    assert.deepEqual(codes(), ['backing-file-size error']);
+    truncateSync(join(dir, 'fam.raw'), 128 << 20); // our own test file, grown (sparse) past 64M: a warning
+    assert.deepEqual(codes(), ['backing-file-size warning']);
+    rmSync(join(dir, 'fam.raw'));
+    assert.deepEqual(codes(), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('several documents analyzed together keep working as a cluster', () => {
+  // Two per-node command lines: not topologies (no reuse), and the cluster rule across them.
+  const a = '-object memory-backend-file,id=fam,mem-path=/dev/shm/f,size=64M,share=on -device ivshmem-plain,memdev=fam';
+  const b = '-object memory-backend-file,id=fam,mem-path=/dev/shm/f,size=128M,share=on -device ivshmem-plain,memdev=fam';
+  const r = analyzeDocuments([{ text: a, source: '/x/a.qemu', kind: 'qemu' }, { text: b, source: '/x/b.qemu', kind: 'qemu' }]);
+  assert.ok(r.flatMap((x) => x.diagnostics).some((d) => d.code === 'fabric-region-mismatch'));
+});
