@@ -117,6 +117,19 @@ test('a cluster of command-line files: the same fabric backed by different files
   });
 });
 
+test('two topology files are two clusters: the same fabric id backed by different files is no mismatch; command lines checked beside them form their own cluster', () => {
+  const topo = (name: string, path: string) => `<cluster name="${name}"><fabric id="fam" size="1G" path="${path}"/><node name="n{n}" count="2"><attach fabric="fam"/></node></cluster>\n`;
+  const node = (path: string) => `qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=fam,mem-path=${path},size=1G,share=on -device ivshmem-plain,memdev=fam\n`;
+  withFiles({ 'a.cluster.xml': topo('a', 'a.raw'), 'b.cluster.xml': topo('b', 'b.raw'), 'x.qemu': node('/srv/x'), 'y.qemu': node('/srv/y') }, (dir) => {
+    const r = runCli(['check', '--format', 'json', 'a.cluster.xml', 'b.cluster.xml', 'x.qemu', 'y.qemu'], { cwd: dir });
+    const out = JSON.parse(r.stdout);
+    const codes = out.files.map((f: { diagnostics: { code: string }[] }) => f.diagnostics.map((d) => d.code));
+    // the loose command lines disagree with each other (one warning), never with the clusters
+    assert.deepEqual(codes, [[], [], [], ['fabric-region-mismatch']]);
+    assert.equal(out.files[3].diagnostics[0].related[0].file, join(dir, 'x.qemu'));
+  });
+});
+
 test('mem-path-directory, unknown-machine-type and xml-syntax, with their ranges', () => {
   withFiles(
     {

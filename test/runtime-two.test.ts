@@ -8,8 +8,9 @@
  * example; view cxl / daxctl (text and json) on the CXL node; a second boot of
  * a running cluster is refused and creates nothing; stopping A leaves B
  * running and answering. The booted clusters are shared by the assertions.
- * Also the CXL interleave example (todo: its plan gives QEMU one -machine per
- * window, which QEMU 7.2 refuses).
+ * Also the CXL interleave example: two windows, one interleaved over two host
+ * bridges (its plan once gave each window a -machine of its own, which QEMU
+ * 7.2 refuses: rules/cxl-fmw-split.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -202,7 +203,7 @@ test('two clusters side by side: separate files and sockets, stop one, the other
   }
 });
 
-test('verify on the CXL interleave example', { skip: !hasQemu() && 'qemu-system-x86_64 missing', todo: 'the plan gives each <window> its own -machine option; QEMU 7.2 refuses the second ("Parameters \'cxl-fmw.*\' used inconsistently")', timeout: 300_000 }, async () => {
+test('verify on the CXL interleave example', { skip: !hasQemu() && 'qemu-system-x86_64 missing', timeout: 300_000 }, async () => {
   await buildImage({});
   const root = mkdtempSync(join(tmpdir(), 'memfabric-interleave-'));
   const run = join(root, 'run');

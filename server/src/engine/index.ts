@@ -109,10 +109,6 @@ function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts:
 }
 
 /**
- * Analyze several documents that together form a cluster (one topology file,
- * or several per-node command lines / domain XMLs checked together).
- */
-/**
  * One answer per path for the length of one analysis (a 40-node cluster asks
  * about one fabric file 40 times). A path in a directory that does not exist
  * (or is no directory) does not exist either: one question for the directory
@@ -136,6 +132,11 @@ function memoHost(host: HostProbe): HostProbe {
   return { stat };
 }
 
+/**
+ * Analyze several documents. Cluster rules see each topology file as one
+ * cluster, and the per-node command lines / domain XMLs given together as
+ * another (two topology files are two clusters, even when their ids match).
+ */
 export function analyzeDocuments(docs: { text: string; source: string; kind?: DocumentKind }[], probe: HostProbe = NO_HOST, opts: AnalyzeOptions = {}): AnalyzedDocument[] {
   const host = memoHost(probe);
   const layouts: LayoutCache = new Map();
@@ -148,19 +149,25 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
     for (const n of nodes) runNodeRules(n, host, diagnostics, opts, layouts);
     return { source: d.source, kind: read.kind, nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
   });
-  const all = results.flatMap((r) => r.nodes);
-  const bySource = new Map(results.map((r) => [r.source, r]));
-  for (const rule of RULES) {
-    if (!rule.checkCluster) continue;
-    const ctx: ClusterContext = {
-      nodes: all,
-      host,
-      report: (node, f) => {
-        const target = bySource.get(node?.source ?? results[0]?.source) ?? results[0];
-        target.diagnostics.push(makeDiagnostic(rule, f, node?.name));
-      },
-    };
-    rule.checkCluster(ctx);
+  // A topology file is a cluster of its own; the per-node files (command lines, domain XML) given together form one.
+  const groups = results.filter((r) => r.kind === 'topology').map((r) => [r]);
+  const loose = results.filter((r) => r.kind !== 'topology');
+  if (loose.length) groups.push(loose);
+  for (const group of groups) {
+    const all = group.flatMap((r) => r.nodes);
+    const bySource = new Map(group.map((r) => [r.source, r]));
+    for (const rule of RULES) {
+      if (!rule.checkCluster) continue;
+      const ctx: ClusterContext = {
+        nodes: all,
+        host,
+        report: (node, f) => {
+          const target = bySource.get(node?.source ?? group[0].source) ?? group[0];
+          target.diagnostics.push(makeDiagnostic(rule, f, node?.name));
+        },
+      };
+      rule.checkCluster(ctx);
+    }
   }
   return results;
 }

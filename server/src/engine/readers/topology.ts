@@ -312,6 +312,9 @@ function buildNodeInput(
   const appendParts: MStr[] = [];
   let slotCounter = 0;
   let fmwIndex = 0;
+  /** Every window of the node goes into one -machine option: QEMU refuses cxl-fmw.* split over two (rules/cxl-fmw-split.ts). */
+  const fmwParts: (string | MStr)[] = [];
+  let fmwWhere: Span | undefined;
   let snCounter = 0;
   const usedSlots = new Set<string>();
   let hbIndex = 0;
@@ -416,8 +419,11 @@ function buildNodeInput(
           const sz = wA('size');
           if (sz) parts.push(S(`${parts.length ? ',' : ''}cxl-fmw.${k}.size=`, w.nameSpan), sz);
           const g = wA('granularity');
-          if (g) parts.push(S(`,cxl-fmw.${k}.interleave-granularity=`, w.nameSpan), g);
-          push('machine', w.nameSpan, ...parts);
+          if (g) parts.push(S(`${parts.length ? ',' : ''}cxl-fmw.${k}.interleave-granularity=`, w.nameSpan), g);
+          if (!parts.length) return;
+          if (fmwParts.length) fmwParts.push(S(',', w.nameSpan));
+          fmwParts.push(...parts);
+          fmwWhere ??= w.nameSpan;
         });
         break;
       }
@@ -459,6 +465,7 @@ function buildNodeInput(
       }
     }
   }
+  if (fmwWhere) push('machine', fmwWhere, ...fmwParts);
   const guestAppend = topology.guest?.append;
   if (appendParts.length || guestAppend) {
     const parts: MStr[] = guestAppend ? [S(guestAppend)] : [];
