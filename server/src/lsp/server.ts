@@ -47,7 +47,7 @@ import { hover } from '../engine/editor/hover';
 import { quickFixes } from '../engine/editor/fixes';
 import { definition, prepareRename, references, rename } from '../engine/editor/navigation';
 import { outline, OutlineItem } from '../engine/editor/outline';
-import { installedQemuVersion, nodeHost } from '../host/probe';
+import { cachedHost, installedQemuVersion, nodeHost } from '../host/probe';
 import { layoutReport } from '../engine/layout/report';
 import { LayoutRequest, LayoutResult } from './protocol';
 
@@ -94,6 +94,8 @@ const SEVERITY: Record<string, DiagnosticSeverity> = {
 export class MemfabricServer {
   readonly documents = new TextDocuments(TextDocument);
   private readonly cache = new Map<string, Analysis>();
+  /** Backing-file facts for diagnostics, kept for a second (re-asked on the next change after that). */
+  private readonly host = cachedHost(1000);
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** URIs we published non-empty diagnostics for (to clear them when a document stops being served). */
   private readonly published = new Set<string>();
@@ -238,7 +240,7 @@ export class MemfabricServer {
       this.cache.set(d.uri, fresh(self));
       return [d];
     }
-    const run = (es: typeof entries) => analyzeDocuments(es.map((e) => ({ text: e.text, source: sourceOf(e.d.uri), kind: e.kind })), nodeHost, { information: true });
+    const run = (es: typeof entries) => analyzeDocuments(es.map((e) => ({ text: e.text, source: sourceOf(e.d.uri), kind: e.kind })), this.host, { information: true });
     let results: AnalyzedDocument[] | undefined;
     let used = entries;
     try {
