@@ -311,6 +311,22 @@ test('guest-view rows: equal rows agree, a moved BAR, a missing iomem entry and 
   assert.deepEqual(cxlRows(t, []).map((r) => r.diff), [true]);
 });
 
+test('CXL view model on what a real guest printed (cxl-interleave booted: cxl list -v through memfabric view): both windows agree, one row per memdev', () => {
+  const dir = join(REPO, 'test', 'fixtures', 'guest-views');
+  const guest = JSON.parse(readFileSync(join(dir, 'cxl-interleave.view-cxl.json'), 'utf8'));
+  const layout = (JSON.parse(readFileSync(join(dir, 'cxl-interleave.layout.json'), 'utf8')) as LayoutResult).nodes[0];
+  const rows = cxlRows(layout, guest);
+  assert.deepEqual(
+    rows.map((r) => [r.label, r.diff]),
+    [['CXL Window 0', false], ['CXL Window 1', false], ['memdev mem0', false], ['memdev mem1', false]],
+  );
+  assert.equal(rows[0].guest, rows[0].predicted);
+  assert.match(rows[2].guest ?? '', /^pmem 256 MiB/);
+  // the recorded windows really are the layout's
+  const moved = { ...layout, iomem: layout.iomem.map((e) => (e.name === 'CXL Window 1' ? { ...e, start: '0x300000000', end: '0x3ffffffff' } : e)) };
+  assert.deepEqual(cxlRows(moved, guest).filter((r) => r.diff).map((r) => r.key), ['0x290000000', '0x300000000']);
+});
+
 test('cleanup', () => {
   if (unpacked) rmSync(unpacked, { recursive: true, force: true });
 });

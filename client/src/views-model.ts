@@ -129,7 +129,8 @@ export function cxlRows(layout: LayoutNode, guest: unknown): Row[] {
     g.set(hx(s), { label: `${name}${d.interleave_ways ? ` · ${d.interleave_ways}-way` : ''}`, text: `${hx(s)}–${hx(s + size - 1n)}  ${human(size)}`, order: s });
   }
   const rows = rowsByKey(pred, g);
-  for (const m of objectsWith(guest, 'memdev')) {
+  // (an endpoint holds its memdev as an object under the same key: only the memdev objects themselves)
+  for (const m of objectsWith(guest, 'memdev').filter((o) => typeof o.memdev === 'string')) {
     const parts = [
       num(m.pmem_size) !== null ? `pmem ${human(num(m.pmem_size)!)}` : '',
       num(m.ram_size) !== null ? `ram ${human(num(m.ram_size)!)}` : '',
