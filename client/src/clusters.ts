@@ -8,28 +8,13 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Cli } from './cli';
+import type { ClusterStatus, NodeState as RuntimeNodeState, NodeStatus } from '../../server/src/runtime/cluster';
 
-export type NodeState = 'starting' | 'ready' | 'stopped' | 'crashed' | 'unknown';
+export type NodeState = RuntimeNodeState | 'unknown';
 
-/** One node of `memfabric status --format json` (server/src/runtime/cluster.ts NodeStatus). */
-export interface NodeStatusJson {
-  name: string;
-  state: Exclude<NodeState, 'unknown'>;
-  pid?: number;
-  dir: string;
-  consoleLog: string;
-  consoleSocket: string;
-  qmpSocket: string;
-  agentSocket: string;
-}
-
-export interface ClusterStatusJson {
-  cluster: string;
-  file: string;
-  runDir: string;
-  running: boolean;
-  nodes: NodeStatusJson[];
-}
+/** `memfabric status --format json` prints the runtime's ClusterStatus (one definition for both sides). */
+export type NodeStatusJson = NodeStatus;
+export type ClusterStatusJson = ClusterStatus;
 
 export interface ClusterEntry {
   uri: vscode.Uri;

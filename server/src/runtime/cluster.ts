@@ -509,55 +509,31 @@ export async function execInNode(spec: ClusterSpec, node: string, argv: string[]
   return guestExec(n.agentSocket, argv, timeoutMs);
 }
 
-/** True when QEMU greets on its QMP socket and accepts qmp_capabilities. */
-export function qmpAnswers(socket: string, timeoutMs = 2000): Promise<boolean> {
+/**
+ * One QMP exchange: wait for the greeting, send qmp_capabilities, then each
+ * command in turn after the previous one's return. Resolves with how many
+ * commands returned (capabilities included) once the last one returned, or
+ * when the socket closes (closed: true), an error comes back or timeoutMs
+ * passes.
+ */
+function qmpExchange(socket: string, commands: string[], timeoutMs: number): Promise<{ returned: number; closed: boolean }> {
   return new Promise((resolve) => {
     let buf = '';
-    let step = 0;
+    let greeted = false;
+    let returned = 0;
     let done = false;
     const sock = net.createConnection(socket);
-    const finish = (v: boolean) => {
+    const finish = (closed: boolean) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       sock.destroy();
-      resolve(v);
+      resolve({ returned, closed });
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
+    const send = (cmd: string) => sock.write(`{"execute":"${cmd}"}\n`);
     sock.on('error', () => finish(false));
-    sock.on('close', () => finish(false));
-    sock.on('data', (b: Buffer) => {
-      buf += b.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (step === 0 && line.includes('"QMP"')) {
-          step = 1;
-          sock.write('{"execute":"qmp_capabilities"}\n');
-        } else if (step === 1 && line.includes('"return"')) finish(true);
-      }
-    });
-  });
-}
-
-/** One QMP exchange: capabilities, then quit. Resolves whatever happens (best effort). */
-export function qmpQuit(socket: string, timeoutMs = 3000): Promise<boolean> {
-  return new Promise((resolve) => {
-    let done = false;
-    let buf = '';
-    let step = 0;
-    const sock = net.createConnection(socket);
-    const finish = (v: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(v);
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    sock.on('error', () => finish(false));
-    sock.on('close', () => finish(step >= 2));
+    sock.on('close', () => finish(true));
     sock.on('data', (b: Buffer) => {
       buf += b.toString('utf8');
       let nl: number;
@@ -570,20 +546,28 @@ export function qmpQuit(socket: string, timeoutMs = 3000): Promise<boolean> {
         } catch {
           continue;
         }
-        if (step === 0 && 'QMP' in msg) {
-          step = 1;
-          sock.write('{"execute":"qmp_capabilities"}\n');
-        } else if (step === 1 && 'return' in msg) {
-          step = 2;
-          sock.write('{"execute":"quit"}\n');
-        } else if (step === 2 && 'return' in msg) {
-          step = 3; // QEMU closes the socket as it exits
-        } else if ('error' in msg) {
-          finish(false);
-        }
+        if (!greeted && 'QMP' in msg) {
+          greeted = true;
+          send('qmp_capabilities');
+        } else if ('return' in msg) {
+          returned++;
+          if (returned > commands.length) finish(false);
+          else send(commands[returned - 1]);
+        } else if ('error' in msg) finish(false);
       }
     });
   });
+}
+
+/** True when QEMU greets on its QMP socket and accepts qmp_capabilities. */
+export async function qmpAnswers(socket: string, timeoutMs = 2000): Promise<boolean> {
+  return (await qmpExchange(socket, [], timeoutMs)).returned >= 1;
+}
+
+/** capabilities, then quit; QEMU closes the socket as it exits. Resolves whatever happens (best effort). */
+export async function qmpQuit(socket: string, timeoutMs = 3000): Promise<boolean> {
+  const r = await qmpExchange(socket, ['quit'], timeoutMs);
+  return r.returned >= 2 || (r.returned >= 1 && r.closed);
 }
 
 /** Quit over QMP, wait up to graceMs, then SIGKILL. Returns what was killed. */

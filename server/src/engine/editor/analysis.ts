@@ -11,6 +11,7 @@ import { analysisRoot, collectSymbols, definedIds, IdKind, IdNamespace, REF_KEYS
 import type { XmlElement } from '../syntax/xml';
 import type { Skip } from './context';
 import { detectKind } from '../readers/detect';
+import { diffTexts, TextChange } from '../incremental';
 
 /** The inputs memfabric serves in an editor. */
 export type ServedKind = 'topology' | 'libvirt' | 'qemu';
@@ -143,11 +144,11 @@ export class CompletionData {
     const closed = this.closed;
     let skip: Skip | undefined;
     if (closed?.size) {
-      let region: ReturnType<typeof changedRegion> | undefined;
+      let region: TextChange | undefined;
       const old = this.text;
       skip = (q, name) => {
         // (the diff only when a scan first asks: a value's completion never does)
-        const c = (region ??= changedRegion(old, current));
+        const c = (region ??= diffTexts(old, current));
         const after = q >= c.newEnd;
         if (!after && q >= c.start) return undefined;
         const e = closed.get(after ? q - c.delta : q);
@@ -190,20 +191,3 @@ function closedElements(doc: AnalyzedDocument, text: string): Map<number, Closed
   return map;
 }
 
-/** [start, oldEnd) of a became [start, newEnd) of b; the rest is the same (longest common prefix, then suffix). */
-export function changedRegion(a: string, b: string): { start: number; oldEnd: number; newEnd: number; delta: number } {
-  const n = Math.min(a.length, b.length);
-  let p = 0;
-  if (a !== b) {
-    // Blocks first: long equal runs compare natively.
-    for (const B of [65536, 4096, 256]) while (p + B <= n && a.slice(p, p + B) === b.slice(p, p + B)) p += B;
-    while (p < n && a.charCodeAt(p) === b.charCodeAt(p)) p++;
-  } else p = n;
-  let s = 0;
-  const max = n - p;
-  const al = a.length;
-  const bl = b.length;
-  for (const B of [65536, 4096, 256]) while (s + B <= max && a.slice(al - s - B, al - s) === b.slice(bl - s - B, bl - s)) s += B;
-  while (s < max && a.charCodeAt(al - 1 - s) === b.charCodeAt(bl - 1 - s)) s++;
-  return { start: p, oldEnd: al - s, newEnd: bl - s, delta: bl - al };
-}
