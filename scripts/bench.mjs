@@ -392,6 +392,10 @@ for (const r of results) {
 const targets = [
   { what: 'diagnostics on the 1 MB document within 3× the saxes parse (didChange → publish, net)', value: median(big.srv.changeNet), limit: 3 * big.saxes },
   { what: 'diagnostics on the 40-node cluster under 5 ms (didChange → publish, net)', value: median(m40.srv.changeNet), limit: 5 },
+  // The bench's edit is a digit in a comment before the first node: with incremental analysis the cheapest
+  // change there is. Typing inside a node (the editor's usual case) is held to the same targets.
+  { what: 'the same on the 1 MB document, typing inside the middle node', value: median(big.srv.typeNet), limit: 3 * big.saxes },
+  { what: 'the same on the 40-node cluster, typing inside the middle node', value: median(m40.srv.typeNet), limit: 5 },
   { what: 'completion under 10 ms, 40-node cluster (p95, analyzed document)', value: pct(m40.srv.compTimes, 95), limit: 10 },
   { what: 'completion under 10 ms, 1 MB document (p95, analyzed document)', value: pct(big.srv.compTimes, 95), limit: 10 },
   { what: 'completion under 10 ms, 40-node cluster (median, right after an edit)', value: median(m40.srv.typedTimes), limit: 10 },
