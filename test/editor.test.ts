@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { analyzeDocument } from '../server/src/engine/index';
 import { EditorAnalysis, ServedKind, servedKind } from '../server/src/engine/editor/analysis';
-import { enclosingElement, enclosingNear, previousQemuArg, qemuWordContext, xmlContext } from '../server/src/engine/editor/context';
+import { enclosingElement, enclosingForward, enclosingNear, previousQemuArg, qemuWordContext, xmlContext } from '../server/src/engine/editor/context';
 import { complete, Completion } from '../server/src/engine/editor/completion';
 import { hover } from '../server/src/engine/editor/hover';
 import { applyEdits, quickFixes } from '../server/src/engine/editor/fixes';
@@ -42,19 +42,6 @@ function completeAt(src: string, source: string, kind: ServedKind): { items: Com
 }
 const labels = (xs: Completion[]) => xs.map((x) => x.label);
 
-/** The forward reading of a prefix the backward scan must agree with (the server's former xmlContext). */
-function enclosingForward(prefix: string): string | undefined {
-  const stack: string[] = [];
-  const re = /<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<!\[CDATA\[[\s\S]*?\]\]>|<(\/?)([\w.:-]+)((?:[^>"']|"[^"]*"|'[^']*')*?)(\/?)>/g;
-  for (let m = re.exec(prefix); m; m = re.exec(prefix)) {
-    if (!m[2]) continue;
-    if (m[1]) {
-      const i = stack.lastIndexOf(m[2]);
-      if (i >= 0) stack.length = i;
-    } else if (!m[4]) stack.push(m[2]);
-  }
-  return stack[stack.length - 1];
-}
 
 const TOPO = '<cluster name="c">\n  <fabric id="fam" size="1G" path="f.raw"/>\n  <template id="small" memory="1G"/>\n';
 

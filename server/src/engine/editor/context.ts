@@ -206,7 +206,7 @@ function tagAt(t: string, lt: number, gt: number): { name: string; close: boolea
 }
 
 /** The same, reading the prefix from its start (exact for unbalanced end tags). */
-function enclosingForward(prefix: string): string | undefined {
+export function enclosingForward(prefix: string): string | undefined {
   const stack: string[] = [];
   const re = new RegExp(TOKENS.source, 'g');
   for (let m = re.exec(prefix); m; m = re.exec(prefix)) {
