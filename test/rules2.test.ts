@@ -201,3 +201,52 @@ test('ivshmem-doorbell-no-chardev: on the driver name', () => {
   const ok = analyzeDocument(`qemu-system-x86_64 -M q35 -m 1G -chardev socket,path=/tmp/ivs,id=ivs -device ivshmem-doorbell,chardev=ivs,bus=pcie.0\n`, SOURCE);
   assert.deepEqual(ok.diagnostics.filter((d) => d.code === 'ivshmem-doorbell-no-chardev'), []);
 });
+
+test('cxl-fmw-split: on the keys of each later -machine option with cxl-fmw, related to the first; the fix moves them into the first option', () => {
+  const { text, got } = check(
+    `qemu-system-x86_64 -M q35,cxl=on -m 1G,maxmem=4G,slots=4 \\
+  -object memory-backend-file,id=cxl-mem1,share=on,mem-path=/tmp/cxl.raw,size=256M \\
+  -object memory-backend-file,id=cxl-lsa1,share=on,mem-path=/tmp/lsa.raw,size=256M \\
+  -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1 \\
+  -device cxl-rp,port=0,bus=cxl.1,id=rp0,chassis=0,slot=2 \\
+  -device cxl-type3,bus=rp0,memdev=cxl-mem1,lsa=cxl-lsa1,id=t3 \\
+  -M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G \\
+  -M ⟦cxl-fmw.1.targets.0=cxl.1,cxl-fmw.1.size=4G⟧
+`,
+    'cxl-fmw-split',
+  );
+  const d = got[0];
+  assert.match(d.message, /Parameters 'cxl-fmw\.\*' used inconsistently/);
+  assert.equal(text.slice(d.related![0].span.start, d.related![0].span.end), 'cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G');
+  const fixed = applyFix(text, d);
+  assert.ok(fixed.endsWith('  -M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G,cxl-fmw.1.targets.0=cxl.1,cxl-fmw.1.size=4G\n'), fixed);
+  assert.deepEqual(analyzeDocument(fixed, SOURCE).diagnostics.filter((x) => x.code === 'cxl-fmw-split'), []);
+});
+
+test('cxl-fmw-split: no fix when the later option is quoted or also sets other machine properties', () => {
+  for (const later of [`'cxl-fmw.1.targets.0=cxl.1,cxl-fmw.1.size=4G'`, `q35,cxl-fmw.1.targets.0=cxl.1,cxl-fmw.1.size=4G`]) {
+    const text = `qemu-system-x86_64 -M q35,cxl=on -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1 -M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G -M ${later}\n`;
+    const d = analyzeDocument(text, SOURCE).diagnostics.filter((x) => x.code === 'cxl-fmw-split');
+    assert.equal(d.length, 1, later);
+    assert.deepEqual(d[0].fixes ?? [], [], later);
+  }
+});
+
+test('cxl-fmw-split: the fix when other options stand between the two -machine options', () => {
+  const { text, got } = check(
+    `qemu-system-x86_64 -M q35,cxl=on,cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G -m 1G \\
+  -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1 \\
+  -M ⟦cxl-fmw.1.targets.0=cxl.1,cxl-fmw.1.size=4G⟧ \\
+  -nodefaults
+`,
+    'cxl-fmw-split',
+  );
+  const fixed = applyFix(text, got[0]);
+  assert.equal(
+    fixed,
+    `qemu-system-x86_64 -M q35,cxl=on,cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G,cxl-fmw.1.targets.0=cxl.1,cxl-fmw.1.size=4G -m 1G \\
+  -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1 \\
+  -nodefaults
+`,
+  );
+});
