@@ -24,7 +24,6 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'docs', 'images');
-const VSIX = join(ROOT, 'build', 'memfabric.vsix');
 const HARNESS = join(ROOT, 'out', 'test', 'support', 'workbench.js');
 const SHOTS = ['diagnostics', 'memory-map', 'cluster'];
 
@@ -42,7 +41,7 @@ if (!existsSync(HARNESS)) {
   process.exit(2);
 }
 const require = createRequire(import.meta.url);
-const { Workbench, waitFor, workbenchMissing, tempDir } = require(HARNESS);
+const { Workbench, waitFor, workbenchMissing, tempDir, ensureVsix } = require(HARNESS);
 
 const missing = workbenchMissing();
 if (missing) {
@@ -53,26 +52,10 @@ if (missing) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (m) => console.error(`screenshots: ${m}`);
 
-/** Newest modification time under the paths that go into the vsix (as test/workbench.test.ts). */
-function newestSource() {
-  let newest = 0;
-  const walk = (p) => {
-    if (!existsSync(p)) return;
-    const st = statSync(p);
-    if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
-    else newest = Math.max(newest, st.mtimeMs);
-  };
-  for (const p of ['package.json', 'client/src', 'server/src', 'media', 'syntaxes', 'snippets', 'language-configuration', 'scripts/build-extension.mjs']) walk(join(ROOT, p));
-  return newest;
-}
-
-if (!existsSync(VSIX) || statSync(VSIX).mtimeMs < newestSource()) {
-  log('build/memfabric.vsix is missing or older than its sources: npm run package');
-  const r = spawnSync('npm', ['run', 'package'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, npm_config_offline: 'true' } });
-  if (r.status !== 0 || !existsSync(VSIX)) {
-    console.error(`screenshots: npm run package exited ${r.status}`);
-    process.exit(1);
-  }
+const built = ensureVsix();
+if (!built.vsix) {
+  console.error(`screenshots: ${built.reason}`);
+  process.exit(1);
 }
 
 // ------------------------------------------------------------------ the workspace
@@ -81,7 +64,7 @@ const dir = tempDir('mf-shots-');
 const ws = join(dir, 'memfabric-demo');
 const runDir = join(dir, 'run');
 mkdirSync(ws);
-copyFileSync(VSIX, join(dir, 'memfabric.vsix')); // a rebuild elsewhere cannot change it under the install
+copyFileSync(built.vsix, join(dir, 'memfabric.vsix')); // a rebuild elsewhere cannot change it under the install
 
 /** The FAME example with two nodes (as the workbench test boots it). */
 const fame = readFileSync(join(ROOT, 'examples', 'fame-4node.cluster.xml'), 'utf8').replace('count="4"', 'count="2"');

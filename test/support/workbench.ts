@@ -22,6 +22,37 @@ export const CODE_SERVER_VERSION = '4.100.3';
 export const CHROMIUM = '/usr/bin/chromium';
 
 /** Where scripts/workbench-setup.sh installs code-server (same rule as the script). */
+/** build/memfabric.vsix, as `npm run package` writes it. */
+export const VSIX = join(REPO, 'build', 'memfabric.vsix');
+
+/** Newest modification time under the paths that go into the vsix. */
+function newestSource(): number {
+  let newest = 0;
+  const walk = (p: string) => {
+    if (!existsSync(p)) return;
+    const st = statSync(p);
+    if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of ['package.json', 'client/src', 'server/src', 'media', 'syntaxes', 'snippets', 'language-configuration', 'scripts/build-extension.mjs']) walk(join(REPO, p));
+  return newest;
+}
+
+/**
+ * build/memfabric.vsix, built with `npm run package` when it is missing or older
+ * than its sources; undefined and a reason when it cannot be built.
+ */
+export function ensureVsix(): { vsix?: string; reason?: string } {
+  if (existsSync(VSIX) && statSync(VSIX).mtimeMs >= newestSource()) return { vsix: VSIX };
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  if (!pkg.scripts?.package) return { reason: 'build/memfabric.vsix cannot be built: package.json has no "package" script' };
+  const r = spawnSync('npm', ['run', 'package'], { cwd: REPO, encoding: 'utf8', timeout: 300_000, env: { ...process.env, npm_config_offline: 'true' } });
+  if (r.status !== 0 || !existsSync(VSIX)) {
+    return { reason: `build/memfabric.vsix cannot be built: npm run package exited ${r.status}: ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join(' | ')}` };
+  }
+  return { vsix: VSIX };
+}
+
 export function codeServerDir(): string {
   return process.env.MEMFABRIC_CODE_SERVER_DIR
     ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'memfabric', `code-server-${CODE_SERVER_VERSION}`);
