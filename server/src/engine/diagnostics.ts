@@ -1,4 +1,4 @@
-import { Span } from './text/source';
+import { mapSpan, OffsetMap, Span } from './text/source';
 
 export type Severity = 'error' | 'warning' | 'information' | 'hint';
 
@@ -31,4 +31,16 @@ export interface Diagnostic {
   node?: string;
   /** Document the span is in; set on cluster-wide findings. */
   source?: string;
+}
+
+/**
+ * A copy of d with its offsets mapped through m (engine/incremental.ts): its
+ * span, its fixes' edits, and its related information in the same document
+ * (no source, or this source).
+ */
+export function mapDiagnostic(d: Diagnostic, m: OffsetMap, source?: string): Diagnostic {
+  const out: Diagnostic = { ...d, span: mapSpan(d.span, m) };
+  if (d.related) out.related = d.related.map((r) => (r.source === undefined || r.source === source ? { ...r, span: mapSpan(r.span, m) } : r));
+  if (d.fixes) out.fixes = d.fixes.map((f) => ({ ...f, edits: f.edits.map((e) => ({ ...e, span: mapSpan(e.span, m) })) }));
+  return out;
 }

@@ -1,16 +1,22 @@
 /**
  * What lets an analysis reuse the work of the previous one on the same
- * document (engine/index.ts): where two versions of a text differ, and
- * moving the source offsets of kept results to where their text now is.
+ * document (engine/index.ts): where two versions of a text differ, which
+ * stretches of text stayed the same, and coordinates in which kept results
+ * never have to move.
  *
- * A kept result is only ever used when every offset it holds lies in text
- * that did not change (before the change, or after it, then moved by the
- * change's length difference): `offsetsWithin` checks that once, when the
- * result is computed; `mapDeep` then moves it exactly (offsets before the
- * change stay, offsets after it move by the change's length difference).
+ * A document's text is cut into regions: each element under the root and
+ * the text between them. A region keeps its identity from one version to
+ * the next while its text is unchanged, wherever that text moves. Kept
+ * results hold *region offsets*: offset i of a region is r.v + i, where r.v
+ * is fixed when the region first appears (`Regions`). So when typing moves
+ * every node after the edited one, nothing kept is copied or rewritten: only
+ * the regions' text positions change, and results are mapped to text
+ * offsets where they leave the engine (diagnostics on every analysis, node
+ * models when asked for). In the first analysis of a document every region
+ * offset is its text offset.
  */
 import { FileInfo, HostProbe } from './rules/rule';
-import { MStr, Shift, Span } from './text/source';
+import { MStr, mapSpan, OffsetMap, Span } from './text/source';
 
 /** [start, oldEnd) of the old text became [start, newEnd) of the new one; the rest is the same. */
 export interface TextChange {
@@ -46,11 +52,6 @@ export function oldRegion(c: TextChange, r: Span): Span | undefined {
   return undefined;
 }
 
-/** Old offset → new offset, for offsets in unchanged text (< start stay, > oldEnd move by delta). */
-export function offsetShift(c: TextChange): Shift {
-  return { start: c.start, delta: c.delta };
-}
-
 function isSpan(o: Record<string, unknown>): boolean {
   if (typeof o.start !== 'number' || typeof o.end !== 'number') return false;
   let k = 0;
@@ -60,34 +61,32 @@ function isSpan(o: Record<string, unknown>): boolean {
 
 /**
  * A copy of x (plain objects, arrays, Maps, MStr, spans) with every source
- * offset o replaced by f(o); shared objects stay shared (memo). Strings,
+ * offset mapped through m; shared objects stay shared (memo). Strings,
  * numbers that are not span ends, bigints: as they are.
  */
-export function mapDeep<T>(x: T, shift: Shift, memo: Map<object, unknown> = new Map()): T {
+export function mapDeep<T>(x: T, m: OffsetMap, memo: Map<object, unknown> = new Map()): T {
   if (x === null || typeof x !== 'object') return x;
   const hit = memo.get(x as object);
   if (hit !== undefined) return hit as T;
   let out: unknown;
-  if (x instanceof MStr) out = x.mapOffsets(shift);
+  if (x instanceof MStr) out = x.mapOffsets(m);
   else if (Array.isArray(x)) {
     const a: unknown[] = new Array(x.length);
     memo.set(x, a);
-    for (let i = 0; i < x.length; i++) a[i] = mapDeep(x[i], shift, memo);
+    for (let i = 0; i < x.length; i++) a[i] = mapDeep(x[i], m, memo);
     return a as T;
   } else if (x instanceof Map) {
-    const m = new Map();
-    memo.set(x, m);
-    for (const [k, v] of x) m.set(k, mapDeep(v, shift, memo));
-    return m as T;
+    const r = new Map();
+    memo.set(x, r);
+    for (const [k, v] of x) r.set(k, mapDeep(v, m, memo));
+    return r as T;
   } else {
     const o = x as unknown as Record<string, unknown>;
-    if (isSpan(o)) {
-      const { start, end } = o as unknown as Span;
-      out = { start: start >= shift.start ? start + shift.delta : start, end: end >= shift.start ? end + shift.delta : end };
-    } else {
+    if (isSpan(o)) out = mapSpan(o as unknown as Span, m);
+    else {
       const c: Record<string, unknown> = {};
       memo.set(x as object, c);
-      for (const k in o) c[k] = mapDeep(o[k], shift, memo);
+      for (const k in o) c[k] = mapDeep(o[k], m, memo);
       return c as T;
     }
   }
@@ -96,20 +95,15 @@ export function mapDeep<T>(x: T, shift: Shift, memo: Map<object, unknown> = new 
 }
 
 /**
- * Does every source offset in x lie in one of the regions (inclusive ends)?
- * False as well for anything mapDeep cannot move (an object of another class).
+ * Every source offset in x, through fn (end: an exclusive end). False when x
+ * holds something mapDeep cannot map (an object of another class).
  */
-export function offsetsWithin(x: unknown, regions: Span[], seen: Set<object> = new Set()): boolean {
+export function visitOffsets(x: unknown, fn: (o: number, end: boolean) => void, seen: Set<object> = new Set()): boolean {
   let ok = true;
-  const inside = (o: number) => {
-    if (!ok) return;
-    for (const r of regions) if (o >= r.start && o <= r.end) return;
-    ok = false;
-  };
   const walk = (v: unknown): void => {
     if (!ok || v === null || typeof v !== 'object' || seen.has(v)) return;
     seen.add(v);
-    if (v instanceof MStr) v.forEachOffset(inside);
+    if (v instanceof MStr) v.forEachOffset(fn);
     else if (Array.isArray(v)) for (const e of v) walk(e);
     else if (v instanceof Map) for (const e of v.values()) walk(e);
     else {
@@ -120,13 +114,191 @@ export function offsetsWithin(x: unknown, regions: Span[], seen: Set<object> = n
       }
       const o = v as Record<string, unknown>;
       if (isSpan(o)) {
-        inside(o.start as number);
-        inside(o.end as number);
+        const { start, end } = o as unknown as Span;
+        fn(start, false);
+        if (end !== start) fn(end, true);
       } else for (const k in o) walk(o[k]);
     }
   };
   walk(x);
   return ok;
+}
+
+// ------------------------------------------------------------------ regions
+
+/** A stretch of text that has not changed since it first appeared; its offsets are v .. v + len. */
+export interface Region {
+  readonly v: number;
+  readonly len: number;
+}
+
+interface Segment {
+  r: Region;
+  /** Where the region's text starts in this version. */
+  start: number;
+  /** An element under the root (else the text between two). */
+  element: boolean;
+}
+
+/** Region offsets must fit an Int32Array (MStr); past this, an analysis starts afresh. */
+const REGION_LIMIT = 2 ** 31 - 1;
+
+/**
+ * The regions of one version of a text: where each one is now, and the maps
+ * between text offsets and region offsets.
+ */
+export class Regions {
+  private constructor(
+    /** In text order, covering the whole text. */
+    private readonly segs: Segment[],
+    /** The same, by v. */
+    private readonly byV: Segment[],
+    private readonly seg: Map<Region, Segment>,
+    private readonly byStart: Map<number, Segment>,
+    /** The next v free for a new region. */
+    readonly nextV: number,
+  ) {}
+
+  /**
+   * The regions of text whose root element has these children (their spans,
+   * in order): those whose text did not change since prev (change: how the
+   * text changed) keep their identity; the others are new.
+   */
+  static build(textLength: number, children: Span[], prev?: Regions, change?: TextChange): Regions | undefined {
+    const pieces: { start: number; end: number; element: boolean }[] = [];
+    let pos = 0;
+    for (const c of children) {
+      if (c.start < pos || c.end < c.start) return undefined; // (not a sequence of elements: no regions)
+      if (c.start > pos) pieces.push({ start: pos, end: c.start, element: false });
+      pieces.push({ start: c.start, end: c.end, element: true });
+      pos = c.end;
+    }
+    if (pos < textLength || pieces.length === 0) pieces.push({ start: pos, end: Math.max(pos, textLength), element: false });
+    const base = prev?.nextV ?? 0;
+    if (base + textLength + pieces.length + 1 >= REGION_LIMIT) return Regions.build(textLength, children);
+    const segs: Segment[] = [];
+    const fresh: Segment[] = [];
+    const kept = new Set<Segment>();
+    let shift: number | undefined;
+    let nextV = base;
+    for (const p of pieces) {
+      const len = p.end - p.start;
+      let r: Region | undefined;
+      const o = prev && change ? oldRegion(change, p) : undefined;
+      if (o) {
+        const old = prev!.byStart.get(o.start);
+        if (old && old.r.len === len && old.element === p.element) {
+          r = old.r;
+          kept.add(old);
+        }
+      }
+      let s: Segment;
+      if (r) s = { r, start: p.start, element: p.element };
+      else {
+        // New regions of one version are laid out as their text is (one shift), past every earlier one.
+        shift ??= base - p.start;
+        r = { v: p.start + shift, len };
+        nextV = r.v + len + 1;
+        s = { r, start: p.start, element: p.element };
+        fresh.push(s);
+      }
+      segs.push(s);
+    }
+    const seg = new Map<Region, Segment>();
+    const byStart = new Map<number, Segment>();
+    for (const s of segs) {
+      seg.set(s.r, s);
+      byStart.set(s.start, s);
+    }
+    const byV: Segment[] = [];
+    if (prev) for (const s of prev.byV) if (seg.has(s.r)) byV.push(seg.get(s.r)!);
+    for (const s of fresh) byV.push(s);
+    return new Regions(segs, byV, seg, byStart, Math.max(nextV, base));
+  }
+
+  /** The region of the element whose span starts at this text offset. */
+  ofElement(start: number): Region | undefined {
+    const s = this.byStart.get(start);
+    return s?.element ? s.r : undefined;
+  }
+
+  /** Is the region still there (its text unchanged)? */
+  has(r: Region): boolean {
+    return this.seg.has(r);
+  }
+
+  /** Does the region's offset differ from its text offset now? */
+  moved(r: Region): boolean {
+    const s = this.seg.get(r);
+    return !s || s.start !== r.v;
+  }
+
+  /** Where the region starts in the text now (undefined: gone). */
+  startOf(r: Region): number | undefined {
+    return this.seg.get(r)?.start;
+  }
+
+  /** The segment holding the character at text offset o (the last one starting at or before it). */
+  private atText(o: number): Segment {
+    const a = this.segs;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (a[mid].start <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    return a[lo];
+  }
+
+  /** The segment whose region holds region offset o. */
+  private atV(o: number): Segment | undefined {
+    const a = this.byV;
+    let lo = 0;
+    let hi = a.length - 1;
+    if (hi < 0 || a[0].r.v > o) return undefined;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (a[mid].r.v <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    const s = a[lo];
+    return o <= s.r.v + s.r.len ? s : undefined;
+  }
+
+  /** Text offsets → region offsets, adding every region used to touched. */
+  toRegion(touched: Set<Region>): OffsetMap {
+    const at = (o: number, end: boolean) => this.atText(end && o > 0 ? o - 1 : o);
+    return {
+      map: (o, end) => {
+        const s = at(o, end);
+        touched.add(s.r);
+        return s.r.v + (o - s.start);
+      },
+      uniform: (a, b) => at(a, false) === at(b, false),
+    };
+  }
+
+  /** The regions the text offsets in x lie in (undefined when x holds what cannot be mapped). */
+  touchedBy(x: unknown): Set<Region> | undefined {
+    const touched = new Set<Region>();
+    const ok = visitOffsets(x, (o, end) => touched.add(this.atText(end && o > 0 ? o - 1 : o).r));
+    return ok ? touched : undefined;
+  }
+
+  /** Region offset → text offset in this version. */
+  toText(o: number): number {
+    const s = this.atV(o);
+    return s ? s.start + (o - s.r.v) : o;
+  }
+
+  /** Region offsets → text offsets, as an OffsetMap. */
+  get textMap(): OffsetMap {
+    return {
+      map: (o) => this.toText(o),
+      uniform: (a, b) => this.atV(a) === this.atV(b),
+    };
+  }
 }
 
 /** What a computation asked the host, and what it answered. */

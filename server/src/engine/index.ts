@@ -4,7 +4,7 @@
  *   → rules (rules/) → diagnostics; and model → argv / libvirt XML (emit/).
  * Nothing here imports vscode or the LSP libraries.
  */
-import { Diagnostic } from './diagnostics';
+import { Diagnostic, mapDiagnostic } from './diagnostics';
 import { NodeModel } from './model/model';
 import { buildNode, NodeInput } from './model/build';
 import { ClusterContext, HostProbe, makeDiagnostic, NodeContext } from './rules/rule';
@@ -12,9 +12,9 @@ import { RULES } from './rules/index';
 import { readQemuCommandLine, ReadResult } from './readers/qemu-cmdline';
 import { readLibvirtDomain } from './readers/libvirt';
 import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyScope } from './readers/topology';
-import { diffTexts, factsHold, HostFacts, mapDeep, offsetShift, oldRegion, offsetsWithin, recordingHost, TextChange } from './incremental';
+import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions } from './incremental';
 import { XmlDocument, XmlElement } from './syntax/xml';
-import { Span } from './text/source';
+import { OffsetMap } from './text/source';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
@@ -129,7 +129,8 @@ function memoHost(host: HostProbe): HostProbe {
     seen.set(path, r);
     return r;
   };
-  return { stat };
+  const gen = host.generation?.bind(host);
+  return gen ? { stat, generation: gen } : { stat };
 }
 
 /**
@@ -154,7 +155,8 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
   const loose = results.filter((r) => r.kind !== 'topology');
   if (loose.length) groups.push(loose);
   for (const group of groups) {
-    const all = group.flatMap((r) => r.nodes);
+    // (A topology's models as its analysis keeps them, in region offsets: what they report is mapped back.)
+    const all = group.flatMap((r) => clusterView.get(r)?.models ?? r.nodes);
     const bySource = new Map(group.map((r) => [r.source, r]));
     for (const rule of RULES) {
       if (!rule.checkCluster) continue;
@@ -163,7 +165,7 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
         host,
         report: (node, f) => {
           const target = bySource.get(node?.source ?? group[0].source) ?? group[0];
-          target.diagnostics.push(makeDiagnostic(rule, f, node?.name));
+          target.diagnostics.push(placeFinding(makeDiagnostic(rule, f, node?.name), target));
         },
       };
       rule.checkCluster(ctx);
@@ -178,29 +180,34 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
  * A <node> element's share of an analysis: its reading, and for each node it
  * stands for the model and the node rules' findings. Kept between analyses
  * of a document while the element, its template and the fabrics are the
- * same text and the host facts the rules used still hold.
+ * same text and the host facts the rules used still hold. Everything in it
+ * is in region offsets (engine/incremental.ts), so a kept unit is never
+ * copied when its text moves.
  */
 interface NodeUnit {
   read: NodeElementRead;
   /** Per expansion: the model and the node rules' findings (unset past a repeated name). */
   models: (NodeModel | undefined)[];
   rules: (Diagnostic[] | undefined)[];
-  /** Regions of the text the unit depends on: the element, its template, every fabric (inclusive ends). */
-  deps: Span[];
+  /** The regions of the element, its template and every fabric (empty: never kept). */
+  deps: Region[];
+  /** Every region an offset of the unit lies in (it is kept only while all are there). */
+  touched: Region[];
   /** Everything else it depends on. */
   context: string;
   facts: HostFacts;
-  /** Every offset it holds lies in deps (so it can be moved with its text). */
-  movable: boolean;
-  /** The elements deps are the spans of (the parser hands the same objects back for unchanged, unmoved text). */
-  els: XmlElement[];
+  /** When factsHold was last seen true: the host's generation then (engine/rules/rule.ts HostProbe). */
+  factsGen?: number;
+  /** Its models in text offsets for the last placement of its regions (reused while they stay there). */
+  placedModels?: { starts: number[]; models: (NodeModel | undefined)[] };
 }
 
 interface TopologyState {
   text: string;
   doc: XmlDocument;
-  /** By element start offset, in text's coordinates. */
-  units: Map<number, NodeUnit>;
+  regions: Regions;
+  /** By the region of their <node> element. */
+  units: Map<Region, NodeUnit>;
 }
 
 /** How many previous analyses are kept, and how much text they may hold together (the latest is always kept). */
@@ -220,7 +227,7 @@ function depElements(el: XmlElement, scope: TopologyScope, fabricEls: XmlElement
   return template ? [el, template, ...fabricEls] : [el, ...fabricEls];
 }
 
-function sameElements(a: XmlElement[], b: XmlElement[]): boolean {
+function sameRegions(a: Region[], b: (Region | undefined)[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -231,98 +238,108 @@ function contextOf(scope: TopologyScope): string {
   return JSON.stringify([scope.topology.guest?.append ?? null]);
 }
 
-function sameSpans(a: Span[], b: Span[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i].start !== b[i].start || a[i].end !== b[i].end) return false;
-  return true;
+/** A unit read in a later version holds something region offsets cannot express: read the document again from scratch. */
+class NotMappable extends Error {}
+
+/** What analyzeDocuments' cluster rules read of a topology's analysis: its models in region offsets, and the way back. */
+const clusterView = new WeakMap<AnalyzedDocument, { models: NodeModel[]; textMap: OffsetMap }>();
+
+/** A cluster rule's finding about a topology's (region-offset) models, in its text offsets. */
+function placeFinding(d: Diagnostic, target: AnalyzedDocument): Diagnostic {
+  const v = clusterView.get(target);
+  return v ? mapDiagnostic(d, v.textMap, target.source) : d;
 }
 
-/** The unit moved to the new text (shared when nothing moves). */
-function moveUnit(u: NodeUnit, change: TextChange, deps: Span[], els: XmlElement[]): NodeUnit {
-  const moves = change.delta !== 0 && u.deps.some((d) => d.start > change.oldEnd);
-  if (!moves) return { ...u, els };
-  const shift = offsetShift(change);
-  const memo = new Map<object, unknown>();
-  return {
-    read: mapDeep(u.read, shift, memo),
-    models: mapDeep(u.models, shift, memo),
-    rules: mapDeep(u.rules, shift, memo),
-    deps,
-    context: u.context,
-    facts: u.facts,
-    movable: true,
-    els,
-  };
-}
-
-function analyzeTopology(text: string, source: string, host: HostProbe, opts: AnalyzeOptions, layouts: LayoutCache): AnalyzedDocument {
+function analyzeTopology(text: string, source: string, host: HostProbe, opts: AnalyzeOptions, layouts: LayoutCache, fromScratch = false): AnalyzedDocument {
   const key = `${opts.information ? 'i' : '-'}\u0000${source}`;
   const incremental = opts.incremental !== false;
-  const prev = incremental ? states.get(key) : undefined;
+  const prev = incremental && !fromScratch ? states.get(key) : undefined;
   const change = prev ? diffTexts(prev.text, text) : undefined;
-  const units = new Map<number, NodeUnit>();
-  const unitOf = new Map<NodeElementRead, NodeUnit>();
   const baseDir = dirOf(source);
   const doc = parseXml(text, prev && change ? { prev: prev.doc, change } : undefined);
+  const children = doc.root ? doc.root.children.filter((c): c is XmlElement => c.kind === 'element').map((c) => c.span) : [];
+  const regions = Regions.build(text.length, children, prev?.regions, change) ?? Regions.build(text.length, [])!;
+  const textMap = regions.textMap;
+  const units = new Map<Region, NodeUnit>();
+  const unitOf = new Map<NodeElementRead, NodeUnit>();
   let fabricEls: XmlElement[] | undefined;
   let context: string | undefined;
+  const gen = host.generation?.();
+  const factsStill = (u: NodeUnit) => {
+    if (gen !== undefined && u.factsGen === gen) return true;
+    if (!factsHold(u.facts, host)) return false;
+    u.factsGen = gen;
+    return true;
+  };
+  /** Units whose region offsets are not their text offsets now (some region moved): their maps to text offsets. */
+  const placeOf = new Map<NodeElementRead, OffsetMap | undefined>();
 
   const readNode = (el: XmlElement, scope: TopologyScope): NodeElementRead => {
     fabricEls ??= doc.root ? doc.root.children.filter((c): c is XmlElement => c.kind === 'element' && c.local === 'fabric') : [];
     context ??= contextOf(scope);
-    const els = depElements(el, scope, fabricEls);
+    const deps = depElements(el, scope, fabricEls).map((e) => regions.ofElement(e.span.start));
+    const own = deps[0];
     let unit: NodeUnit | undefined;
-    let deps: Span[] | undefined;
-    if (prev && change) {
-      const old = prev.units.get(el.span.start);
-      if (old && sameElements(old.els, els)) {
-        // The very elements of last time, where they were: unchanged text.
-        if (old.context === context && factsHold(old.facts, host)) unit = old;
-      } else {
-        deps = els.map((e) => ({ start: e.span.start, end: e.span.end }));
-        const olds = deps.map((d) => oldRegion(change, d));
-        if (olds.every((d) => d !== undefined)) {
-          const old = prev.units.get(olds[0]!.start);
-          if (old && old.movable && old.context === context && sameSpans(old.deps, olds as Span[]) && factsHold(old.facts, host)) unit = moveUnit(old, change, deps, els);
-        }
-      }
+    if (prev && own) {
+      const old = prev.units.get(own);
+      if (old && old.deps.length && sameRegions(old.deps, deps) && old.touched.every((r) => regions.has(r)) && old.context === context && factsStill(old)) unit = old;
     }
     if (!unit) {
       const read = readNodeElement(el, scope);
-      deps ??= els.map((e) => ({ start: e.span.start, end: e.span.end }));
-      unit = { read, models: [], rules: [], deps, context, facts: new Map(), movable: false, els };
-      const facts = recordingHost(host, unit.facts);
+      const facts: HostFacts = new Map();
+      const recording = recordingHost(host, facts);
+      const models: (NodeModel | undefined)[] = [];
+      const rules: (Diagnostic[] | undefined)[] = [];
       for (const x of read.expansions) {
         if (!x.input) continue;
         const model = buildNode(x.input);
         const found: Diagnostic[] = [];
-        runNodeRules(model, facts, found, opts, layouts);
+        runNodeRules(model, recording, found, opts, layouts);
         for (const d of found) d.fixes = d.fixes?.filter(fitsXmlValue); // (as for every finding of a topology)
-        unit.models.push(model);
-        unit.rules.push(found);
+        models.push(model);
+        rules.push(found);
       }
-      unit.movable = offsetsWithin([unit.read, unit.models, unit.rules], deps);
+      // Into region offsets (the same numbers while no region has moved, as in the first analysis of a text).
+      let data: [NodeElementRead, typeof models, typeof rules] = [read, models, rules];
+      let touched = regions.touchedBy(data);
+      const keep = touched !== undefined && deps.every((r) => r !== undefined);
+      if (!touched) {
+        if (prev) throw new NotMappable();
+        touched = new Set();
+      } else if ([...touched].some((r) => regions.moved(r))) {
+        touched = new Set();
+        data = mapDeep(data, regions.toRegion(touched));
+      }
+      unit = { read: data[0], models: data[1], rules: data[2], deps: keep ? (deps as Region[]) : [], touched: [...touched], context, facts, factsGen: gen };
     }
-    units.set(el.span.start, unit);
+    if (own) units.set(own, unit);
     unitOf.set(unit.read, unit);
+    placeOf.set(unit.read, unit.touched.some((r) => regions.moved(r)) ? textMap : undefined);
     return unit.read;
   };
 
-  const read = readTopology(doc, text, source, baseDir, readNode);
-  const diagnostics: Diagnostic[] = read.diagnostics.map(copyDiagnostic);
-  const nodes: NodeModel[] = [];
-  const ruleDiags: Diagnostic[] = [];
+  let read: ReturnType<typeof readTopology>;
+  try {
+    read = readTopology(doc, text, source, baseDir, readNode, (r) => placeOf.get(r));
+  } catch (e) {
+    if (e instanceof NotMappable) return analyzeTopology(text, source, host, opts, layouts, true);
+    throw e;
+  }
+  const diagnostics: Diagnostic[] = read.diagnostics.map((d) => ({ ...d }));
+  for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
+  const models: NodeModel[] = [];
+  const refs: { unit: NodeUnit; index: number }[] = [];
   for (const ref of read.refs) {
     const u = unitOf.get(ref.read)!;
-    nodes.push(u.models[ref.index]!);
-    for (const d of u.rules[ref.index]!) ruleDiags.push(copyDiagnostic(d)); // (fixes filtered when found)
+    models.push(u.models[ref.index]!);
+    refs.push({ unit: u, index: ref.index });
+    const place = placeOf.get(ref.read);
+    for (const d of u.rules[ref.index]!) diagnostics.push(place ? mapDiagnostic(d, place) : { ...d }); // (fixes filtered when found)
   }
-  for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
-  for (const d of ruleDiags) diagnostics.push(d);
 
   if (incremental) {
     states.delete(key);
-    states.set(key, { text, doc, units });
+    states.set(key, { text, doc, regions, units });
     let chars = 0;
     for (const st of states.values()) chars += st.text.length;
     for (const [k, st] of states) {
@@ -331,12 +348,20 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
       chars -= st.text.length;
     }
   }
-  return { source, kind: 'topology', nodes, diagnostics: dedupe(diagnostics), topology: read.topology };
-}
-
-/** A diagnostic of its own (dedupe and the fix filter change the ones they are given; kept results stay as they were). */
-function copyDiagnostic(d: Diagnostic): Diagnostic {
-  return { ...d };
+  // The models in text offsets, made when first asked for (publishing diagnostics never asks).
+  let nodes: NodeModel[] | undefined;
+  const materialize = (): NodeModel[] =>
+    refs.map(({ unit: u, index }) => {
+      if (!placeOf.get(u.read)) return u.models[index]!;
+      const starts = u.touched.map((r) => regions.startOf(r)!);
+      let p = u.placedModels;
+      if (!p || p.starts.some((x, i) => x !== starts[i])) u.placedModels = p = { starts, models: mapDeep(u.models, textMap) };
+      return p.models[index]!;
+    });
+  const result = { source, kind: 'topology', diagnostics: dedupe(diagnostics), topology: read.topology } as AnalyzedDocument;
+  Object.defineProperty(result, 'nodes', { enumerable: true, configurable: true, get: () => (nodes ??= materialize()) });
+  clusterView.set(result, { models, textMap });
+  return result;
 }
 
 export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind, opts: AnalyzeOptions = {}): AnalyzedDocument {

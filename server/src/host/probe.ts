@@ -30,19 +30,33 @@ export function installedQemuVersion(): string | undefined {
 /**
  * nodeHost with answers kept for ttlMs: the language server analyzes on every
  * pause in typing, and a 40-node cluster names hundreds of backing files; a
- * file created, grown or removed on disk is seen within ttlMs.
+ * file created, grown or removed on disk is seen within ttlMs. All answers
+ * are dropped together, so that while none is (one generation) an analysis
+ * may take every answer of the last one as still true.
  */
 export function cachedHost(ttlMs: number, host: HostProbe = nodeHost, now: () => number = Date.now): HostProbe {
-  const seen = new Map<string, { at: number; r: ReturnType<HostProbe['stat']> }>();
+  let seen = new Map<string, ReturnType<HostProbe['stat']>>();
+  let gen = 0;
+  let since = -Infinity;
+  const current = () => {
+    const t = now();
+    if (t - since >= ttlMs || t < since) {
+      seen = new Map();
+      gen++;
+      since = t;
+    }
+  };
   return {
     stat(path: string) {
-      const t = now();
-      const hit = seen.get(path);
-      if (hit && t - hit.at < ttlMs) return hit.r;
+      current();
+      if (seen.has(path)) return seen.get(path);
       const r = host.stat(path);
-      if (seen.size > 50_000) seen.clear();
-      seen.set(path, { at: t, r });
+      seen.set(path, r);
       return r;
+    },
+    generation() {
+      current();
+      return gen;
     },
   };
 }

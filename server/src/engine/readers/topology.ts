@@ -5,12 +5,12 @@
  * back to the attribute that produced it, so the QEMU rules report on the
  * topology text itself.
  */
-import { Diagnostic } from '../diagnostics';
+import { Diagnostic, mapDiagnostic } from '../diagnostics';
 import { NodeInput } from '../model/build';
 import { EgmDevice } from '../model/model';
 import { attr, childElements, textOf, XmlAttr, XmlDocument, XmlElement } from '../syntax/xml';
 import { parseShell } from '../syntax/shell';
-import { MStr, Span } from '../text/source';
+import { MStr, OffsetMap, Span } from '../text/source';
 import { makeDiagnostic } from '../rules/rule';
 import { rule as xmlRule } from '../rules/xml-syntax';
 import { rule as schemaRule } from '../rules/topology-schema';
@@ -92,6 +92,8 @@ export function readTopology(
   source: string,
   baseDir: string,
   readNode: NodeElementReader = readNodeElement,
+  /** Where a read's offsets are not text offsets (engine/incremental.ts: region offsets), the map to text offsets. */
+  placeOf?: (r: NodeElementRead) => OffsetMap | undefined,
 ): ReadResult & { topology: TopologyInfo; refs: NodeRef[] } {
   const diagnostics: Diagnostic[] = [];
   const topology: TopologyInfo = { nodes: [], fabrics: [] };
@@ -135,30 +137,34 @@ export function readTopology(
   for (const el of nodeEls) reads.set(el, readNode(el, scope));
 
   // The order of a reading from scratch: schema findings (tree order), fabrics, then node by node.
+  const take = (ds: Diagnostic[], r: NodeElementRead) => {
+    const place = ds.length ? placeOf?.(r) : undefined;
+    for (const d of ds) diagnostics.push(place ? mapDiagnostic(d, place) : d);
+  };
   validate(root, report, (el) => {
     const r = reads.get(el);
-    if (r) diagnostics.push(...r.validation);
+    if (r) take(r.validation, r);
     else validate(el, report);
   });
   for (const [sp, m] of fabricDiags) report(sp, m);
 
   const nodes: NodeInput[] = [];
-  const names = new Map<string, Span>();
+  const names = new Set<string>();
   for (const el of nodeEls) {
     const r = reads.get(el)!;
-    diagnostics.push(...r.pre);
+    take(r.pre, r);
     if (r.skip) continue;
     for (let i = 0; i < r.expansions.length; i++) {
       const x = r.expansions[i];
-      const prev = names.get(x.nameM.text);
-      if (prev) {
+      if (names.has(x.nameM.text)) {
         const nameA = attr(el, 'name');
-        report(x.nameM.span(), `node name '${x.nameM.text}' is used twice${nodeCount(el) > 1 && !/\{[ni]/.test(nameA?.value.text ?? '') ? ': a node with count needs {n} in its name' : ''}`);
+        const place = placeOf?.(r);
+        report((place ? x.nameM.mapOffsets(place) : x.nameM).span(), `node name '${x.nameM.text}' is used twice${nodeCount(el) > 1 && !/\{[ni]/.test(nameA?.value.text ?? '') ? ': a node with count needs {n} in its name' : ''}`);
         break;
       }
-      names.set(x.nameM.text, x.nameM.span());
+      names.add(x.nameM.text);
       topology.nodes.push({ name: x.nameM.text, element: el, index: i });
-      diagnostics.push(...x.diags);
+      take(x.diags, r);
       nodes.push(x.input!);
       refs.push({ read: r, index: i });
     }

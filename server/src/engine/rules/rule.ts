@@ -19,6 +19,12 @@ export interface FileInfo {
 /** What the engine may learn about the host; injected so the engine stays pure. */
 export interface HostProbe {
   stat(path: string): FileInfo | undefined;
+  /**
+   * Optional: a number that stays the same while every answer stays the same
+   * (a probe that keeps its answers for a while): an analysis that keeps
+   * results depending on answers of this generation need not ask again.
+   */
+  generation?(): number;
 }
 
 export interface Finding {

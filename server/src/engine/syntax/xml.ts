@@ -7,7 +7,7 @@
  * Written by hand because the tolerant parsers on npm were ~50x slower than a
  * non-tolerant one on a 1 MB document (see issue 2 and `npm run bench`).
  */
-import { isSpace, MStr, Span } from '../text/source';
+import { isSpace, MStr, OffsetMap, Span } from '../text/source';
 
 export interface XmlAttr {
   name: string;
@@ -136,25 +136,96 @@ export interface XmlReuse {
 
 /** The element (and its subtree) with every offset moved by d, under parent. */
 function moveElement(el: XmlElement, d: number, parent: XmlElement | undefined): XmlElement {
-  const f = { start: -Infinity, delta: d }; // every offset moves
-  const sp = (x: Span): Span => ({ start: x.start + d, end: x.end + d });
-  const out: XmlElement = {
+  const out = moveShell(el, d, parent);
+  out.attrs = el.attrs.map((a) => moveAttr(a, d));
+  for (const c of el.children) out.children.push(moveNode(c, d, out));
+  return out;
+}
+
+const sp = (x: Span, d: number): Span => ({ start: x.start + d, end: x.end + d });
+const byOffset = (d: number): OffsetMap => ({ map: (o) => o + d, uniform: () => true });
+
+function moveShell(el: XmlElement, d: number, parent: XmlElement | undefined): XmlElement {
+  return {
     kind: 'element',
     name: el.name,
     prefix: el.prefix,
     local: el.local,
     ns: el.ns,
-    nameSpan: sp(el.nameSpan),
-    attrs: el.attrs.map((a) => ({ name: a.name, nameSpan: sp(a.nameSpan), value: a.value.mapOffsets(f), valueSpan: sp(a.valueSpan), span: sp(a.span) })),
+    nameSpan: sp(el.nameSpan, d),
+    attrs: [],
     children: [],
     parent,
-    span: sp(el.span),
-    startTagSpan: sp(el.startTagSpan),
-    endTagSpan: el.endTagSpan && sp(el.endTagSpan),
+    span: sp(el.span, d),
+    startTagSpan: sp(el.startTagSpan, d),
+    endTagSpan: el.endTagSpan && sp(el.endTagSpan, d),
     selfClosing: el.selfClosing,
     nsDecls: el.nsDecls,
   };
-  for (const c of el.children) out.children.push(c.kind === 'text' ? { kind: 'text', value: c.value.mapOffsets(f), span: sp(c.span) } : moveElement(c, d, out));
+}
+
+function moveAttr(a: XmlAttr, d: number): XmlAttr {
+  return { name: a.name, nameSpan: sp(a.nameSpan, d), value: a.value.mapOffsets(byOffset(d)), valueSpan: sp(a.valueSpan, d), span: sp(a.span, d) };
+}
+
+function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlElement | XmlText {
+  return c.kind === 'text' ? { kind: 'text', value: c.value.mapOffsets(byOffset(d)), span: sp(c.span, d) } : moveElement(c, d, parent);
+}
+
+/**
+ * A moved root child whose attributes and children are moved when first
+ * read: typing in one node of a large cluster moves every node after it,
+ * and an analysis reads little of an unchanged node (engine/index.ts keeps
+ * its results). Moving it again before they are read moves the original
+ * by the sum (no chain of copies).
+ */
+interface Pending {
+  from: XmlElement;
+  d: number;
+}
+const pendingAttrs = new WeakMap<XmlElement, Pending>();
+const pendingChildren = new WeakMap<XmlElement, Pending>();
+
+function moveLazily(el: XmlElement, d: number, parent: XmlElement | undefined): XmlElement {
+  const out = moveShell(el, d, parent);
+  const pa = pendingAttrs.get(el);
+  const pc = pendingChildren.get(el);
+  const attrsFrom: Pending = pa ? { from: pa.from, d: pa.d + d } : { from: el, d };
+  const childrenFrom: Pending = pc ? { from: pc.from, d: pc.d + d } : { from: el, d };
+  let attrs: XmlAttr[] | undefined;
+  let children: (XmlElement | XmlText)[] | undefined;
+  pendingAttrs.set(out, attrsFrom);
+  pendingChildren.set(out, childrenFrom);
+  Object.defineProperty(out, 'attrs', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!attrs) {
+        attrs = attrsFrom.from.attrs.map((a) => moveAttr(a, attrsFrom.d));
+        pendingAttrs.delete(out);
+      }
+      return attrs;
+    },
+    set: (v: XmlAttr[]) => {
+      attrs = v;
+      pendingAttrs.delete(out);
+    },
+  });
+  Object.defineProperty(out, 'children', {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      if (!children) {
+        children = childrenFrom.from.children.map((c) => moveNode(c, childrenFrom.d, out));
+        pendingChildren.delete(out);
+      }
+      return children;
+    },
+    set: (v: (XmlElement | XmlText)[]) => {
+      children = v;
+      pendingChildren.delete(out);
+    },
+  });
   return out;
 }
 
@@ -170,8 +241,8 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
   const change = reuse?.change;
   const info: ReuseInfo = { children: new Map() };
   let childP0 = -1;
-  /** Children taken unmoved from the previous tree (their namespaces need no second look when the scope is the same). */
-  const unmoved = new Map<XmlElement, KeptChild>();
+  /** Children taken from the previous tree (their namespaces need no second look when the scope is the same). */
+  const reused = new Map<XmlElement, KeptChild>();
   const problems: XmlProblem[] = [];
   const tops: XmlElement[] = [];
   const stack: XmlElement[] = [];
@@ -279,13 +350,13 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         let ps = kept.problems;
         if (d === 0) el.parent = stack[0];
         else {
-          el = moveElement(el, d, stack[0]);
+          el = moveLazily(el, d, stack[0]);
           ps = ps.map((p) => ({ span: { start: p.span.start + d, end: p.span.end + d }, message: p.message }));
         }
         problems.push(...ps);
         addChild(el);
         info.children.set(el.span.start, { el, problems: ps, parentName: stack[0].name });
-        if (d === 0) unmoved.set(el, kept);
+        reused.set(el, kept);
         i = el.span.end;
         continue;
       }
@@ -426,9 +497,10 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
     for (const k of info.children.values()) if (k.el.parent === t) kept.set(k.el, k);
     for (const c of t.children) {
       if (c.kind !== 'element') continue;
-      const before = unmoved.get(c);
-      if (before && before.scope === sig && before.undeclared) {
-        // Same subtree, same scope: the same namespaces as last time (already set on it).
+      const before = reused.get(c);
+      // Same subtree, same scope: the same namespaces as last time (already set on it, and on its moved copy).
+      // (Undeclared prefixes name elements of the old subtree: a moved one is resolved again.)
+      if (before && before.scope === sig && before.undeclared && (before.el === c || before.undeclared.length === 0)) {
         undeclaredPrefixes.push(...before.undeclared);
         const k = kept.get(c);
         if (k) Object.assign(k, { scope: sig, undeclared: before.undeclared });

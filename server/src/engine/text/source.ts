@@ -89,14 +89,23 @@ const IDENT = 1;
 const SYN = 2;
 const ARR = 0;
 
-/** Offsets o at or after start become o + delta (engine/incremental.ts: text after a change moved). */
-export interface Shift {
-  start: number;
-  delta: number;
+/**
+ * A change of coordinates for source offsets (engine/incremental.ts: kept
+ * results are stored in coordinates that do not move when text before them
+ * changes, and mapped to the text's offsets when read).
+ */
+export interface OffsetMap {
+  /** The offset o becomes; end: o is a span's exclusive end (it goes with the character before it). */
+  map(o: number, end: boolean): number;
+  /** Are the characters at offsets a..b (inclusive) all moved by the same amount? */
+  uniform(a: number, b: number): boolean;
 }
 
-/** Moves kept by an ARR string before its arrays are rewritten (amortizes moving long strings again and again). */
-const MAX_PENDING_SHIFTS = 8;
+/** Maps a span through m (an empty span stays empty; an end goes with the character before it). */
+export function mapSpan(s: Span, m: OffsetMap): Span {
+  const start = m.map(s.start, false);
+  return { start, end: s.end === s.start ? start : m.map(s.end, true) };
+}
 
 export class MStr {
   private constructor(
@@ -108,16 +117,7 @@ export class MStr {
     private readonly ends: Int32Array | undefined,
     /** Span used for an empty string (where it would have been). */
     private readonly at: Span,
-    /** ARR only: shifts still to apply to the arrays' offsets, in order (start, delta pairs). */
-    private readonly sh?: number[],
   ) {}
-
-  /** An ARR offset with the pending shifts applied. */
-  private adj(o: number): number {
-    const sh = this.sh!;
-    for (let k = 0; k < sh.length; k += 2) if (o >= sh[k]) o += sh[k + 1];
-    return o;
-  }
 
   static source(text: string, offset: number): MStr {
     return new MStr(text, IDENT, offset, 0, undefined, undefined, { start: offset, end: offset + text.length });
@@ -161,11 +161,6 @@ export class MStr {
       } else if (p.mode === SYN) {
         s.fill(p.s0, k, k + n);
         e.fill(p.e0, k, k + n);
-      } else if (p.sh) {
-        for (let i = 0; i < n; i++) {
-          s[k + i] = p.adj(p.starts![i]);
-          e[k + i] = p.adj(p.ends![i]);
-        }
       } else {
         s.set(p.starts!, k);
         e.set(p.ends!, k);
@@ -180,11 +175,11 @@ export class MStr {
   }
 
   private startAt(i: number): number {
-    return this.mode === IDENT ? this.s0 + i : this.mode === SYN ? this.s0 : this.sh ? this.adj(this.starts![i]) : this.starts![i];
+    return this.mode === IDENT ? this.s0 + i : this.mode === SYN ? this.s0 : this.starts![i];
   }
 
   private endAt(i: number): number {
-    return this.mode === IDENT ? this.s0 + i + 1 : this.mode === SYN ? this.e0 : this.sh ? this.adj(this.ends![i]) : this.ends![i];
+    return this.mode === IDENT ? this.s0 + i + 1 : this.mode === SYN ? this.e0 : this.ends![i];
   }
 
   slice(a: number, b: number = this.text.length): MStr {
@@ -200,7 +195,7 @@ export class MStr {
     const text = this.text.slice(a, b);
     if (this.mode === IDENT) return new MStr(text, IDENT, this.s0 + a, 0, undefined, undefined, at);
     if (this.mode === SYN) return new MStr(text, SYN, this.s0, this.e0, undefined, undefined, at);
-    return new MStr(text, ARR, 0, 0, this.starts!.subarray(a, b), this.ends!.subarray(a, b), at, this.sh);
+    return new MStr(text, ARR, 0, 0, this.starts!.subarray(a, b), this.ends!.subarray(a, b), at);
   }
 
   /** Source span of characters [a, b) (the whole string by default). */
@@ -215,72 +210,68 @@ export class MStr {
     let hi = -Infinity;
     const st = this.starts!;
     const en = this.ends!;
-    if (this.sh)
-      for (let i = from; i < to; i++) {
-        const a = this.adj(st[i]);
-        const b = this.adj(en[i]);
-        if (a < lo) lo = a;
-        if (b > hi) hi = b;
-      }
-    else
-      for (let i = from; i < to; i++) {
-        if (st[i] < lo) lo = st[i];
-        if (en[i] > hi) hi = en[i];
-      }
+    for (let i = from; i < to; i++) {
+      if (st[i] < lo) lo = st[i];
+      if (en[i] > hi) hi = en[i];
+    }
     return { start: lo, end: hi };
   }
 
-  /**
-   * The same string with every source offset o at or after shift.start moved
-   * by shift.delta (see engine/incremental.ts). Per-character arrays are not
-   * rewritten each time: the shift is kept with them (a few at most).
-   */
-  mapOffsets(shift: Shift): MStr {
-    const f = (o: number) => (o >= shift.start ? o + shift.delta : o);
-    const at = { start: f(this.at.start), end: f(this.at.end) };
-    if (this.mode === IDENT) return new MStr(this.text, IDENT, f(this.s0), 0, undefined, undefined, at);
-    if (this.mode === SYN) return new MStr(this.text, SYN, f(this.s0), f(this.e0), undefined, undefined, at);
-    const sh = this.sh ? [...this.sh, shift.start, shift.delta] : [shift.start, shift.delta];
-    if (sh.length <= 2 * MAX_PENDING_SHIFTS) return new MStr(this.text, ARR, 0, 0, this.starts, this.ends, at, sh);
+  /** The same string with every source offset mapped through m (see engine/incremental.ts). */
+  mapOffsets(m: OffsetMap): MStr {
     const n = this.text.length;
+    const at = mapSpan(this.at, m);
+    if (this.mode === IDENT) {
+      if (n === 0) return new MStr(this.text, IDENT, at.start, 0, undefined, undefined, at);
+      if (m.uniform(this.s0, this.s0 + n - 1)) return new MStr(this.text, IDENT, m.map(this.s0, false), 0, undefined, undefined, at);
+    } else if (this.mode === SYN) {
+      const s = m.map(this.s0, false);
+      return new MStr(this.text, SYN, s, this.e0 === this.s0 ? s : m.map(this.e0, true), undefined, undefined, at);
+    }
     const s = new Int32Array(n);
     const e = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      s[i] = f(this.startAt(i));
-      e[i] = f(this.endAt(i));
+      const a = this.startAt(i);
+      const b = this.endAt(i);
+      s[i] = m.map(a, false);
+      e[i] = b === a ? s[i] : m.map(b, true);
     }
     return new MStr(this.text, ARR, 0, 0, s, e, at);
   }
 
-  /** Every source offset this string refers to, through fn (for checks; see engine/incremental.ts). */
-  forEachOffset(fn: (o: number) => void): void {
+  /**
+   * Every source offset this string refers to, through fn (end: the offset
+   * is an exclusive end), so that a caller knows what text it depends on
+   * (engine/incremental.ts).
+   */
+  forEachOffset(fn: (o: number, end: boolean) => void): void {
     const n = this.text.length;
     if (!n) {
       // Only an empty string's "where" is ever observed.
-      fn(this.at.start);
-      fn(this.at.end);
+      fn(this.at.start, false);
+      if (this.at.end !== this.at.start) fn(this.at.end, true);
+      return;
     }
     if (this.mode === IDENT) {
-      if (n) {
-        fn(this.s0);
-        fn(this.s0 + n);
-      }
+      fn(this.s0, false);
+      fn(this.s0 + n - 1, false);
+      fn(this.s0 + n, true);
     } else if (this.mode === SYN) {
-      if (n) {
-        fn(this.s0);
-        fn(this.e0);
-      }
+      fn(this.s0, false);
+      if (this.e0 !== this.s0) fn(this.e0, true);
     } else {
       // (Runs of generated text repeat one span: each distinct offset once is enough.)
       let ls = NaN;
       let le = NaN;
       for (let i = 0; i < n; i++) {
-        const s = this.startAt(i);
-        const e = this.endAt(i);
-        if (s !== ls) fn((ls = s));
-        if (e !== le) fn((le = e));
+        const s = this.starts![i];
+        const e = this.ends![i];
+        if (s !== ls) fn((ls = s), false);
+        if (e !== le && e !== s) fn((le = e), true);
       }
     }
+    fn(this.at.start, false);
+    if (this.at.end !== this.at.start) fn(this.at.end, true);
   }
 
   /** Split on a single character, keeping mapping. */
