@@ -59,10 +59,14 @@ function isSpan(o: Record<string, unknown>): boolean {
   return k === 2;
 }
 
+/** What mapDeep throws on an object it cannot copy (of a class other than those below). */
+export class Unmappable extends Error {}
+
 /**
  * A copy of x (plain objects, arrays, Maps, MStr, spans) with every source
  * offset mapped through m; shared objects stay shared (memo). Strings,
- * numbers that are not span ends, bigints: as they are.
+ * numbers that are not span ends, bigints: as they are. Any other object:
+ * Unmappable.
  */
 export function mapDeep<T>(x: T, m: OffsetMap, memo: Map<object, unknown> = new Map()): T {
   if (x === null || typeof x !== 'object') return x;
@@ -81,8 +85,10 @@ export function mapDeep<T>(x: T, m: OffsetMap, memo: Map<object, unknown> = new 
     for (const [k, v] of x) r.set(k, mapDeep(v, m, memo));
     return r as T;
   } else {
+    const proto = Object.getPrototypeOf(x);
+    if (proto !== Object.prototype && proto !== null) throw new Unmappable(`a ${proto?.constructor?.name ?? 'value'} in an analysis result`);
     const o = x as unknown as Record<string, unknown>;
-    if (isSpan(o)) out = mapSpan(o as unknown as Span, m);
+    if (isSpan(o)) return mapSpan(o as unknown as Span, m) as T; // (a value: no need to keep sharing it)
     else {
       const c: Record<string, unknown> = {};
       memo.set(x as object, c);
@@ -268,14 +274,21 @@ export class Regions {
 
   /** Text offsets → region offsets, adding every region used to touched. */
   toRegion(touched: Set<Region>): OffsetMap {
-    const at = (o: number, end: boolean) => this.atText(end && o > 0 ? o - 1 : o);
+    // (Offsets come in runs from one element: the last segment first.)
+    let last: Segment | undefined;
+    const at = (o: number): Segment => {
+      const l = last;
+      if (l && o >= l.start && o < l.start + l.r.len) return l;
+      const s = this.atText(o);
+      if (s !== l) touched.add(s.r);
+      return (last = s);
+    };
     return {
       map: (o, end) => {
-        const s = at(o, end);
-        touched.add(s.r);
+        const s = at(end && o > 0 ? o - 1 : o);
         return s.r.v + (o - s.start);
       },
-      uniform: (a, b) => at(a, false) === at(b, false),
+      uniform: (a, b) => at(a) === at(b),
     };
   }
 

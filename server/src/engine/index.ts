@@ -12,7 +12,7 @@ import { RULES } from './rules/index';
 import { readQemuCommandLine, ReadResult } from './readers/qemu-cmdline';
 import { readLibvirtDomain } from './readers/libvirt';
 import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyScope } from './readers/topology';
-import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions } from './incremental';
+import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions, Unmappable } from './incremental';
 import { XmlDocument, XmlElement } from './syntax/xml';
 import { OffsetMap } from './text/source';
 import { detectKind, DocumentKind } from './readers/detect';
@@ -191,6 +191,8 @@ interface NodeUnit {
   rules: (Diagnostic[] | undefined)[];
   /** The regions of the element, its template and every fabric (empty: never kept). */
   deps: Region[];
+  /** The element's template attribute (the same while the element's region is). */
+  template: string | undefined;
   /** Every region an offset of the unit lies in (it is kept only while all are there). */
   touched: Region[];
   /** Everything else it depends on. */
@@ -221,10 +223,8 @@ export function resetAnalysisCache(): void {
   states.clear();
 }
 
-function depElements(el: XmlElement, scope: TopologyScope, fabricEls: XmlElement[]): XmlElement[] {
-  const t = el.attrs.find((a) => a.name === 'template');
-  const template = t ? scope.templates.get(t.value.text) : undefined;
-  return template ? [el, template, ...fabricEls] : [el, ...fabricEls];
+function templateOf(el: XmlElement): string | undefined {
+  return el.attrs.find((a) => a.name === 'template')?.value.text;
 }
 
 function sameRegions(a: Region[], b: (Region | undefined)[]): boolean {
@@ -237,9 +237,6 @@ function contextOf(scope: TopologyScope): string {
   // The guest's append only decides whether a node gets -append at all; no span of it is used.
   return JSON.stringify([scope.topology.guest?.append ?? null]);
 }
-
-/** A unit read in a later version holds something region offsets cannot express: read the document again from scratch. */
-class NotMappable extends Error {}
 
 /** What analyzeDocuments' cluster rules read of a topology's analysis: its models in region offsets, and the way back. */
 const clusterView = new WeakMap<AnalyzedDocument, { models: NodeModel[]; textMap: OffsetMap }>();
@@ -262,7 +259,6 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
   const textMap = regions.textMap;
   const units = new Map<Region, NodeUnit>();
   const unitOf = new Map<NodeElementRead, NodeUnit>();
-  let fabricEls: XmlElement[] | undefined;
   let context: string | undefined;
   const gen = host.generation?.();
   const factsStill = (u: NodeUnit) => {
@@ -274,16 +270,18 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
   /** Units whose region offsets are not their text offsets now (some region moved): their maps to text offsets. */
   const placeOf = new Map<NodeElementRead, OffsetMap | undefined>();
 
+  let fabricRegions: (Region | undefined)[] | undefined;
   const readNode = (el: XmlElement, scope: TopologyScope): NodeElementRead => {
-    fabricEls ??= doc.root ? doc.root.children.filter((c): c is XmlElement => c.kind === 'element' && c.local === 'fabric') : [];
+    fabricRegions ??= (doc.root?.children ?? []).filter((c): c is XmlElement => c.kind === 'element' && c.local === 'fabric').map((f) => regions.ofElement(f.span.start));
     context ??= contextOf(scope);
-    const deps = depElements(el, scope, fabricEls).map((e) => regions.ofElement(e.span.start));
-    const own = deps[0];
+    const own = regions.ofElement(el.span.start);
+    const old = prev && own ? prev.units.get(own) : undefined;
+    // (An element whose region is kept has the template attribute it had: no need to read its attributes.)
+    const template = old ? old.template : templateOf(el);
+    const templateEl = template !== undefined ? scope.templates.get(template) : undefined;
+    const deps = [own, ...(templateEl ? [regions.ofElement(templateEl.span.start)] : []), ...fabricRegions];
     let unit: NodeUnit | undefined;
-    if (prev && own) {
-      const old = prev.units.get(own);
-      if (old && old.deps.length && sameRegions(old.deps, deps) && old.touched.every((r) => regions.has(r)) && old.context === context && factsStill(old)) unit = old;
-    }
+    if (old && old.deps.length && sameRegions(old.deps, deps) && old.touched.every((r) => regions.has(r)) && old.context === context && factsStill(old)) unit = old;
     if (!unit) {
       const read = readNodeElement(el, scope);
       const facts: HostFacts = new Map();
@@ -299,18 +297,14 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
         models.push(model);
         rules.push(found);
       }
-      // Into region offsets (the same numbers while no region has moved, as in the first analysis of a text).
-      let data: [NodeElementRead, typeof models, typeof rules] = [read, models, rules];
-      let touched = regions.touchedBy(data);
+      // Into region offsets (in the first analysis of a text, the same numbers: only which regions it touches is needed).
+      const data: [NodeElementRead, typeof models, typeof rules] = [read, models, rules];
+      let mapped = data;
+      let touched: Set<Region> | undefined;
+      if (!prev) touched = regions.touchedBy(data);
+      else mapped = mapDeep(data, regions.toRegion((touched = new Set())));
       const keep = touched !== undefined && deps.every((r) => r !== undefined);
-      if (!touched) {
-        if (prev) throw new NotMappable();
-        touched = new Set();
-      } else if ([...touched].some((r) => regions.moved(r))) {
-        touched = new Set();
-        data = mapDeep(data, regions.toRegion(touched));
-      }
-      unit = { read: data[0], models: data[1], rules: data[2], deps: keep ? (deps as Region[]) : [], touched: [...touched], context, facts, factsGen: gen };
+      unit = { read: mapped[0], models: mapped[1], rules: mapped[2], deps: keep ? (deps as Region[]) : [], template, touched: [...(touched ?? [])], context, facts, factsGen: gen };
     }
     if (own) units.set(own, unit);
     unitOf.set(unit.read, unit);
@@ -322,7 +316,8 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
   try {
     read = readTopology(doc, text, source, baseDir, readNode, (r) => placeOf.get(r));
   } catch (e) {
-    if (e instanceof NotMappable) return analyzeTopology(text, source, host, opts, layouts, true);
+    // A unit read now holds what region offsets cannot express: this analysis starts from scratch.
+    if (e instanceof Unmappable && prev) return analyzeTopology(text, source, host, opts, layouts, true);
     throw e;
   }
   const diagnostics: Diagnostic[] = read.diagnostics.map((d) => ({ ...d }));

@@ -51,11 +51,38 @@ import { cachedHost, installedQemuVersion, nodeHost } from '../host/probe';
 import { layoutReport } from '../engine/layout/report';
 import { LayoutRequest, LayoutResult } from './protocol';
 
-/** One analyzed version of a document: the engine's view (ed) and the line map of its text. */
+/** Offsets ↔ LSP positions of one text (LineMap's interface). */
+type Positions = Pick<LineMap, 'range' | 'offset' | 'position'>;
+
+/** One analyzed version of a document: the engine's view (ed) and the positions of its text. */
 interface Analysis {
   version: number;
-  lm: LineMap;
+  lm: Positions;
   ed: EditorAnalysis;
+}
+
+/**
+ * Positions in the text of version `version` of d: the document's own line
+ * table while it is at that version (kept up to date on every change, so a
+ * large document is not scanned again), else a LineMap of the text.
+ */
+function positionsOf(d: TextDocument, version: number, text: string): Positions {
+  let own: LineMap | undefined;
+  const lm = (): LineMap | undefined => (d.version === version ? undefined : (own ??= new LineMap(text)));
+  const position = (o: number) => lm()?.position(o) ?? d.positionAt(o);
+  return {
+    position,
+    range: (sp) => lm()?.range(sp) ?? { start: position(sp.start), end: position(sp.end) },
+    offset: (pos) => {
+      const m = lm();
+      if (m) return m.offset(pos);
+      // As LineMap.offset: the line clamped to the document, the character to the start of the next line.
+      const line = Math.max(0, Math.min(pos.line, d.lineCount - 1));
+      const start = d.offsetAt({ line, character: 0 });
+      const next = line + 1 < d.lineCount ? d.offsetAt({ line: line + 1, character: 0 }) : text.length;
+      return Math.min(start + Math.max(0, pos.character), next);
+    },
+  };
 }
 
 type Position = { line: number; character: number };
@@ -232,7 +259,7 @@ export class MemfabricServer {
     entries.sort((x, y) => (x.d.uri < y.d.uri ? -1 : x.d.uri > y.d.uri ? 1 : 0));
     const fresh = (e: (typeof entries)[number], doc?: AnalyzedDocument): Analysis => ({
       version: e.d.version,
-      lm: new LineMap(e.text),
+      lm: positionsOf(e.d, e.d.version, e.text),
       ed: new EditorAnalysis(e.text, e.kind, doc),
     });
     const self = entries.find((e) => e.d === d)!;
@@ -303,7 +330,7 @@ export class MemfabricServer {
     return source.startsWith('/') ? pathToFileURL(source).toString() : source;
   }
 
-  private lineMapOf(source: string): LineMap | undefined {
+  private lineMapOf(source: string): Positions | undefined {
     const uri = this.uriOfSource(source);
     const d = this.documents.get(uri);
     const cached = this.cache.get(uri);
