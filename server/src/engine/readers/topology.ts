@@ -144,7 +144,7 @@ export function readTopology(
   validate(root, report, (el) => {
     const r = reads.get(el);
     if (r) take(r.validation, r);
-    else validate(el, report);
+    else for (const [sp, m] of validated(el)) report(sp, m);
   });
   for (const [sp, m] of fabricDiags) report(sp, m);
 
@@ -228,7 +228,25 @@ export function subst(m: MStr, vars: { i: number; n: number }): MStr {
   return MStr.concat(parts, m.span(0, 0));
 }
 
-function validate(el: XmlElement, report: (s: Span, m: string) => void, nodeChild?: (el: XmlElement) => void) {
+/**
+ * The schema findings of an element under the root other than a <node>: kept
+ * per element (the parser hands back the same element object only for the
+ * same text at the same place), so a template or a fabric is not validated
+ * again on every change elsewhere.
+ */
+const validations = new WeakMap<XmlElement, [Span, string][]>();
+function validated(el: XmlElement): [Span, string][] {
+  let found = validations.get(el);
+  if (!found) {
+    const list: [Span, string][] = [];
+    validate(el, (sp, m) => list.push([sp, m]));
+    validations.set(el, (found = list));
+  }
+  return found;
+}
+
+/** Check el and its subtree against the schema; with child, the children of el go to it instead (once they are allowed there). */
+function validate(el: XmlElement, report: (s: Span, m: string) => void, child?: (el: XmlElement) => void) {
   const spec = SCHEMA[el.local];
   if (!spec) return;
   const obj: Record<string, string> = {};
@@ -258,7 +276,7 @@ function validate(el: XmlElement, report: (s: Span, m: string) => void, nodeChil
       report(c.nameSpan, `<${c.local}> is not allowed in <${el.local}>${spec.children.length ? `; it may hold ${spec.children.map((x) => `<${x}>`).join(', ')}` : ''}`);
       continue;
     }
-    if (nodeChild && c.local === 'node') nodeChild(c);
+    if (child) child(c);
     else validate(c, report);
   }
 }
