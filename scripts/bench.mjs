@@ -18,7 +18,8 @@
  *     edit (the engine reuses the previous analysis of the document where the
  *     text did not change: the edit is inside the comment on line 2, so no node
  *     is re-read), and after typing one character inside the middle node (that
- *     node is re-read and re-checked; every node after it moves);
+ *     node is re-read and re-checked; every node after it moves, which costs
+ *     nothing: kept results are in region offsets, engine/incremental.ts);
  *   - didChange → publishDiagnostics of that version, from a real server
  *     (`memfabric lsp --stdio` over vscode-jsonrpc): the server debounces
  *     didChange by 150 ms, which is subtracted ("net"); how late a 150 ms

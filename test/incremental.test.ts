@@ -13,11 +13,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyzeDocument, analyzeDocuments, AnalyzedDocument, resetAnalysisCache } from '../server/src/engine/index';
-import { diffTexts } from '../server/src/engine/incremental';
+import { analyzeDocument, analyzeDocuments, AnalyzedDocument, NO_HOST, resetAnalysisCache } from '../server/src/engine/index';
+import { diffTexts, mapDeep, Region, Regions, Unmappable } from '../server/src/engine/incremental';
 import { parseXml, XmlDocument, XmlElement, XmlText } from '../server/src/engine/syntax/xml';
 import { MStr } from '../server/src/engine/text/source';
-import { nodeHost } from '../server/src/host/probe';
+import { cachedHost, nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 
@@ -252,4 +252,103 @@ test('several documents analyzed together keep working as a cluster', () => {
   const b = '-object memory-backend-file,id=fam,mem-path=/dev/shm/f,size=128M,share=on -device ivshmem-plain,memdev=fam';
   const r = analyzeDocuments([{ text: a, source: '/x/a.qemu', kind: 'qemu' }, { text: b, source: '/x/b.qemu', kind: 'qemu' }]);
   assert.ok(r.flatMap((x) => x.diagnostics).some((d) => d.code === 'fabric-region-mismatch'));
+});
+
+test('a cluster finding (with its related location) stays right while typing moves the nodes it names', () => {
+  // Two nodes back one shared file with different sizes: fabric-region-mismatch, on one node's size, related to the other's.
+  const node = (name: string, size: string) => `  <node name="${name}" memory="1G">
+    <backend id="shared" type="file" size="${size}" path="/dev/shm/memfabric-inc-shared" share="on"/>
+    <qemu>-device ivshmem-plain,id=s0,memdev=shared</qemu>
+  </node>
+`;
+  const source = join(REPO, 'inc-mismatch.cluster.xml');
+  let text = `<cluster name="m">\n${node('a', '64M')}${node('b', '64M')}${node('c', '128M')}${node('d', '64M')}</cluster>\n`;
+  resetAnalysisCache();
+  analyzeDocument(text, source, nodeHost, 'topology');
+  const check = (what: string) => {
+    const inc = analyzeDocument(text, source, nodeHost, 'topology');
+    const d = inc.diagnostics.find((x) => x.code === 'fabric-region-mismatch');
+    assert.ok(d?.related?.length, `${what}: ${JSON.stringify(inc.diagnostics.map((x) => x.code))}`);
+    assert.equal(text.slice(d.span.start, d.span.end), '128M', what);
+    assert.equal(text.slice(d.related[0].span.start, d.related[0].span.end), '64M', what);
+    assert.deepStrictEqual(canonAnalysis(inc), canonAnalysis(analyzeDocument(text, source, nodeHost, 'topology', { incremental: false })), what);
+  };
+  // Typing in node a moves b, c and d; in c, the finding's own node is read again; in d, the related one stays.
+  for (const [name, ch] of [['a', ' '], ['a', '\n'], ['c', ' '], ['b', '  '], ['d', ' ']] as const) {
+    const at = text.indexOf('<qemu>', text.indexOf(`<node name="${name}"`));
+    text = text.slice(0, at) + ch + text.slice(at);
+    check(`typed ${JSON.stringify(ch)} in node ${name}`);
+  }
+});
+
+test('kept nodes are not copied: typing in the last node hands back the very models of the others', () => {
+  const source = join(REPO, 'bench-machine-40.cluster.xml');
+  resetAnalysisCache();
+  let text = machine40();
+  const before = analyzeDocument(text, source, NO_HOST, 'topology').nodes;
+  const at = text.indexOf('    <', text.lastIndexOf('<node ')) + 4;
+  text = text.slice(0, at) + ' ' + text.slice(at);
+  const after = analyzeDocument(text, source, NO_HOST, 'topology').nodes;
+  assert.equal(after.length, before.length);
+  for (let i = 0; i < after.length - 1; i++) assert.equal(after[i], before[i], `node ${i} is the same object`);
+  assert.notEqual(after[after.length - 1], before[before.length - 1], 'the edited node was read again');
+});
+
+test('host facts: not asked again within one generation of a caching probe, asked again after it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-gen-'));
+  try {
+    const source = join(dir, 'g.cluster.xml');
+    const node = (n: string) => `  <node name="${n}" memory="1G"><attach fabric="fam"/></node>\n`;
+    let text = `<cluster name="g">\n  <fabric id="fam" size="64M" path="fam.raw"/>\n${node('a')}${node('b')}${node('c')}</cluster>\n`;
+    let asked = 0;
+    let now = 0;
+    const host = cachedHost(1000, { stat: (p) => (asked++, nodeHost.stat(p)) }, () => now);
+    resetAnalysisCache();
+    assert.deepEqual(analyzeDocument(text, source, host, 'topology').diagnostics.map((d) => d.code), []);
+    assert.ok(asked > 0);
+    // The file appears; within the generation the kept answer stands, even for a changed text.
+    writeFileSync(join(dir, 'fam.raw'), Buffer.alloc(1 << 20, 1));
+    asked = 0;
+    text = text.replace('name="c"', 'name="cc"');
+    assert.deepEqual(analyzeDocument(text, source, host, 'topology').diagnostics.map((d) => d.code), []);
+    assert.equal(asked, 0, 'no question within the generation');
+    // A second later: asked again, and the 1M file (QEMU refuses a 64M mapping of it) is seen.
+    now += 1000;
+    text = text.replace('name="cc"', 'name="c"');
+    assert.deepEqual(analyzeDocument(text, source, host, 'topology').diagnostics.map((d) => d.code), ['backing-file-size']);
+    assert.ok(asked > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('regions: unchanged text keeps its region offsets wherever it moves; mapDeep refuses what it cannot map', () => {
+  // <r><a/><b/><c/></r>: children at 3, 7, 11.
+  const children = [
+    { start: 3, end: 7 },
+    { start: 7, end: 11 },
+    { start: 11, end: 15 },
+  ];
+  const r0 = Regions.build(19, children)!;
+  const text0 = r0.textMap;
+  assert.equal(text0.map(8, false), 8, 'the first version: region offsets are text offsets');
+  // Type two characters inside <b/> (at 9): a stays, b is new, c moves by 2.
+  const change = { start: 9, oldEnd: 9, newEnd: 11, delta: 2 };
+  const r1 = Regions.build(21, [children[0], { start: 7, end: 13 }, { start: 13, end: 17 }], r0, change)!;
+  const a = r1.ofElement(3)!;
+  const b = r1.ofElement(7)!;
+  const c = r1.ofElement(13)!;
+  assert.equal(a, r0.ofElement(3));
+  assert.equal(c, r0.ofElement(11), 'c keeps its region');
+  assert.notEqual(b, r0.ofElement(7), 'b is new text');
+  assert.ok(!r1.moved(a) && r1.moved(c));
+  // c's offsets (11..15 in the first version) are its text offsets 13..17 now.
+  assert.equal(r1.toText(11), 13);
+  assert.equal(r1.toText(15), 17);
+  // A span read now in b goes to region offsets and back.
+  const touched = new Set<Region>();
+  const mapped = mapDeep({ span: { start: 8, end: 12 } }, r1.toRegion(touched));
+  assert.deepEqual([...touched], [b]);
+  assert.deepEqual(mapDeep(mapped, r1.textMap), { span: { start: 8, end: 12 } });
+  assert.throws(() => mapDeep({ x: new Date(0) }, r1.textMap), Unmappable);
 });

@@ -380,7 +380,8 @@ function fitsXmlValue(f: { edits: { span: { start: number; end: number }; newTex
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
   // Findings can only be the same at the same span: bucket by span, compare the rest there.
   type Entry = { d: Diagnostic; nodes: string[]; rest: string | undefined };
-  const rest = (e: Entry) => (e.rest ??= `${e.d.code}|${e.d.message.replace(e.d.node ?? '\u0000', '')}`);
+  // (A message names its node quoted, as 'node01': that name aside, the same message is the same finding.)
+  const rest = (e: Entry) => (e.rest ??= `${e.d.code}|${e.d.node ? e.d.message.split(`'${e.d.node}'`).join("'\u0000'") : e.d.message}`);
   const seen = new Map<string | number, Entry[]>();
   const entries: Entry[] = [];
   const out: Diagnostic[] = [];
