@@ -44,6 +44,12 @@ export interface NodeContext {
 }
 
 export interface ClusterContext {
+  /**
+   * The nodes of the cluster. A topology's models come as its analysis keeps
+   * them (engine/incremental.ts): their offsets may be region offsets, which
+   * the engine maps to text offsets in what is reported. Report spans as the
+   * models give them; do not compare or combine offsets of different nodes.
+   */
   nodes: NodeModel[];
   host: HostProbe;
   report(node: NodeModel | undefined, f: Finding): void;
