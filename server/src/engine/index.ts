@@ -320,8 +320,8 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
     if (e instanceof Unmappable && prev) return analyzeTopology(text, source, host, opts, layouts, true);
     throw e;
   }
-  const diagnostics: Diagnostic[] = read.diagnostics.map((d) => ({ ...d }));
-  for (const x of diagnostics) x.fixes = x.fixes?.filter(fitsXmlValue);
+  // (Kept findings are shared with the units: never changed in place, here or in dedupe.)
+  const diagnostics: Diagnostic[] = read.diagnostics.map((d) => (d.fixes ? { ...d, fixes: d.fixes.filter(fitsXmlValue) } : d));
   const models: NodeModel[] = [];
   const refs: { unit: NodeUnit; index: number }[] = [];
   for (const ref of read.refs) {
@@ -329,7 +329,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
     models.push(u.models[ref.index]!);
     refs.push({ unit: u, index: ref.index });
     const place = placeOf.get(ref.read);
-    for (const d of u.rules[ref.index]!) diagnostics.push(place ? mapDiagnostic(d, place) : { ...d }); // (fixes filtered when found)
+    for (const d of u.rules[ref.index]!) diagnostics.push(place ? mapDiagnostic(d, place) : d); // (fixes filtered when found)
   }
 
   if (incremental) {
@@ -402,8 +402,9 @@ function dedupe(ds: Diagnostic[]): Diagnostic[] {
     entries.push(e);
     out.push(d);
   }
-  for (const { d, nodes } of entries) {
-    if (nodes.length > 1) d.message += ` (nodes ${nodes.length > 4 ? `${nodes.slice(0, 3).join(', ')} … ${nodes[nodes.length - 1]}, ${nodes.length} in all` : nodes.join(', ')})`;
-  }
+  // (A new object where the message grows: the findings given may be shared with kept results.)
+  entries.forEach(({ d, nodes }, i) => {
+    if (nodes.length > 1) out[i] = { ...d, message: `${d.message} (nodes ${nodes.length > 4 ? `${nodes.slice(0, 3).join(', ')} … ${nodes[nodes.length - 1]}, ${nodes.length} in all` : nodes.join(', ')})` };
+  });
   return out;
 }
