@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyzeDocument, analyzeDocuments, AnalyzedDocument, NO_HOST, resetAnalysisCache } from '../server/src/engine/index';
+import { analyzeDocument, analyzeDocuments, AnalyzedDocument, forgetAnalysis, NO_HOST, resetAnalysisCache } from '../server/src/engine/index';
 import { diffTexts, mapDeep, Region, Regions, Unmappable } from '../server/src/engine/incremental';
 import { parseXml, XmlDocument, XmlElement, XmlText } from '../server/src/engine/syntax/xml';
 import { MStr } from '../server/src/engine/text/source';
@@ -281,7 +281,7 @@ test('a cluster finding (with its related location) stays right while typing mov
   }
 });
 
-test('kept nodes are not copied: typing in the last node hands back the very models of the others', () => {
+test('kept nodes are not copied: typing in the last node hands back the very models of the others; a forgotten document keeps nothing', () => {
   const source = join(REPO, 'bench-machine-40.cluster.xml');
   resetAnalysisCache();
   let text = machine40();
@@ -292,6 +292,11 @@ test('kept nodes are not copied: typing in the last node hands back the very mod
   assert.equal(after.length, before.length);
   for (let i = 0; i < after.length - 1; i++) assert.equal(after[i], before[i], `node ${i} is the same object`);
   assert.notEqual(after[after.length - 1], before[before.length - 1], 'the edited node was read again');
+  // Once the document is forgotten (the editor closed it), nothing of it is kept.
+  forgetAnalysis(source);
+  const again = analyzeDocument(text, source, NO_HOST, 'topology').nodes;
+  assert.notEqual(again[0], after[0]);
+  assert.deepStrictEqual(canon(again), canon(after));
 });
 
 test('host facts: not asked again within one generation of a caching probe, asked again after it', () => {

@@ -223,6 +223,11 @@ export function resetAnalysisCache(): void {
   states.clear();
 }
 
+/** Forget the previous analyses of one document (an editor closed it). */
+export function forgetAnalysis(source: string): void {
+  for (const k of [...states.keys()]) if (k.slice(k.indexOf('\u0000') + 1) === source) states.delete(k);
+}
+
 function templateOf(el: XmlElement): string | undefined {
   return el.attrs.find((a) => a.name === 'template')?.value.text;
 }

@@ -38,7 +38,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
+import { analyzeDocuments, AnalyzedDocument, forgetAnalysis, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
 import { CompletionData, EditorAnalysis, ServedKind, servedKind as servedKindOf } from '../engine/editor/analysis';
@@ -176,6 +176,7 @@ export class MemfabricServer {
         this.cache.delete(uri);
         this.ready.delete(uri);
         this.openedVersion.delete(uri);
+        forgetAnalysis(sourceOf(uri));
         if (this.published.delete(uri)) c.sendDiagnostics({ uri, diagnostics: [] });
         // Its cluster peers lose a member.
         for (const peer of this.peersOf(uri, sourceOf(uri), 'qemu')) this.schedule(peer.uri);

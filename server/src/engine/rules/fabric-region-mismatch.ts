@@ -22,8 +22,12 @@ function majority<K>(uses: Use[], key: (u: Use) => K): K {
  * order: a function of the node model alone, so kept per model (an analysis
  * that keeps a node's model skips this; see engine/incremental.ts).
  */
-/** The previous call's nodes and findings (findings are a function of the models alone). */
-let last: { nodes: NodeModel[]; found: [NodeModel, Finding][] } | undefined;
+/**
+ * The previous call's nodes and findings (findings are a function of the
+ * models alone), by node index; the models are only referenced weakly (a
+ * closed document's models are not kept alive by this).
+ */
+let last: { nodes: WeakRef<NodeModel>[]; found: [number, Finding][] } | undefined;
 
 const perNode = new WeakMap<NodeModel, { uses: Use[]; shared: Use[] }>();
 function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
@@ -50,15 +54,16 @@ export const rule: Rule = {
   enforcedBy: "backing store size 0x100000 does not match 'size' option 0x400000 (for the larger one, once the file exists)",
   checkCluster({ nodes, report }) {
     // The same models as last time (an edit elsewhere, or none): the same findings.
-    if (last && last.nodes.length === nodes.length && last.nodes.every((n, i) => n === nodes[i])) {
-      for (const [n, f] of last.found) report(n, f);
+    if (last && last.nodes.length === nodes.length && last.nodes.every((n, i) => n.deref() === nodes[i])) {
+      for (const [i, f] of last.found) report(nodes[i], f);
       return;
     }
-    const found: [NodeModel, Finding][] = [];
-    last = { nodes: [...nodes], found };
+    const found: [number, Finding][] = [];
+    last = { nodes: nodes.map((n) => new WeakRef(n)), found };
+    const index = new Map(nodes.map((n, i) => [n, i]));
     const inner = report;
     report = (n, f) => {
-      found.push([n!, f]);
+      found.push([index.get(n!)!, f]);
       inner(n, f);
     };
     const uses: Use[] = [];
