@@ -47,7 +47,7 @@ if (!existsSync(ENGINE)) {
   process.exit(1);
 }
 const { analyzeDocument } = require(ENGINE);
-const { nodeHost } = require(join(ROOT, 'out/server/src/host/probe.js'));
+const { cachedHost, nodeHost } = require(join(ROOT, 'out/server/src/host/probe.js'));
 const { SaxesParser } = require('saxes');
 const { createMessageConnection, StreamMessageReader, StreamMessageWriter } = require('vscode-jsonrpc/node');
 
@@ -327,17 +327,19 @@ for (const d of docs) {
   process.stdout.write(`  ${d.name}: ${(bytes / 1024).toFixed(0)} KiB, ${shape.elements} elements, ${shape.attrs} attributes ... `);
   const saxes = await repeat(d.reps.saxes, () => void saxesParse(d.text));
   const source = join(ROOT, `bench-${d.key}.cluster.xml`);
+  // The server's host probe: backing-file answers kept for a second (server/src/lsp/server.ts).
+  const host = cachedHost(1000, nodeHost);
   let analyzed;
-  const engine = await repeat(d.reps.engine, () => void (analyzed = analyzeDocument(d.text, source, nodeHost, 'topology', { information: true, incremental: false })));
+  const engine = await repeat(d.reps.engine, () => void (analyzed = analyzeDocument(d.text, source, host, 'topology', { information: true, incremental: false })));
   // After the bench's edit (the digit in the comment), the previous analysis of the same document at hand.
   const digitAt = d.text.indexOf('bench edit: 0') + 'bench edit: '.length;
   let text = d.text;
   let k = 0;
-  analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+  analyzeDocument(text, source, host, 'topology', { information: true });
   const engineEdit = await repeat(d.reps.engineEdit, () => {
     text = text.slice(0, digitAt) + String(++k % 10) + text.slice(digitAt + 1);
     const t0 = performance.now();
-    analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+    analyzeDocument(text, source, host, 'topology', { information: true });
     return performance.now() - t0;
   });
   // After typing a character inside the middle node: a space before one of its tags.
@@ -345,7 +347,7 @@ for (const d of docs) {
     const at = text.indexOf('    <', text.indexOf('<node ', text.length >> 1)) + 4;
     text = text.slice(0, at) + ' ' + text.slice(at);
     const t0 = performance.now();
-    analyzeDocument(text, source, nodeHost, 'topology', { information: true });
+    analyzeDocument(text, source, host, 'topology', { information: true });
     return performance.now() - t0;
   });
   const heapAfter = process.memoryUsage();
