@@ -184,7 +184,6 @@ export class Regions {
     if (base + textLength + pieces.length + 1 >= REGION_LIMIT) return Regions.build(textLength, children);
     const segs: Segment[] = [];
     const fresh: Segment[] = [];
-    const kept = new Set<Segment>();
     let shift: number | undefined;
     let nextV = base;
     for (const p of pieces) {
@@ -193,10 +192,7 @@ export class Regions {
       const o = prev && change ? oldRegion(change, p) : undefined;
       if (o) {
         const old = prev!.byStart.get(o.start);
-        if (old && old.r.len === len && old.element === p.element) {
-          r = old.r;
-          kept.add(old);
-        }
+        if (old && old.r.len === len && old.element === p.element) r = old.r;
       }
       let s: Segment;
       if (r) s = { r, start: p.start, element: p.element };
