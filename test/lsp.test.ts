@@ -85,6 +85,11 @@ class Client {
     return this.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: v }, contentChanges: [{ text }] });
   }
 
+  /** Every publishDiagnostics received for uri since it was opened, in order. */
+  history(uri: string): readonly PublishDiagnosticsParams[] {
+    return this.diags.get(uri) ?? [];
+  }
+
   currentVersion(uri: string) {
     return this.version.get(uri);
   }
@@ -181,6 +186,38 @@ describe('language server (memfabric lsp --stdio)', () => {
     const d2 = again.diagnostics.find((x) => x.code === 'size-syntax');
     assert.ok(d2, JSON.stringify(again.diagnostics));
     assert.deepEqual(d2.range, { start: posOf(broken, '2GiB'), end: posOf(broken, '2GiB', 4) });
+  });
+
+  it('a burst of changes is published once, for the last version, after the debounce (a cheap document is analyzed as changes arrive, not published)', async () => {
+    const uri = uriOf(join(dir, 'burst.qemu'));
+    await c.open(uri, FAM_QEMU, 'qemu-cmdline');
+    await c.diagnostics(uri, (x) => x.version === 1);
+    {
+      // Typing: each change well inside the debounce of the one before; the middle ones are broken.
+      const steps: [string, RegExp][] = [
+        [FAM_QEMU.replace('size=32G', 'size=32GB'), /size-syntax/],
+        [FAM_QEMU.replace('size=32G', 'size=3G'), /\(3 GiB\)/],
+        [FAM_QEMU.replace('size=32G', 'size=33G'), /\(33 GiB\)/],
+        [FAM_QEMU.replace('-m 1G', '-m 1GiB'), /\(32 GiB\)/],
+      ];
+      for (const [t, hovered] of steps) {
+        await c.change(uri, t);
+        // The server has analyzed (or analyzes now) this version: hover on the size answers from it.
+        const h = await c.request<Hover | null>('textDocument/hover', { textDocument: { uri }, position: posOf(t, 'size=', 6) });
+        assert.match(hoverText(h), hovered);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const last = await c.diagnostics(uri, (x) => x.version === c.currentVersion(uri));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(
+        c.history(uri).map((p) => p.version),
+        [1, c.currentVersion(uri)],
+        'after the open, one publish, of the last version',
+      );
+      const d = last.diagnostics.find((x) => x.code === 'size-syntax');
+      assert.ok(d, JSON.stringify(last.diagnostics));
+      assert.deepEqual(d.range, { start: posOf(steps[3][0], '1GiB'), end: posOf(steps[3][0], '1GiB', 4) });
+    }
   });
 
   it('code action: the fix of 1GB is 1G, as a WorkspaceEdit', async () => {

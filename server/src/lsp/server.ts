@@ -38,6 +38,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { analyzeDocuments, AnalyzedDocument, forgetAnalysis, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
@@ -88,6 +89,14 @@ function positionsOf(d: TextDocument, version: number, text: string): Positions 
 type Position = { line: number; character: number };
 
 const DEBOUNCE_MS = 150;
+/**
+ * A document whose last analysis took at most this long is analyzed as soon
+ * as a change arrives; the debounce then only holds back publishing (no
+ * squiggles flickering while typing), and hover, completion and quick fixes
+ * find the new version analyzed. A dearer document is analyzed when the
+ * debounce fires, once per pause in typing.
+ */
+const EAGER_MAX_MS = 20;
 /** Quiet time after publishing before a new analysis computes its completion data. */
 const PREPARE_IDLE_MS = 100;
 /** docs/diagnostics.md: from out/server/src/lsp in the repository, from dist/ in the installed extension. */
@@ -135,6 +144,9 @@ export class MemfabricServer {
    */
   private readonly ready = new Map<string, CompletionData>();
   private readonly prepareTimers = new Map<string, NodeJS.Timeout>();
+  /** How long the last analysis of each document took (ms), with its cluster peers. */
+  private readonly cost = new Map<string, number>();
+  private readonly eager = new Map<string, NodeJS.Immediate>();
 
   constructor(private readonly connection: Connection) {
     const c = connection;
@@ -171,8 +183,11 @@ export class MemfabricServer {
         const uri = e.document.uri;
         clearTimeout(this.timers.get(uri));
         clearTimeout(this.prepareTimers.get(uri));
+        clearImmediate(this.eager.get(uri));
         this.timers.delete(uri);
         this.prepareTimers.delete(uri);
+        this.eager.delete(uri);
+        this.cost.delete(uri);
         this.cache.delete(uri);
         this.ready.delete(uri);
         this.openedVersion.delete(uri);
@@ -220,6 +235,17 @@ export class MemfabricServer {
         this.guard(() => this.validateGroup(uri), undefined);
       }, DEBOUNCE_MS),
     );
+    // Cheap to analyze: do it now (after the messages already received), publish when the debounce fires.
+    clearImmediate(this.eager.get(uri));
+    if ((this.cost.get(uri) ?? Infinity) <= EAGER_MAX_MS) {
+      this.eager.set(
+        uri,
+        setImmediate(() => {
+          this.eager.delete(uri);
+          this.guard(() => this.ensure(uri), undefined);
+        }),
+      );
+    }
   }
 
   private kindOf(d: TextDocument): ServedKind | undefined {
@@ -271,6 +297,7 @@ export class MemfabricServer {
     const run = (es: typeof entries) => analyzeDocuments(es.map((e) => ({ text: e.text, source: sourceOf(e.d.uri), kind: e.kind })), this.host, { information: true });
     let results: AnalyzedDocument[] | undefined;
     let used = entries;
+    const started = performance.now();
     try {
       results = run(entries);
     } catch {
@@ -282,7 +309,11 @@ export class MemfabricServer {
         results = undefined;
       }
     }
-    used.forEach((e, i) => this.cache.set(e.d.uri, fresh(e, results?.[i])));
+    const took = performance.now() - started;
+    used.forEach((e, i) => {
+      this.cache.set(e.d.uri, fresh(e, results?.[i]));
+      this.cost.set(e.d.uri, took);
+    });
     return used.map((e) => e.d);
   }
 
