@@ -47,10 +47,28 @@ function canon(x: unknown, path = new Set<object>()): unknown {
   return out;
 }
 
+/** Every field of XmlElement but parent and children (the compiler checks the list is complete). */
+const ELEMENT_FIELDS = Object.keys({
+  kind: 1,
+  name: 1,
+  prefix: 1,
+  local: 1,
+  ns: 1,
+  nameSpan: 1,
+  attrs: 1,
+  span: 1,
+  startTagSpan: 1,
+  endTagSpan: 1,
+  selfClosing: 1,
+  nsDecls: 1,
+} satisfies Record<Exclude<keyof XmlElement, 'parent' | 'children'>, 1>) as (keyof XmlElement)[];
+
+/** An element by its interface (a moved element is a class with accessors: its own keys are not its fields). */
 function canonTree(el: XmlElement | XmlText): unknown {
   if (el.kind === 'text') return { text: canon(el.value), span: el.span };
-  const { parent, children, ...rest } = el;
-  return { ...(canon(rest) as object), children: children.map(canonTree) };
+  const fields: Record<string, unknown> = {};
+  for (const k of ELEMENT_FIELDS) fields[k] = el[k];
+  return { ...(canon(fields) as object), children: el.children.map(canonTree) };
 }
 
 function canonDoc(d: XmlDocument): unknown {

@@ -177,56 +177,61 @@ function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlEl
  * read: typing in one node of a large cluster moves every node after it,
  * and an analysis reads little of an unchanged node (engine/index.ts keeps
  * its results). Moving it again before they are read moves the original
- * by the sum (no chain of copies).
+ * by the sum (no chain of copies). A class, so that every moved element
+ * has the same shape (no per-object accessors or side tables).
  */
-interface Pending {
-  from: XmlElement;
-  d: number;
-}
-const pendingAttrs = new WeakMap<XmlElement, Pending>();
-const pendingChildren = new WeakMap<XmlElement, Pending>();
+class MovedElement implements XmlElement {
+  readonly kind = 'element';
+  readonly name: string;
+  readonly prefix: string | undefined;
+  readonly local: string;
+  ns: string | undefined;
+  nameSpan: Span;
+  parent: XmlElement | undefined;
+  span: Span;
+  startTagSpan: Span;
+  endTagSpan: Span | undefined;
+  selfClosing: boolean;
+  nsDecls: Map<string, string>;
+  private movedAttrs: XmlAttr[] | undefined = undefined;
+  private movedChildren: (XmlElement | XmlText)[] | undefined = undefined;
+  /** Where the attributes and the children are still to be taken from, and by how much they move. */
+  private readonly attrsFrom: XmlElement;
+  private readonly attrsBy: number;
+  private readonly childrenFrom: XmlElement;
+  private readonly childrenBy: number;
 
-function moveLazily(el: XmlElement, d: number, parent: XmlElement | undefined): XmlElement {
-  const out = moveShell(el, d, parent);
-  const pa = pendingAttrs.get(el);
-  const pc = pendingChildren.get(el);
-  const attrsFrom: Pending = pa ? { from: pa.from, d: pa.d + d } : { from: el, d };
-  const childrenFrom: Pending = pc ? { from: pc.from, d: pc.d + d } : { from: el, d };
-  let attrs: XmlAttr[] | undefined;
-  let children: (XmlElement | XmlText)[] | undefined;
-  pendingAttrs.set(out, attrsFrom);
-  pendingChildren.set(out, childrenFrom);
-  Object.defineProperty(out, 'attrs', {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      if (!attrs) {
-        attrs = attrsFrom.from.attrs.map((a) => moveAttr(a, attrsFrom.d));
-        pendingAttrs.delete(out);
-      }
-      return attrs;
-    },
-    set: (v: XmlAttr[]) => {
-      attrs = v;
-      pendingAttrs.delete(out);
-    },
-  });
-  Object.defineProperty(out, 'children', {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      if (!children) {
-        children = childrenFrom.from.children.map((c) => moveNode(c, childrenFrom.d, out));
-        pendingChildren.delete(out);
-      }
-      return children;
-    },
-    set: (v: (XmlElement | XmlText)[]) => {
-      children = v;
-      pendingChildren.delete(out);
-    },
-  });
-  return out;
+  constructor(el: XmlElement, d: number, parent: XmlElement | undefined) {
+    this.name = el.name;
+    this.prefix = el.prefix;
+    this.local = el.local;
+    this.ns = el.ns;
+    this.nameSpan = sp(el.nameSpan, d);
+    this.parent = parent;
+    this.span = sp(el.span, d);
+    this.startTagSpan = sp(el.startTagSpan, d);
+    this.endTagSpan = el.endTagSpan && sp(el.endTagSpan, d);
+    this.selfClosing = el.selfClosing;
+    this.nsDecls = el.nsDecls;
+    const pending = el instanceof MovedElement ? el : undefined;
+    if (pending && !pending.movedAttrs) [this.attrsFrom, this.attrsBy] = [pending.attrsFrom, pending.attrsBy + d];
+    else [this.attrsFrom, this.attrsBy] = [el, d];
+    if (pending && !pending.movedChildren) [this.childrenFrom, this.childrenBy] = [pending.childrenFrom, pending.childrenBy + d];
+    else [this.childrenFrom, this.childrenBy] = [el, d];
+  }
+
+  get attrs(): XmlAttr[] {
+    return (this.movedAttrs ??= this.attrsFrom.attrs.map((a) => moveAttr(a, this.attrsBy)));
+  }
+  set attrs(v: XmlAttr[]) {
+    this.movedAttrs = v;
+  }
+  get children(): (XmlElement | XmlText)[] {
+    return (this.movedChildren ??= this.childrenFrom.children.map((c) => moveNode(c, this.childrenBy, this)));
+  }
+  set children(v: (XmlElement | XmlText)[]) {
+    this.movedChildren = v;
+  }
 }
 
 /**
@@ -350,7 +355,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         let ps = kept.problems;
         if (d === 0) el.parent = stack[0];
         else {
-          el = moveLazily(el, d, stack[0]);
+          el = new MovedElement(el, d, stack[0]);
           ps = ps.map((p) => ({ span: { start: p.span.start + d, end: p.span.end + d }, message: p.message }));
         }
         problems.push(...ps);
