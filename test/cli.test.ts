@@ -103,6 +103,22 @@ test('a cluster of command-line files: a fabric file mapped with different sizes
   });
 });
 
+test('a cluster of command-line files: one node maps the fabric file twice, at two sizes; another node agrees with one of them', () => {
+  const a = 'qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=f1,mem-path=/srv/fam,size=1G,share=on -object memory-backend-file,id=f2,mem-path=/srv/fam,size=2G,share=on\n';
+  const b = 'qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=f1,mem-path=/srv/fam,size=1G,share=on\n';
+  withFiles({ 'a.qemu': a, 'b.qemu': b }, (dir) => {
+    // Alone, a has nothing to disagree with (the rule compares nodes).
+    const alone = JSON.parse(runCli(['check', '--format', 'json', 'a.qemu'], { cwd: dir }).stdout);
+    assert.deepEqual(alone.files[0].diagnostics.filter((d: { code: string }) => d.code === 'fabric-region-mismatch'), []);
+    // With b: two nodes, two sizes; 1G is the majority, so a's 2G is the one reported.
+    const out = JSON.parse(runCli(['check', '--format', 'json', 'a.qemu', 'b.qemu'], { cwd: dir }).stdout);
+    const found = out.files.map((f: { diagnostics: { code: string; range: { start: { character: number } } }[] }) => f.diagnostics.filter((d) => d.code === 'fabric-region-mismatch'));
+    assert.equal(found[1].length, 0);
+    assert.equal(found[0].length, 1);
+    assert.equal(found[0][0].range.start.character, a.indexOf('size=2G') + 'size='.length);
+  });
+});
+
 test('a cluster of command-line files: the same fabric backed by different files', () => {
   const node = (path: string) => `qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=fam,mem-path=${path},size=1G,share=on -device ivshmem-plain,memdev=fam\n`;
   withFiles({ 'a.qemu': node('/srv/fam'), 'b.qemu': node('/srv/fam'), 'c.qemu': node('/srv/fam2') }, (dir) => {
