@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyzeDocument, Diagnostic } from '../server/src/engine/index';
+import { FileInfo, HostProbe } from '../server/src/engine/rules/rule';
 import { marked } from './support/marked';
 
 const SOURCE = '/work/x/node.qemu';
@@ -249,4 +250,41 @@ test('cxl-fmw-split: the fix when other options stand between the two -machine o
   -nodefaults
 `,
   );
+});
+
+test("backing-file-twice: the later, larger backend on a file an earlier one of the node creates; QEMU's numbers; the earlier size related", () => {
+  const { text, got } = check(
+    `qemu-system-x86_64 -M q35 -m 1G \\
+  -object memory-backend-file,id=fam,mem-path=fam.raw,size=1G,share=on \\
+  -object memory-backend-file,id=fam2,mem-path=./fam.raw,size=⟦2G⟧,share=on \\
+  -object memory-backend-file,id=small,mem-path=fam.raw,size=512M,share=on \\
+  -device ivshmem-plain,memdev=fam,id=shm0
+`,
+    'backing-file-twice',
+  );
+  const d = got[0];
+  assert.equal(d.severity, 'error');
+  // QEMU 7.2 (test/corpus/qemu/146): "backing store size 0x40000000 does not match 'size' option 0x80000000"
+  assert.match(d.message, /QEMU: "backing store size 0x40000000 does not match 'size' option 0x80000000"/);
+  assert.match(d.message, /0x80000000 \(2 GiB\)/);
+  assert.match(d.message, /0x40000000 \(1 GiB\)/);
+  assert.equal(d.related?.length, 1);
+  assert.equal(text.slice(d.related![0].span.start, d.related![0].span.end), '1G');
+});
+
+test('backing-file-twice: silent when the larger comes first, for a directory (a file per backend) and for an existing file (backing-file-size)', () => {
+  const line = (a: string, b: string, path = 'fam.raw') =>
+    `qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=f1,mem-path=${path},size=${a},share=on -object memory-backend-file,id=f2,mem-path=${path},size=${b},share=on -device ivshmem-plain,memdev=f1\n`;
+  const codes = (text: string, host?: HostProbe) => analyzeDocument(text, SOURCE, host).diagnostics.map((d) => d.code);
+  assert.ok(codes(line('1G', '2G')).includes('backing-file-twice'));
+  assert.ok(!codes(line('2G', '1G')).includes('backing-file-twice'));
+  assert.ok(!codes(line('1G', '1G')).includes('backing-file-twice'));
+  const dir: FileInfo = { size: 0n, isFile: false, isDirectory: true, isCharDevice: false };
+  const stat = (info: FileInfo): HostProbe => ({ stat: (p) => (p === '/work/x/fam' ? info : ['/', '/work', '/work/x'].includes(p) ? dir : undefined) });
+  assert.ok(!codes(line('1G', '2G', '/work/x/fam'), stat(dir)).includes('backing-file-twice'));
+  // An existing 1G file: the 2G backend is backing-file-size's, not this rule's.
+  const existing = codes(line('1G', '2G', '/work/x/fam'), stat({ size: 1n << 30n, isFile: true, isDirectory: false, isCharDevice: false }));
+  assert.ok(existing.includes('backing-file-size') && !existing.includes('backing-file-twice'), existing.join(' '));
+  // An existing empty file is sized by the first backend, as a new one.
+  assert.ok(codes(line('1G', '2G', '/work/x/fam'), stat({ size: 0n, isFile: true, isDirectory: false, isCharDevice: false })).includes('backing-file-twice'));
 });

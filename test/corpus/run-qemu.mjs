@@ -185,7 +185,7 @@ export const REFUSED_CODES = new Set([
   'chassis-slot-duplicate', 'cxl-fmw-size-256m', 'cxl-fmw-ways', 'cxl-fmw-granularity',
   'cxl-fmw-missing-property', 'cxl-type3-no-memdev', 'cxl-type3-no-lsa', 'ivshmem-no-memdev',
   'ivshmem-size-pow2', 'numa-sum', 'numa-node-missing', 'backend-missing-mem-path',
-  'backend-size-zero', 'backend-align-pow2', 'device-needs-bus',
+  'backend-size-zero', 'backend-align-pow2', 'device-needs-bus', 'backing-file-twice',
   'pxb-cxl-needs-pcie', // invented: pxb-cxl on a conventional PCI root bus (-M pc)
   'memory-device-needs-maxmem', 'memory-device-needs-slots', 'memory-device-slots-full', 'memory-device-space',
   'memory-device-node', 'nvdimm-needs-nvdimm-on', 'nvdimm-label-size', 'ivshmem-doorbell-no-chardev',

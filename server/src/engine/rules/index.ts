@@ -9,6 +9,7 @@ import { rule as r_backend_missing_mem_path } from './backend-missing-mem-path';
 import { rule as r_backend_prealloc_reserve } from './backend-prealloc-reserve';
 import { rule as r_backend_size_zero } from './backend-size-zero';
 import { rule as r_backing_file_size } from './backing-file-size';
+import { rule as r_backing_file_twice } from './backing-file-twice';
 import { rule as r_bar_beyond_phys_bits } from './bar-beyond-phys-bits';
 import { rule as r_bus_nr_duplicate } from './bus-nr-duplicate';
 import { rule as r_chassis_slot_duplicate } from './chassis-slot-duplicate';
@@ -84,6 +85,7 @@ export const RULES: Rule[] = [
   r_backend_prealloc_reserve,
   r_backend_size_zero,
   r_backing_file_size,
+  r_backing_file_twice,
   r_bar_beyond_phys_bits,
   r_bus_nr_duplicate,
   r_chassis_slot_duplicate,
