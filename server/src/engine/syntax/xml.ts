@@ -134,49 +134,23 @@ export interface XmlReuse {
   change: { start: number; oldEnd: number; newEnd: number; delta: number };
 }
 
-/** The element (and its subtree) with every offset moved by d, under parent. */
-function moveElement(el: XmlElement, d: number, parent: XmlElement | undefined): XmlElement {
-  const out = moveShell(el, d, parent);
-  out.attrs = el.attrs.map((a) => moveAttr(a, d));
-  for (const c of el.children) out.children.push(moveNode(c, d, out));
-  return out;
-}
-
 const sp = (x: Span, d: number): Span => ({ start: x.start + d, end: x.end + d });
 const byOffset = (d: number): OffsetMap => ({ map: (o) => o + d, uniform: () => true });
-
-function moveShell(el: XmlElement, d: number, parent: XmlElement | undefined): XmlElement {
-  return {
-    kind: 'element',
-    name: el.name,
-    prefix: el.prefix,
-    local: el.local,
-    ns: el.ns,
-    nameSpan: sp(el.nameSpan, d),
-    attrs: [],
-    children: [],
-    parent,
-    span: sp(el.span, d),
-    startTagSpan: sp(el.startTagSpan, d),
-    endTagSpan: el.endTagSpan && sp(el.endTagSpan, d),
-    selfClosing: el.selfClosing,
-    nsDecls: el.nsDecls,
-  };
-}
 
 function moveAttr(a: XmlAttr, d: number): XmlAttr {
   return { name: a.name, nameSpan: sp(a.nameSpan, d), value: a.value.mapOffsets(byOffset(d)), valueSpan: sp(a.valueSpan, d), span: sp(a.span, d) };
 }
 
 function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlElement | XmlText {
-  return c.kind === 'text' ? { kind: 'text', value: c.value.mapOffsets(byOffset(d)), span: sp(c.span, d) } : moveElement(c, d, parent);
+  return c.kind === 'text' ? { kind: 'text', value: c.value.mapOffsets(byOffset(d)), span: sp(c.span, d) } : new MovedElement(c, d, parent);
 }
 
 /**
- * A moved root child whose attributes and children are moved when first
- * read: typing in one node of a large cluster moves every node after it,
- * and an analysis reads little of an unchanged node (engine/index.ts keeps
- * its results). Moving it again before they are read moves the original
+ * An element (a reused root child, or one of its descendants) with every
+ * offset moved, whose attributes and children are moved when first read:
+ * typing in one node of a large cluster moves every node after it, and an
+ * analysis reads little of an unchanged node (engine/index.ts keeps its
+ * results). Moving it again before they are read moves the original
  * by the sum (no chain of copies). A class, so that every moved element
  * has the same shape (no per-object accessors or side tables).
  */
