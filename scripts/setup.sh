@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what memfabric needs on a fresh Debian machine, then builds it.
-#  - Debian packages: QEMU 7.2 (ground truth and runtime), libvirt's schema
+#  - Debian packages: QEMU 7.2 (and 10.0 from bookworm-backports, unpacked into
+#    the cache by qemu10-setup.sh) (ground truth and runtime), libvirt's schema
 #    validator, kmod's depmod (guest image), and helpers the tests use.
 #  - npm packages from package-lock.json, then the TypeScript build.
 set -euo pipefail
@@ -34,5 +35,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 else
   npx tsc -p .
 fi
+# QEMU 10.0 (bookworm-backports) with its SeaBIOS 1.16.3 beside the system's 7.2,
+# unpacked into the cache (nothing of the system replaced): the second QEMU the
+# tests judge every rule and layout against.
+bash scripts/qemu10-setup.sh >/dev/null
 # The real VS Code workbench (code-server + Debian chromium) for the end-to-end tests.
 bash scripts/workbench-setup.sh >/dev/null
