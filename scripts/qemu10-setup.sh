@@ -8,8 +8,8 @@
 # cache under the target directory) and unpacked there with dpkg-deb -x. The
 # Debian binary looks for its firmware in /usr/share/seabios (SeaBIOS 1.16.2 on
 # bookworm), so bin/qemu-system-x86_64 is a small wrapper that puts the
-# unpacked SeaBIOS 1.16.3 and QEMU 10.0 data first (-L), as an installed
-# bookworm-backports QEMU would find them.
+# unpacked SeaBIOS 1.16.3 and QEMU 10.0 data first (-L), and its own modules
+# (QEMU_MODULE_DIR), as an installed bookworm-backports QEMU would find them.
 #
 # Idempotent; a marker file is written only when the install is complete.
 #   MEMFABRIC_QEMU10_DIR  overrides the directory
@@ -39,7 +39,9 @@ APT=(-o "Dir::Etc::SourceList=$P/apt/sources.list" -o Dir::Etc::SourceParts=/dev
      -o APT::Sandbox::User=root)
 say "reading $SUITE's package list"
 apt-get "${APT[@]}" update -qq
-pkgs=(qemu-system-x86 qemu-system-common qemu-system-data seabios)
+# The module packages too: the binary searches the system QEMU's module directory for any
+# module missing from its own, and aborts on a module of another build.
+pkgs=(qemu-system-x86 qemu-system-common qemu-system-data seabios qemu-system-modules-opengl qemu-system-modules-spice qemu-system-gui)
 version=$(apt-cache "${APT[@]}" policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
 case "$version" in
   "$VERSION_PREFIX"*) ;;
@@ -70,6 +72,9 @@ cat > "$P/bin/qemu-system-x86_64" <<'EOF'
 # QEMU 10.0 from Debian bookworm-backports, unpacked by memfabric's
 # scripts/qemu10-setup.sh: its own SeaBIOS 1.16.3 and data files come first.
 here=$(dirname "$(readlink -f "$0")")/..
+# Its own modules, not the system QEMU's (which it refuses: "Only modules from the same build").
+QEMU_MODULE_DIR="$here/root/usr/lib/x86_64-linux-gnu/qemu"
+export QEMU_MODULE_DIR
 exec "$here/root/usr/bin/qemu-system-x86_64" -L "$here/root/usr/share/seabios" -L "$here/root/usr/share/qemu" "$@"
 EOF
 chmod 755 "$P/bin/qemu-system-x86_64"

@@ -112,17 +112,17 @@ for (const f of fixtureFiles) {
 }
 
 /** The CLI's own check/plan, in this process (same code as bin/memfabric.js, without a node start-up each). */
-function cli(fn: typeof check, args: string[]): { status: number; stdout: string; stderr: string } {
+async function cli(fn: typeof check, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const status = fn(args, { out: (s) => (stdout += s), err: (s) => (stderr += s) });
+  const status = await fn(args, { out: (s) => (stdout += s), err: (s) => (stderr += s) });
   return { status, stdout, stderr };
 }
 
-test('CLI check --format json reports the same ranges, and exits 1 exactly when an error is marked', () => {
+test('CLI check --format json reports the same ranges, and exits 1 exactly when an error is marked', async () => {
   for (const f of fixtureFiles) {
     // One run per fixture: files checked together form one cluster.
-    const r = cli(check, ['--format', 'json', join(FIXTURES, f)]);
+    const r = await cli(check, ['--format', 'json', join(FIXTURES, f)]);
     assert.ok(r.status === 0 || r.status === 1, `${f}: exit ${r.status} ${r.stderr}`);
     const out = JSON.parse(r.stdout) as { files: { diagnostics: { range: Range; severity: string; code: string; message: string }[] }[] };
     const exp = expectations(read(f));
@@ -138,8 +138,8 @@ test('CLI check --format json reports the same ranges, and exits 1 exactly when 
   assertMatches('ivshmem-768m-entities.xml', expectations(read('ivshmem-768m-entities.xml')), JSON.parse(bad.stdout).files[0].diagnostics);
 });
 
-test('fixtures checked together form one cluster: the fabric regions must agree', () => {
-  const r = cli(check, ['--format', 'json', join(FIXTURES, 'fame.xml'), join(FIXTURES, 'ivshmem-768m.xml')]);
+test('fixtures checked together form one cluster: the fabric regions must agree', async () => {
+  const r = await cli(check, ['--format', 'json', join(FIXTURES, 'fame.xml'), join(FIXTURES, 'ivshmem-768m.xml')]);
   const out = JSON.parse(r.stdout) as { files: { diagnostics: { code: string; severity: string; message: string }[] }[] };
   const mismatch = out.files.flatMap((f) => f.diagnostics).filter((d) => d.code === 'fabric-region-mismatch');
   assert.ok(mismatch.length >= 1, r.stdout);
@@ -267,11 +267,12 @@ const emissionSources: string[] = [
 ];
 
 let plannedCache: Planned[] | undefined;
-function planned(): Planned[] {
+async function planned(): Promise<Planned[]> {
   if (plannedCache) return plannedCache;
-  plannedCache = emissionSources.map((file, i) => {
+  plannedCache = [];
+  for (const [i, file] of emissionSources.entries()) plannedCache.push(await (async () => {
     // The first through the real executable, the others in-process (same code, faster).
-    const r = i === 0 ? runCli(['plan', '--format', 'libvirt', file]) : cli(plan, ['--format', 'libvirt', file]);
+    const r = i === 0 ? runCli(['plan', '--format', 'libvirt', file]) : await cli(plan, ['--format', 'libvirt', file]);
     const label = file.slice(REPO.length + 1);
     assert.equal(r.status, 0, `${label}: ${r.stderr}`);
     const nodes = analyzeDocument(readFileSync(file, 'utf8'), file, NO_HOST).nodes;
@@ -279,16 +280,16 @@ function planned(): Planned[] {
     assert.equal(domains.length, nodes.length, `${label}: one domain per node`);
     domains.forEach((d) => assert.ok(d.endsWith('</domain>\n'), `${label}: each domain ends with a newline`));
     return { label, nodes, domains };
-  });
+  })());
   return plannedCache;
 }
 
-test('plan --format libvirt: every domain is valid against libvirt 9.0 schema (virt-xml-validate)', { skip: hasValidator ? false : 'virt-xml-validate/xmllint not installed (Debian libvirt-clients, libxml2-utils)' }, () => {
+test('plan --format libvirt: every domain is valid against libvirt 9.0 schema (virt-xml-validate)', { skip: hasValidator ? false : 'virt-xml-validate/xmllint not installed (Debian libvirt-clients, libxml2-utils)' }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'memfabric-libvirt-'));
   try {
     let n = 0;
     const seen = new Set<string>();
-    for (const p of planned()) {
+    for (const p of (await planned())) {
       p.domains.forEach((d, i) => {
         // Nodes of one template differ in their name only: validate one of them.
         const shape = d.replace(/<name>[^<]*<\/name>/, '<name/>');
@@ -310,8 +311,8 @@ test('plan --format libvirt: every domain is valid against libvirt 9.0 schema (v
   }
 });
 
-test('plan --format libvirt round trip: the domain read back is the same machine', () => {
-  for (const p of planned()) {
+test('plan --format libvirt round trip: the domain read back is the same machine', async () => {
+  for (const p of (await planned())) {
     p.domains.forEach((d, i) => {
       const back = analyzeDocument(d, `/roundtrip/${p.nodes[i].name}.xml`, NO_HOST);
       assert.equal(back.kind, 'libvirt');
@@ -322,14 +323,14 @@ test('plan --format libvirt round trip: the domain read back is the same machine
       assert.deepEqual(errs.map((x) => `${x.code}: ${x.message}`), [], `${p.label} node ${p.nodes[i].name}: the emitted domain checks clean`);
     });
   }
-  const fame = planned().find((p) => p.label.endsWith('fixtures/libvirt/fame.xml'))!;
+  const fame = (await planned()).find((p) => p.label.endsWith('fixtures/libvirt/fame.xml'))!;
   const back = analyzeDocument(fame.domains[0], '/roundtrip/fame.xml', NO_HOST).nodes[0];
   assert.equal(summary(back).ram, String(4n << 30n));
   assert.deepEqual(summary(back).ivshmem, ['memory-backend-file path=/home/rocky/FAME/FAM size=34359738368 share=true']);
 });
 
-test('emission of a file-backed NUMA cell keeps share=on and says what libvirt cannot express', () => {
-  const p = planned().find((x) => x.label.endsWith('numa-file.cluster.xml'))!;
+test('emission of a file-backed NUMA cell keeps share=on and says what libvirt cannot express', async () => {
+  const p = (await planned()).find((x) => x.label.endsWith('numa-file.cluster.xml'))!;
   const d = p.domains[0];
   assert.match(d, /<cell id="1" cpus="1" memory="1048576" unit="KiB" memAccess="shared"\/>/);
   assert.match(d, /<!-- cell 1: wanted memory-backend-file mem-path=\/dev\/shm\/numa-cell1 share=on; libvirt cannot choose/);
@@ -479,10 +480,10 @@ test('libvirt 9.0 (embedded QEMU driver) is the ground truth for every fixture',
   assert.ok(compared >= 8, `${compared} fixtures compared with libvirt's command line`);
 });
 
-test('libvirt 9.0 takes our emitted domains: define keeps qemu:commandline, the command line is the planned machine', { skip: lvSkip }, () => {
+test('libvirt 9.0 takes our emitted domains: define keeps qemu:commandline, the command line is the planned machine', { skip: lvSkip }, async () => {
   const l = lv as EmbeddedLibvirt;
   let n = 0;
-  for (const p of planned()) {
+  for (const p of (await planned())) {
     // Forty identical FAME nodes tell no more than two.
     p.domains.slice(0, 2).forEach((d, i) => {
       const node = p.nodes[i];
@@ -505,7 +506,7 @@ test('libvirt 9.0 takes our emitted domains: define keeps qemu:commandline, the 
       n++;
     });
   }
-  const fame = planned().find((p) => p.label.endsWith('fixtures/libvirt/fame.xml'))!;
+  const fame = (await planned()).find((p) => p.label.endsWith('fixtures/libvirt/fame.xml'))!;
   const nat = l.virsh('domxml-to-native', 'qemu-argv', l.file('fame-emitted.xml', fame.domains[0]));
   assert.ok(nat.stdout.includes('-object memory-backend-file,mem-path=/home/rocky/FAME/FAM,size=32G,id=FAM,share=on -device ivshmem-plain,memdev=FAM'), nat.stdout);
   assert.ok(n >= 5, `${n} emitted domains run through libvirt`);

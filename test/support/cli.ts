@@ -1,14 +1,22 @@
 /** Run the real `memfabric` CLI (bin/memfabric.js) as a child process. */
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { homedir } from 'node:os';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export const REPO = join(__dirname, '..', '..', '..');
 export const BIN = join(REPO, 'bin', 'memfabric.js');
 
-export function runCli(args: string[], opts: { cwd?: string } = {}): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? REPO, encoding: 'utf8' });
+export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? REPO, encoding: 'utf8', env: opts.env ? { ...process.env, ...opts.env } : process.env });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** QEMU 10.0 (bookworm-backports) as scripts/qemu10-setup.sh unpacks it beside the system's 7.2. */
+export const QEMU10 = process.env.MEMFABRIC_QEMU10 || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'memfabric', 'qemu-10.0', 'bin', 'qemu-system-x86_64');
+
+export function hasQemu10(): boolean {
+  return spawnSync(QEMU10, ['--version']).status === 0;
 }
 
 export function hasQemu(): boolean {

@@ -12,7 +12,9 @@ import { LineMap } from '../engine/text/source';
 import { nodeArgv, shellQuote } from '../engine/emit/argv';
 import { nodeFiles } from '../engine/emit/files';
 import { nodeLibvirtXml } from '../engine/emit/libvirt';
-import { installedQemuVersion, nodeHost } from '../host/probe';
+import { nodeHost } from '../host/probe';
+import { userProfile } from '../host/qemu-profile';
+import { QemuProfile, layoutTarget, profileLabel } from '../engine/qemu/profile';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
 import { layoutReport } from '../engine/layout/report';
 import { human } from '../engine/text/sizes';
@@ -90,12 +92,29 @@ function toJsonDiag(d: Diagnostic, lm: LineMap, maps: Map<string, LineMap>) {
   return o;
 }
 
-export function check(args: string[], io: Io): number {
+/**
+ * The QEMU to judge for: the profile of the binary the user runs ($MEMFABRIC_QEMU or
+ * qemu-system-x86_64 in PATH), cached per binary; a bundled one, said on stderr, where
+ * there is none.
+ */
+async function judgeFor(io: Io): Promise<QemuProfile> {
+  const { profile, note } = await userProfile();
+  if (note) io.err(`memfabric: note: ${note}\n`);
+  return profile;
+}
+
+/** The profile as `check --format json` reports it. */
+function profileJson(q: QemuProfile) {
+  return { version: q.version, ...(q.firmware ? { firmware: `${q.firmware.name} ${q.firmware.version}` } : {}), origin: q.origin.kind === 'binary' ? q.origin.path : 'bundled' };
+}
+
+export async function check(args: string[], io: Io): Promise<number> {
   const { flags, rest } = parseFlags(args, { format: ['text', 'json'], placement: 'switch' });
   const information = flags.placement === 'on';
   if (!rest.length) throw new UsageError('check needs at least one FILE');
   const docs = loadDocs(rest);
-  const results = analyzeDocuments(docs, nodeHost, { information });
+  const qemu = await judgeFor(io);
+  const results = analyzeDocuments(docs, nodeHost, { information, qemu });
   const maps = new Map(docs.map((d) => [d.source, new LineMap(d.text)]));
   let errors = 0;
   for (const r of results) errors += r.diagnostics.filter((d) => d.severity === 'error').length;
@@ -104,6 +123,7 @@ export function check(args: string[], io: Io): number {
   if (flags.format === 'json') {
     io.out(
       JSON.stringify({
+        qemu: profileJson(qemu),
         files: results.map((r) => ({ file: display.get(r.source)!, diagnostics: sorted(r).map((d) => toJsonDiag(d, maps.get(r.source)!, maps)) })),
       }, null, 2) + '\n',
     );
@@ -122,16 +142,16 @@ export function check(args: string[], io: Io): number {
       }
     }
     const nodes = results.reduce((a, r) => a + r.nodes.length, 0);
-    io.out(`${count ? `${count} problem(s), ${errors} error(s)` : 'no problems'} in ${results.length} file(s), ${nodes} node(s)\n`);
+    io.out(`${count ? `${count} problem(s), ${errors} error(s)` : 'no problems'} in ${results.length} file(s), ${nodes} node(s) (judged for ${profileLabel(qemu)})\n`);
   }
   return errors ? 1 : 0;
 }
 
 /** One FILE, analyzed, and the nodes --node names (all by default). */
-function loadNodes(cmd: string, rest: string[], node: string | undefined) {
+function loadNodes(cmd: string, rest: string[], node: string | undefined, qemu?: QemuProfile) {
   if (rest.length !== 1) throw new UsageError(`${cmd} needs exactly one FILE`);
   const [doc] = loadDocs(rest);
-  const [r] = analyzeDocuments([doc], nodeHost);
+  const [r] = analyzeDocuments([doc], nodeHost, { qemu });
   const sel = selectNodes(r, node, rest[0]);
   if ('error' in sel) throw new UsageError(sel.error);
   return { doc, r, nodes: sel.nodes };
@@ -150,9 +170,10 @@ function reportErrors(cmd: string, file: string, doc: { text: string }, r: Analy
   return errs.length;
 }
 
-export function plan(args: string[], io: Io): number {
+export async function plan(args: string[], io: Io): Promise<number> {
   const { flags, rest } = parseFlags(args, { format: ['json', 'argv', 'libvirt'], node: null });
-  const { doc, r, nodes } = loadNodes('plan', rest, flags.node);
+  if (rest.length !== 1) throw new UsageError('plan needs exactly one FILE');
+  const { doc, r, nodes } = loadNodes('plan', rest, flags.node, await judgeFor(io));
   const errors = reportErrors('plan', rest[0], doc, r, nodes, io, 'the plan would not start');
   const format = flags.format ?? 'json';
   if (format === 'json') {
@@ -181,7 +202,7 @@ function layoutText(l: NodeLayout): string {
   const width = Math.max(8, ...all.map(({ e }) => e.end.toString(16).length), ...l.bars.map((b) => (b.start + b.size).toString(16).length));
   const w = (v: bigint) => v.toString(16).padStart(width, '0');
   const range = (s: bigint, e: bigint) => `${w(s)}-${w(e)}`;
-  const lines = [`# ${l.name}: guest physical memory map (QEMU ${l.qemuVersion}, SeaBIOS 1.16.2, Linux), from 1 MiB up`, ''];
+  const lines = [`# ${l.name}: guest physical memory map (QEMU ${l.qemuVersion}, SeaBIOS ${l.firmware}, Linux), from 1 MiB up`, ''];
   for (const { e, depth } of all) lines.push(`${'  '.repeat(depth)}${range(e.start, e.end)} : ${e.name.padEnd(34 - depth * 2)} ${human(e.end - e.start + 1n)}`);
   lines.push('', 'PCI memory BARs:');
   for (const b of l.bars) {
@@ -190,10 +211,12 @@ function layoutText(l: NodeLayout): string {
   return lines.join('\n') + '\n';
 }
 
-export function layout(args: string[], io: Io): number {
+export async function layout(args: string[], io: Io): Promise<number> {
   const { flags, rest } = parseFlags(args, { format: ['text', 'json'], node: null, 'no-agent': 'switch' });
-  const { nodes } = loadNodes('layout', rest, flags.node);
-  const { layouts, result, warning } = layoutReport(nodes, { agent: flags['no-agent'] !== 'on', installedQemu: installedQemuVersion() });
+  if (rest.length !== 1) throw new UsageError('layout needs exactly one FILE');
+  const qemu = await judgeFor(io);
+  const { nodes } = loadNodes('layout', rest, flags.node, qemu);
+  const { layouts, result, warning } = layoutReport(nodes, { agent: flags['no-agent'] !== 'on', qemu });
   if (warning) io.err(`memfabric: warning: ${warning}\n`);
   if (flags.format === 'json') io.out(JSON.stringify(result, null, 2) + '\n');
   else io.out(layouts.map(layoutText).join('\n'));
@@ -429,13 +452,14 @@ export async function verify(args: string[], io: Io): Promise<number> {
   const { computeLayout } = await import('../engine/layout/index');
   const { guestSnapshot } = await import('../runtime/guest-view');
   const { compareLayout } = await import('../runtime/verify');
-  const warning = (await import('../engine/layout/report')).versionWarning(installedQemuVersion());
+  const qemu = await judgeFor(io);
+  const warning = (await import('../engine/layout/report')).versionWarning(qemu);
   if (warning) io.err(`memfabric: warning: ${warning}\n`);
   const results = [];
   for (const n of nodes) {
     try {
       const snap = await guestSnapshot(all, n.name, timeout * 1000);
-      results.push(compareLayout(n.name, computeLayout(n, { agent: true }), snap));
+      results.push(compareLayout(n.name, computeLayout(n, { agent: true, qemu: layoutTarget(qemu) }), snap));
     } catch (e) {
       io.err(`memfabric verify: ${n.name}: ${(e as Error).message}\n`);
       results.push({ name: n.name, ok: false, differences: [{ what: 'guest', predicted: null, guest: `not readable: ${(e as Error).message}` }] });
@@ -554,11 +578,11 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
   try {
     switch (cmd) {
       case 'check':
-        return check(args, io);
+        return await check(args, io);
       case 'plan':
-        return plan(args, io);
+        return await plan(args, io);
       case 'layout':
-        return layout(args, io);
+        return await layout(args, io);
       case 'boot':
         return await boot(args, io);
       case 'status':

@@ -18,6 +18,7 @@ import { OffsetMap } from './text/source';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
+import { DEFAULT_PROFILE, layoutTarget, QemuProfile } from './qemu/profile';
 
 export type { Diagnostic } from './diagnostics';
 export type { NodeModel } from './model/model';
@@ -69,6 +70,20 @@ export interface AnalyzeOptions {
    * result is the same as an analysis from scratch (test/incremental.test.ts).
    */
   incremental?: boolean;
+  /**
+   * The QEMU to judge for: the profile of the binary the user runs (host/qemu-profile.ts),
+   * or a bundled one. Default: the bundled QEMU 7.2 profile.
+   */
+  qemu?: QemuProfile;
+}
+
+/** A number per profile object, for keys of kept analyses. */
+const profileIds = new WeakMap<QemuProfile, number>();
+let profileCount = 0;
+function profileId(q: QemuProfile): number {
+  let id = profileIds.get(q);
+  if (id === undefined) profileIds.set(q, (id = profileCount++));
+  return id;
 }
 
 /**
@@ -77,7 +92,7 @@ export interface AnalyzeOptions {
  */
 type LayoutCache = Map<string, NodeLayout>;
 
-function layoutOf(node: NodeModel, cache: LayoutCache): NodeLayout {
+function layoutOf(node: NodeModel, cache: LayoutCache, qemu: QemuProfile): NodeLayout {
   const key =
     node.source +
     '\u0002' +
@@ -89,7 +104,7 @@ function layoutOf(node: NodeModel, cache: LayoutCache): NodeLayout {
       .join('\u0001');
   let l = cache.get(key);
   if (!l) {
-    l = computeLayout(node);
+    l = computeLayout(node, { qemu: layoutTarget(qemu) });
     cache.set(key, l);
   }
   return l.name === node.name ? l : { ...l, name: node.name };
@@ -99,7 +114,7 @@ function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts:
   let layout: NodeLayout | undefined;
   for (const rule of RULES) {
     if (!rule.check || (rule.optIn && !opts.information)) continue;
-    const ctx: NodeContext = { node, host, layout: () => (layout ??= layoutOf(node, layouts)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
+    const ctx: NodeContext = { node, host, qemu: opts.qemu ?? DEFAULT_PROFILE, layout: () => (layout ??= layoutOf(node, layouts, opts.qemu ?? DEFAULT_PROFILE)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
     try {
       rule.check(ctx);
     } catch (e) {
@@ -163,6 +178,7 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
       const ctx: ClusterContext = {
         nodes: all,
         host,
+        qemu: opts.qemu ?? DEFAULT_PROFILE,
         report: (node, f) => {
           const target = bySource.get(node?.source ?? group[0].source) ?? group[0];
           target.diagnostics.push(placeFinding(makeDiagnostic(rule, f, node?.name), target));
@@ -253,7 +269,7 @@ function placeFinding(d: Diagnostic, target: AnalyzedDocument): Diagnostic {
 }
 
 function analyzeTopology(text: string, source: string, host: HostProbe, opts: AnalyzeOptions, layouts: LayoutCache, fromScratch = false): AnalyzedDocument {
-  const key = `${opts.information ? 'i' : '-'}\u0000${source}`;
+  const key = `${opts.information ? 'i' : '-'}${profileId(opts.qemu ?? DEFAULT_PROFILE)}\u0000${source}`;
   const incremental = opts.incremental !== false;
   const prev = incremental && !fromScratch ? states.get(key) : undefined;
   const change = prev ? diffTexts(prev.text, text) : undefined;

@@ -12,6 +12,7 @@ import type { XmlElement } from '../syntax/xml';
 import type { Skip } from './context';
 import { detectKind } from '../readers/detect';
 import { diffTexts, TextChange } from '../incremental';
+import { DEFAULT_PROFILE, layoutTarget, QemuProfile } from '../qemu/profile';
 
 /** The inputs memfabric serves in an editor. */
 export type ServedKind = 'topology' | 'libvirt' | 'qemu';
@@ -44,6 +45,8 @@ export class EditorAnalysis {
     readonly text: string,
     readonly kind: ServedKind | undefined,
     readonly doc?: AnalyzedDocument,
+    /** The QEMU the document was judged for. */
+    readonly qemu: QemuProfile = DEFAULT_PROFILE,
   ) {}
 
   /** Every id occurrence and the outline (computed on first use). */
@@ -66,7 +69,7 @@ export class EditorAnalysis {
     if (!this.layouts.has(n)) {
       let l: NodeLayout | undefined;
       try {
-        l = computeLayout(n);
+        l = computeLayout(n, { qemu: layoutTarget(this.qemu) });
       } catch {
         l = undefined;
       }
@@ -93,6 +96,7 @@ interface ClosedElement {
 export class CompletionData {
   readonly text: string;
   readonly kind: ServedKind | undefined;
+  readonly qemu: QemuProfile;
   /** The root PCI bus of the first node: pci.0 on pc machines, pcie.0 on q35. */
   readonly rootBus: string;
   private readonly defs: SymbolIndex;
@@ -104,6 +108,7 @@ export class CompletionData {
   constructor(a: EditorAnalysis) {
     this.text = a.text;
     this.kind = a.kind;
+    this.qemu = a.qemu;
     const doc = a.doc;
     this.defs = doc ? collectSymbols(doc, a.text, { definitionsOnly: true }) : { occurrences: [], outline: [] };
     this.rootBus = /pc-i440fx|^pc$/.test(doc?.nodes[0]?.machine.type?.text ?? 'q35') ? 'pci.0' : 'pcie.0';

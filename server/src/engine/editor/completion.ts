@@ -7,7 +7,7 @@
  * replace and the text that replaces it.
  */
 import { SCHEMA } from '../topology/schema';
-import { catalog } from '../qemu/catalog';
+import { DEFAULT_PROFILE, PropInfo, QemuProfile } from '../qemu/profile';
 import { OPTIONS_WITH_ARG, OPTIONS_WITHOUT_ARG } from '../syntax/qemu-args';
 import { hexHuman, parseQemuSize } from '../text/sizes';
 import { Span } from '../text/source';
@@ -40,9 +40,9 @@ export interface Completion {
  * the last prepared analysis of the document left for completion, possibly
  * of an older text: ids by name, never offsets.
  */
-export function complete(text: string, off: number, kind: ServedKind, a: CompletionData | undefined): Completion[] {
+export function complete(text: string, off: number, kind: ServedKind, a: CompletionData | undefined, qemu: QemuProfile = a?.qemu ?? DEFAULT_PROFILE): Completion[] {
   const ids: IdsFn = (kinds, ns = 'id') => a?.ids(kinds, ns) ?? [];
-  const env: Env = { text, off, a, ids };
+  const env: Env = { text, off, a, ids, qemu };
   if (kind === 'topology') {
     const ctx = xmlContext(text, off, a?.skipper(text));
     // Text completes only in <qemu>, which holds no elements: its start tag is near (no scan to the top of a large <cluster>).
@@ -71,6 +71,8 @@ interface Env {
   off: number;
   a: CompletionData | undefined;
   ids: IdsFn;
+  /** The QEMU whose types and properties are offered. */
+  qemu: QemuProfile;
 }
 
 const POW2 = ['64M', '128M', '256M', '512M', '1G', '2G', '4G', '8G', '16G', '32G', '64G'];
@@ -189,15 +191,16 @@ function optionItems(span: Span, dashes: string): Completion[] {
 }
 
 /** Properties of a -device driver / -object type / -machine / -numa / -m, with their QEMU types. */
-export function propsOf(option: string, first: string): Record<string, string> {
+export function propsOf(option: string, first: string, qemu: QemuProfile = DEFAULT_PROFILE): Record<string, string> {
+  const types = (ps: Record<string, PropInfo> | undefined) => Object.fromEntries(Object.entries(ps ?? {}).map(([k, v]) => [k, v.type]));
   switch (option) {
     case 'device':
-      return { id: 'str', bus: 'str', ...(catalog.devices[first]?.props ?? {}) };
+      return { id: 'str', bus: 'str', ...types(qemu.devices[first]?.props) };
     case 'object':
-      return { id: 'str', ...(catalog.objects[first]?.props ?? {}) };
+      return { id: 'str', ...types(qemu.objects[first]?.props) };
     case 'machine':
     case 'M':
-      return { ...catalog.machineProps.q35, 'cxl-fmw.0.targets.0': 'str', 'cxl-fmw.0.size': 'size', 'cxl-fmw.0.interleave-granularity': 'size' };
+      return { ...types(qemu.machineProps.q35), 'cxl-fmw.0.targets.0': 'str', 'cxl-fmw.0.size': 'size', 'cxl-fmw.0.interleave-granularity': 'size' };
     case 'numa':
       return first === 'node' ? { nodeid: 'uint16', cpus: 'str', memdev: 'link<memory-backend>', mem: 'size', initiator: 'uint16' } : {};
     case 'm':
@@ -231,12 +234,12 @@ function qemuValueCompletions(env: Env, curStart: number, cur: string, prev: str
     const names = (xs: string[], kind: CompletionKind, detail?: (x: string) => string | undefined): Completion[] => xs.map((x) => ({ label: x, kind, detail: detail?.(x), span, newText: x }));
     switch (option) {
       case 'device':
-        return names(Object.keys(catalog.devices).sort(), 'type', (x) => (catalog.devices[x].bus ? `${catalog.devices[x].bus} device` : 'device'));
+        return names(Object.keys(env.qemu.devices).sort(), 'type', (x) => (env.qemu.devices[x].bus ? `${env.qemu.devices[x].bus} device` : 'device'));
       case 'object':
-        return names(Object.keys(catalog.objects).sort(), 'type', () => 'object type');
+        return names(Object.keys(env.qemu.objects).sort(), 'type', () => 'object type');
       case 'machine':
       case 'M':
-        return names(Object.keys(catalog.machines), 'enum', (x) => catalog.machines[x].desc);
+        return names(Object.keys(env.qemu.machines), 'enum', (x) => env.qemu.machines[x].desc);
       case 'numa':
         return names(['node', 'dist', 'cpu', 'hmat-lb', 'hmat-cache'], 'enum');
       case 'm':
@@ -248,7 +251,7 @@ function qemuValueCompletions(env: Env, curStart: number, cur: string, prev: str
   const first = comma < 0 ? '' : cur.slice(0, cur.indexOf(',')).replace(/^(driver|qom-type|type)=/, '');
   const seg = cur.slice(comma + 1);
   const segStart = curStart + comma + 1;
-  const props = propsOf(option, option === 'm' || option === 'smp' ? '' : first);
+  const props = propsOf(option, option === 'm' || option === 'smp' ? '' : first, env.qemu);
   const eq = seg.indexOf('=');
   if (eq < 0) {
     const span = { start: segStart, end: off };

@@ -4,6 +4,7 @@
  * hex and human units, and the rule behind each diagnostic at the cursor.
  * Markdown out; offsets of the analyzed text.
  */
+import { profileLabel } from '../qemu/profile';
 import { NodeModel, prop } from '../model/model';
 import type { NodeLayout } from '../layout/index';
 import { bdf } from '../layout/pci';
@@ -197,7 +198,7 @@ export function placementAt(a: EditorAnalysis, off: number): HoverResult | undef
   const out: string[] = [];
   for (const [text, names] of byText) {
     const who = nodes.length > 1 ? `Node ${names.length > 4 ? `${names.slice(0, 3).join(', ')} … ${names[names.length - 1]}` : names.join(', ')}: ` : '';
-    out.push(`${who}guest physical placement (QEMU 7.2, SeaBIOS, as \`memfabric layout\` predicts)\n\n${text}`);
+    out.push(`${who}guest physical placement (${profileLabel(a.qemu)}, as \`memfabric layout\` predicts)\n\n${text}`);
   }
   return { markdown: out.join('\n\n'), span };
 }

@@ -32,6 +32,8 @@ export interface BarPlacement {
 export interface NodeLayout {
   name: string;
   qemuVersion: string;
+  /** The SeaBIOS version the prediction is for. */
+  firmware: string;
   platform: Platform;
   iomem: IomemEntry[];
   e820: { start: bigint; end: bigint; type: string }[];
@@ -45,6 +47,8 @@ export interface NodeLayout {
 export interface LayoutOptions {
   /** Include memfabric's guest agent device, as `memfabric boot` runs the node (default true). */
   agent?: boolean;
+  /** The QEMU and firmware to predict for (default 7.2.22 with SeaBIOS 1.16.2). */
+  qemu?: { version: string; firmware?: string };
 }
 
 const MMCONFIG = { start: 0xb0000000n, end: 0xbfffffffn };
@@ -117,7 +121,8 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
   }
   return {
     name: node.name,
-    qemuVersion: LAYOUT_QEMU_VERSION,
+    qemuVersion: opts.qemu?.version ?? LAYOUT_QEMU_VERSION,
+    firmware: opts.qemu?.firmware ?? '1.16.2',
     platform: p,
     iomem,
     e820: fw.map((e: E820Entry) => ({ start: e.start, end: e.end, type: firmwareTypeName(e.type) })),

@@ -1,5 +1,4 @@
 import { Rule } from './rule';
-import { catalog } from '../qemu/catalog';
 import { BRIDGE_DRIVERS, PXB_DRIVERS, devProp } from './util';
 import { machineBase } from '../model/model';
 
@@ -9,7 +8,7 @@ export const rule: Rule = {
   summary:
     "A PCI device without bus= goes on the newest root bus; after a pxb/pxb-cxl that is the expander's bus, which takes only bridges. Give such devices bus=pcie.0 (or a root port).",
   enforcedBy: 'PCI: Only PCI/PCIe bridges can be plugged into pxb-cxl',
-  check({ node, report }) {
+  check({ node, qemu, report }) {
     let pxb: string | undefined;
     const root = machineBase(node.machine.type?.text) === 'q35' ? 'pcie.0' : 'pci.0';
     for (const d of node.devices) {
@@ -17,7 +16,7 @@ export const rule: Rule = {
         pxb = d.driver;
         continue;
       }
-      if (!pxb || devProp(d, 'bus') || BRIDGE_DRIVERS.has(d.driver) || catalog.devices[d.driver]?.bus !== 'PCI') continue;
+      if (!pxb || devProp(d, 'bus') || BRIDGE_DRIVERS.has(d.driver) || qemu.devices[d.driver]?.bus !== 'PCI') continue;
       const end = d.m.span().end;
       report({
         span: d.driverM.span(),

@@ -8,6 +8,7 @@ import { Diagnostic, Fix, RelatedInfo, Severity } from '../diagnostics';
 import { NodeModel } from '../model/model';
 import { Span } from '../text/source';
 import type { NodeLayout } from '../layout/index';
+import type { QemuProfile } from '../qemu/profile';
 
 export interface FileInfo {
   size: bigint;
@@ -38,6 +39,8 @@ export interface Finding {
 export interface NodeContext {
   node: NodeModel;
   host: HostProbe;
+  /** The QEMU the node is judged for (its version, types and properties). */
+  qemu: QemuProfile;
   /** The predicted guest memory map (computed once, on first use). */
   layout(): NodeLayout;
   report(f: Finding): void;
@@ -52,6 +55,7 @@ export interface ClusterContext {
    */
   nodes: NodeModel[];
   host: HostProbe;
+  qemu: QemuProfile;
   report(node: NodeModel | undefined, f: Finding): void;
 }
 

@@ -1,5 +1,5 @@
 import { Rule } from './rule';
-import { catalog, deviceKnown } from '../qemu/catalog';
+import { deviceKnown } from '../qemu/catalog';
 
 function closest(name: string, names: string[]): string | undefined {
   let best: string | undefined;
@@ -32,21 +32,21 @@ export { closest };
 
 const HINTS: Record<string, string> = {
   ivshmem: "the legacy 'ivshmem' device was removed in QEMU 4.0: use ivshmem-plain,memdev=… (or ivshmem-doorbell,chardev=…)",
-  'cxl-type2': 'QEMU 7.2 emulates only CXL Type 3 memory devices (cxl-type3)',
+  'cxl-type2': 'QEMU emulates only CXL Type 3 memory devices (cxl-type3)',
 };
 
 export const rule: Rule = {
   code: 'unknown-device-type',
   severity: 'error',
-  summary: 'A -device driver must be one QEMU 7.2 (qemu-system-x86_64) has.',
+  summary: 'A -device driver must be one that the QEMU judged for (qemu-system-x86_64, its profile) has.',
   enforcedBy: "'ivshmem' is not a valid device model name",
-  check({ node, report }) {
+  check({ node, qemu, report }) {
     for (const d of node.devices) {
-      if (!d.driver || deviceKnown(d.driver)) continue;
-      const near = closest(d.driver, Object.keys(catalog.devices));
+      if (!d.driver || deviceKnown(qemu, d.driver)) continue;
+      const near = closest(d.driver, Object.keys(qemu.devices));
       report({
         span: d.driverM.span(),
-        message: `QEMU 7.2 has no device '${d.driver}'${HINTS[d.driver] ? `: ${HINTS[d.driver]}` : near ? ` (did you mean '${near}'?)` : ''}. QEMU: "'${d.driver}' is not a valid device model name"`,
+        message: `QEMU ${qemu.version} has no device '${d.driver}'${HINTS[d.driver] ? `: ${HINTS[d.driver]}` : near ? ` (did you mean '${near}'?)` : ''}. QEMU: "'${d.driver}' is not a valid device model name"`,
         fixes: near && !HINTS[d.driver] ? [{ title: `Change to ${near}`, edits: [{ span: d.driverM.span(), newText: near }] }] : [],
       });
     }

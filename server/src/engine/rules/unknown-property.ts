@@ -15,22 +15,22 @@ export const rule: Rule = {
   summary:
     'Every property must exist on the object it is set on: the machine, a -device driver, an -object type, or the -global driver named. Host-bridge properties such as pci-hole64-size are set with -global, not on -machine.',
   enforcedBy: "Property 'pc-q35-7.2-machine.pci-hole64-size' not found",
-  check({ node, report }) {
+  check({ node, qemu, report }) {
     const base = machineBase(node.machine.type?.text);
     for (const p of node.machine.props) {
-      if (machineHasProp(base, p.key)) continue;
+      if (machineHasProp(qemu, base, p.key)) continue;
       const hb = hostBridgeFor(base);
-      const onBridge = hostBridgeHasProp(hb, p.key);
+      const onBridge = hostBridgeHasProp(qemu, hb, p.key);
       report({
         span: p.keySpan,
-        message: `The ${node.machine.type?.text ?? 'pc'} machine has no property '${p.key}'${onBridge ? `: it is a property of the host bridge ${hb}; set it with -global ${hb}.${p.key}=${p.value.text}` : ''}. QEMU: "Property '${machineQomName(node.machine.type?.text)}.${p.key}' not found"`,
+        message: `The ${node.machine.type?.text ?? 'pc'} machine has no property '${p.key}'${onBridge ? `: it is a property of the host bridge ${hb}; set it with -global ${hb}.${p.key}=${p.value.text}` : ''}. QEMU: "Property '${machineQomName(qemu, node.machine.type?.text)}.${p.key}' not found"`,
         // The fix that moves it to -global is offered by the server, which knows how to edit each input kind.
       });
     }
     for (const d of node.devices) {
-      if (!deviceKnown(d.driver)) continue;
+      if (!deviceKnown(qemu, d.driver)) continue;
       for (const p of d.props) {
-        if (deviceHasProp(d.driver, p.key)) continue;
+        if (deviceHasProp(qemu, d.driver, p.key)) continue;
         report({
           span: p.keySpan,
           message: `${d.driver} has no property '${p.key}'${MOVED[p.key] && d.driver === 'cxl-type3' ? ` (${MOVED[p.key]})` : ''}. QEMU: "Property '${d.driver}.${p.key}' not found"`,
@@ -42,26 +42,26 @@ export const rule: Rule = {
       }
     }
     for (const o of node.objects) {
-      if (!objectKnown(o.qomType) || o.json) continue;
+      if (!objectKnown(qemu, o.qomType) || o.json) continue;
       for (const p of o.props) {
-        if (objectHasProp(o.qomType, p.key)) continue;
+        if (objectHasProp(qemu, o.qomType, p.key)) continue;
         report({ span: p.keySpan, message: `${o.qomType} has no property '${p.key}'. QEMU: "Invalid parameter '${p.key}'"` });
       }
     }
     for (const g of node.globals) {
       if (g.driver === 'q35-pcihost' || g.driver === 'i440FX-pcihost') {
-        if (!hostBridgeHasProp(g.driver, g.property)) {
+        if (!hostBridgeHasProp(qemu, g.driver, g.property)) {
           report({ span: g.keyM.span(), message: `${g.driver} has no property '${g.property}'. QEMU: "can't apply global ${g.driver}.${g.property}=${g.value.text}: Property '${g.driver}.${g.property}' not found"` });
         }
         continue;
       }
-      if (deviceKnown(g.driver)) {
-        if (!deviceHasProp(g.driver, g.property)) {
+      if (deviceKnown(qemu, g.driver)) {
+        if (!deviceHasProp(qemu, g.driver, g.property)) {
           report({ span: g.keyM.span(), message: `${g.driver} has no property '${g.property}'. QEMU: "can't apply global ${g.driver}.${g.property}=${g.value.text}: Property '${g.driver}.${g.property}' not found"` });
         }
         continue;
       }
-      report({ severity: 'warning', span: g.keyM.span(), message: `-global names '${g.driver}', which is not a device type QEMU 7.2 has, so it has no effect. QEMU: "warning: global ${g.driver}.${g.property} has invalid class name"` });
+      report({ severity: 'warning', span: g.keyM.span(), message: `-global names '${g.driver}', which is not a device type QEMU ${qemu.version} has, so it has no effect. QEMU: "warning: global ${g.driver}.${g.property} has invalid class name"` });
     }
   },
 };

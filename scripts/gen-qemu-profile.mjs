@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Writes a bundled QEMU profile with the very code that reads a user's QEMU
+// (server/src/host/qemu-profile.ts, compiled: run `npx tsc -p .` first):
+//   node scripts/gen-qemu-profile.mjs /usr/bin/qemu-system-x86_64                 -> server/src/engine/qemu/profile-7.2.json
+//   node scripts/gen-qemu-profile.mjs ~/.cache/memfabric/qemu-10.0/bin/qemu-system-x86_64  -> profile-10.0.json
+import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const { readProfile } = require(join(repo, 'out/server/src/host/qemu-profile.js'));
+const { shortVersion } = require(join(repo, 'out/server/src/engine/qemu/profile.js'));
+
+const bin = process.argv[2] ?? 'qemu-system-x86_64';
+const p = await readProfile(bin);
+delete p.origin; // bundled copies get { kind: 'bundled' } when loaded
+const out = join(repo, 'server/src/engine/qemu', `profile-${shortVersion(p.version)}.json`);
+// One type per line: diffs between two recordings show what changed.
+const lines = ['{'];
+const keys = Object.keys(p);
+keys.forEach((k, i) => {
+  const v = p[k];
+  const comma = i < keys.length - 1 ? ',' : '';
+  if (['devices', 'objects', 'machines', 'machineProps', 'globals'].includes(k)) {
+    const ks = Object.keys(v);
+    lines.push(` ${JSON.stringify(k)}: {`);
+    ks.forEach((kk, j) => lines.push(`  ${JSON.stringify(kk)}: ${JSON.stringify(v[kk])}${j < ks.length - 1 ? ',' : ''}`));
+    lines.push(` }${comma}`);
+  } else lines.push(` ${JSON.stringify(k)}: ${JSON.stringify(v)}${comma}`);
+});
+lines.push('}');
+writeFileSync(out, lines.join('\n') + '\n');
+console.log(`${out}: QEMU ${p.version}, ${p.firmware ? `${p.firmware.name} ${p.firmware.version}` : 'no firmware line'}, ${Object.keys(p.devices).length} devices, ${Object.keys(p.objects).length} objects, ${Object.keys(p.machines).length} machines`);

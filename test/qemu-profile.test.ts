@@ -1,0 +1,215 @@
+/**
+ * QEMU profiles: read from the real binaries (QEMU 7.2 on PATH, QEMU 10.0
+ * unpacked by scripts/qemu10-setup.sh), the bundled ones made by the same
+ * code, cached per binary, and what the engine does with each: the rules,
+ * completion and the CLI judge for the QEMU the user runs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { QemuInfo, QemuRequest } from '../server/src/lsp/protocol';
+import { ProfileError, forgetProfiles, readProfile, userProfile } from '../server/src/host/qemu-profile';
+import { BUNDLED, QemuProfile, bundledProfile, qemuAtLeast } from '../server/src/engine/qemu/profile';
+import { analyzeDocument, NO_HOST } from '../server/src/engine/index';
+import { complete } from '../server/src/engine/editor/completion';
+import { BIN, QEMU10, REPO, hasQemu, hasQemu10, runCli } from './support/cli';
+
+const bundled72 = BUNDLED.find((p) => p.version.startsWith('7.2.'))!;
+const bundled100 = BUNDLED.find((p) => p.version.startsWith('10.0.'))!;
+
+/** Equal as data, the origin aside. */
+function sameProfile(a: QemuProfile, b: QemuProfile) {
+  const strip = ({ origin: _o, ...rest }: QemuProfile) => rest;
+  assert.deepEqual(JSON.parse(JSON.stringify(strip(a))), JSON.parse(JSON.stringify(strip(b))));
+}
+
+test('the bundled QEMU 7.2 profile is what the installed 7.2 binary says of itself, read by the same code', { skip: !hasQemu() && 'no qemu-system-x86_64' }, async () => {
+  const live = await readProfile('qemu-system-x86_64');
+  assert.match(live.version, /^7\.2\.\d+$/);
+  assert.deepEqual(live.firmware && { name: live.firmware.name, version: live.firmware.version }, { name: 'SeaBIOS', version: '1.16.2' });
+  assert.equal(live.origin.kind, 'binary');
+  sameProfile(live, bundled72);
+  // What the rules ask: 7.2's cxl-type3 has memdev and lsa only; its defaults are QEMU's.
+  assert.ok(live.devices['cxl-type3'].props.memdev);
+  assert.equal(live.devices['cxl-type3'].props['volatile-memdev'], undefined);
+  assert.equal(live.globals['q35-pcihost']['pci-hole64-size'].default, 34359738368);
+  assert.equal(live.devices['cxl-type3'].props.sn.default, '18446744073709551615');
+});
+
+test('the bundled QEMU 10.0 profile is what the 10.0 binary says of itself, SeaBIOS 1.16.3 included', { skip: !hasQemu10() && `no QEMU 10.0 at ${QEMU10} (scripts/qemu10-setup.sh)` }, async () => {
+  const live = await readProfile(QEMU10);
+  assert.match(live.version, /^10\.0\.\d+$/);
+  assert.equal(live.firmware?.version, '1.16.3');
+  sameProfile(live, bundled100);
+  for (const p of ['volatile-memdev', 'persistent-memdev', 'num-dc-regions', 'volatile-dc-memdev']) assert.ok(live.devices['cxl-type3'].props[p], p);
+  assert.ok(live.devices['cxl-switch-mailbox-cci'], 'cxl-switch-mailbox-cci (8.2+)');
+  assert.ok(live.machines['pc-q35-10.0']);
+});
+
+test('a binary that is missing, not QEMU, or hangs gets a clear message and leaves no process', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-profile-'));
+  try {
+    await assert.rejects(readProfile(join(dir, 'nope')), (e: Error) => e instanceof ProfileError && /is not an executable file/.test(e.message));
+    await assert.rejects(readProfile('no-such-qemu-anywhere'), /not found in PATH/);
+    const fake = join(dir, 'fake-qemu');
+    writeFileSync(fake, '#!/bin/sh\necho "hello"\n');
+    chmodSync(fake, 0o755);
+    await assert.rejects(readProfile(fake), /is not QEMU: --version printed "hello"/);
+    const hang = join(dir, 'hanging-qemu');
+    // A child of the script must end too (the whole process group is killed).
+    const mark = `301.${process.pid}`;
+    writeFileSync(hang, `#!/bin/sh\nsleep ${mark}\n`);
+    chmodSync(hang, 0o755);
+    await assert.rejects(readProfile(hang, 800), /did not answer within 800 ms/);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(spawnSync('pgrep', ['-f', 'hanging-qemu']).status, 1, 'the hanging binary is gone');
+    assert.equal(spawnSync('pgrep', ['-f', `sleep ${mark}`]).status, 1, 'and so is what it started');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('userProfile: read once per binary, cached on disk by path, size, mtime and version; a bundled one where there is no QEMU', { skip: !hasQemu() && 'no qemu-system-x86_64' }, async () => {
+  const cache = mkdtempSync(join(tmpdir(), 'memfabric-profile-cache-'));
+  try {
+    const env = { ...process.env, XDG_CACHE_HOME: cache };
+    forgetProfiles();
+    const first = await userProfile(env);
+    assert.equal(first.note, undefined);
+    assert.match(first.profile.version, /^7\.2\./);
+    const files = readdirSync(join(cache, 'memfabric', 'profiles'));
+    assert.equal(files.length, 1);
+    // The cached copy is what a later process gets: mark it and read again.
+    const file = join(cache, 'memfabric', 'profiles', files[0]);
+    const cached = JSON.parse(readFileSync(file, 'utf8'));
+    cached.machines['marked-by-test'] = { alias: null, desc: 'from the cache' };
+    writeFileSync(file, JSON.stringify(cached));
+    forgetProfiles();
+    assert.ok((await userProfile(env)).profile.machines['marked-by-test']);
+
+    // Another binary (a wrapper: another path, size and mtime) is another entry.
+    const bin = join(cache, 'qemu-wrapper');
+    writeFileSync(bin, '#!/bin/sh\nexec qemu-system-x86_64 "$@"\n');
+    chmodSync(bin, 0o755);
+    forgetProfiles();
+    const copy = await userProfile({ ...env, MEMFABRIC_QEMU: bin });
+    assert.equal(copy.note, undefined);
+    assert.equal(copy.profile.machines['marked-by-test'], undefined);
+    assert.equal(readdirSync(join(cache, 'memfabric', 'profiles')).length, 2);
+    utimesSync(bin, new Date(), new Date(Date.now() + 5000));
+    forgetProfiles();
+    await userProfile({ ...env, MEMFABRIC_QEMU: bin });
+    assert.equal(readdirSync(join(cache, 'memfabric', 'profiles')).length, 3, 'a binary with a new mtime is read again');
+
+    forgetProfiles();
+    const none = await userProfile({ ...env, MEMFABRIC_QEMU: join(cache, 'missing-qemu') });
+    assert.equal(none.profile, bundledProfile());
+    assert.equal(none.profile.origin.kind, 'bundled');
+    assert.match(none.note!, /no QEMU binary '.*missing-qemu' \(MEMFABRIC_QEMU\): judging with the bundled QEMU 10\.0\.\d+ profile/);
+  } finally {
+    forgetProfiles();
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
+
+test('bundledProfile picks the nearest bundled version', () => {
+  assert.equal(bundledProfile('7.2.0'), bundled72);
+  assert.equal(bundledProfile('8.0.4'), bundled72);
+  assert.equal(bundledProfile('9.2.1'), bundled100);
+  assert.equal(bundledProfile('10.1.0'), bundled100);
+  assert.equal(bundledProfile(), bundled100);
+  assert.ok(qemuAtLeast(bundled100, '8.1') && !qemuAtLeast(bundled72, '8.1'));
+});
+
+const VOLATILE = `qemu-system-x86_64 -M q35,cxl=on -m 2G \\
+  -object memory-backend-ram,id=vmem0,size=256M \\
+  -device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1 \\
+  -device cxl-rp,port=0,bus=cxl.1,id=root_port13,chassis=0,slot=2 \\
+  -device cxl-type3,bus=root_port13,volatile-memdev=vmem0,id=cxl-vmem0 \\
+  -M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G
+`;
+
+test('the rules judge for the profile they are given: a property or machine type only one version has', () => {
+  const codes = (text: string, qemu: QemuProfile) => analyzeDocument(text, '/tmp/x.qemu', NO_HOST, 'qemu', { qemu, incremental: false }).diagnostics.map((d) => `${d.code}: ${d.message}`);
+  const on72 = codes(VOLATILE, bundled72);
+  assert.ok(on72.some((m) => /^unknown-property: cxl-type3 has no property 'volatile-memdev'/.test(m)), on72.join('\n'));
+  assert.ok(!codes(VOLATILE, bundled100).some((m) => m.startsWith('unknown-property')), codes(VOLATILE, bundled100).join('\n'));
+
+  const m100 = 'qemu-system-x86_64 -M pc-q35-10.0 -m 1G\n';
+  assert.ok(codes(m100, bundled72).some((m) => m.startsWith("unknown-machine-type: qemu-system-x86_64 7.2.22 has no machine type 'pc-q35-10.0'")), codes(m100, bundled72).join('\n'));
+  assert.deepEqual(codes(m100, bundled100), []);
+
+  const mbox = 'qemu-system-x86_64 -M q35 -m 1G -device cxl-switch-mailbox-cci,id=m\n';
+  assert.ok(codes(mbox, bundled72).some((m) => m.startsWith("unknown-device-type: QEMU 7.2.22 has no device 'cxl-switch-mailbox-cci'")));
+  assert.ok(!codes(mbox, bundled100).some((m) => m.startsWith('unknown-device-type')));
+});
+
+test('completion offers the properties of the QEMU judged for', () => {
+  const text = 'qemu-system-x86_64 -device cxl-type3,';
+  const labels = (q: QemuProfile) => complete(text, text.length, 'qemu', undefined, q).map((c) => c.label);
+  assert.ok(labels(bundled100).includes('volatile-memdev'));
+  assert.ok(!labels(bundled72).includes('volatile-memdev'));
+  assert.ok(labels(bundled72).includes('lsa'));
+});
+
+test('memfabric check judges for the QEMU named in MEMFABRIC_QEMU, and says which', { skip: !(hasQemu() && hasQemu10()) && 'needs QEMU 7.2 and 10.0' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-profile-cli-'));
+  try {
+    const f = join(dir, 'volatile.qemu');
+    writeFileSync(f, VOLATILE);
+    const r10 = runCli(['check', '--format', 'json', f], { env: { MEMFABRIC_QEMU: QEMU10 } });
+    const j10 = JSON.parse(r10.stdout);
+    assert.equal(j10.qemu.version.startsWith('10.0.'), true);
+    assert.equal(j10.qemu.firmware, 'SeaBIOS 1.16.3');
+    assert.equal(j10.qemu.origin, QEMU10);
+    assert.ok(!j10.files[0].diagnostics.some((d: { code: string }) => d.code === 'unknown-property'), r10.stdout);
+    const r72 = runCli(['check', f]);
+    assert.match(r72.stdout, /unknown-property\] cxl-type3 has no property 'volatile-memdev'/);
+    assert.match(r72.stdout, /judged for QEMU 7\.2\.\d+, SeaBIOS 1\.16\.2\)/);
+    const none = runCli(['check', f], { env: { MEMFABRIC_QEMU: join(dir, 'no-qemu') } });
+    assert.match(none.stderr, /memfabric: note: no QEMU binary .* judging with the bundled QEMU 10\.0\.\d+ profile/);
+    assert.match(none.stdout, /judged for QEMU 10\.0\.\d+, SeaBIOS 1\.16\.3 \(bundled profile\)/);
+    assert.ok(existsSync(f));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The language server over stdio, initialized with the client's memfabric.qemuBinary (or none). */
+async function lspJudge(qemuBinary: string | undefined, text: string): Promise<{ qemu: QemuInfo; codes: string[] }> {
+  const child = spawn(process.execPath, [BIN, 'lsp', '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-profile-lsp-'));
+  try {
+    const uri = pathToFileURL(join(dir, 'volatile.qemu')).toString();
+    const published = new Promise<{ code?: string | number }[]>((res) => conn.onNotification('textDocument/publishDiagnostics', (p: { uri: string; diagnostics: { code?: string | number }[] }) => p.uri === uri && res(p.diagnostics)));
+    conn.listen();
+    await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: { qemuBinary } });
+    conn.sendNotification('initialized', {});
+    const qemu = await conn.sendRequest(QemuRequest.type);
+    // Opened after the profile is known: judged with it from the first publish.
+    conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'qemu-cmdline', version: 1, text } });
+    const diags = await published;
+    return { qemu, codes: diags.map((d) => String(d.code)) };
+  } finally {
+    child.kill();
+    conn.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the language server judges for memfabric.qemuBinary (initializationOptions) and names it in memfabric/qemu', { skip: !(hasQemu() && hasQemu10()) && 'needs QEMU 7.2 and 10.0' }, async () => {
+  const on10 = await lspJudge(QEMU10, VOLATILE);
+  assert.match(on10.qemu.version, /^10\.0\./);
+  assert.match(on10.qemu.label, /^QEMU 10\.0\.\d+, SeaBIOS 1\.16\.3$/);
+  assert.equal(on10.qemu.origin, QEMU10);
+  assert.ok(!on10.codes.includes('unknown-property'), on10.codes.join(' '));
+  const onPath = await lspJudge(undefined, VOLATILE);
+  assert.match(onPath.qemu.label, /^QEMU 7\.2\.\d+, SeaBIOS 1\.16\.2$/);
+  assert.ok(onPath.codes.includes('unknown-property'), onPath.codes.join(' '));
+});
