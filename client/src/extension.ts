@@ -8,15 +8,18 @@
  * (diagnostics, hover, completion, outline, the memory map): it is the
  * extension's own code, started with the extension's directory as its working
  * directory, it reads the workspace's files and executes nothing from the
- * workspace (its one child is `qemu-system-x86_64 --version`, looked up on the
- * PATH of VS Code itself, for the version warning), and it gets no memfabric.*
- * setting. Everything that starts a process (boot, stop, status, exec, console,
+ * workspace (its children are the user's QEMU, asked what it is: `--version`,
+ * `-machine none` over QMP, SeaBIOS's first debug-console line; the binary is
+ * memfabric.qemuBinary from the user's own settings, which an untrusted
+ * workspace cannot set, else qemu-system-x86_64 on the PATH of VS Code
+ * itself), and it gets no other memfabric.* setting. Everything that starts a process (boot, stop, status, exec, console,
  * the guest views, verify, the image build) refuses with a message; those
  * commands are also disabled (`enablement: isWorkspaceTrusted`).
  */
 import { spawn } from 'node:child_process';
 import * as vscode from 'vscode';
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
+import { QemuInfo, QemuRequest } from '../../server/src/lsp/protocol';
 import { Cli, cliEnv } from './cli';
 import { Clusters } from './clusters';
 import { registerCommands, statusText } from './commands';
@@ -27,6 +30,8 @@ import { MemoryMaps } from './memmap';
 
 let ctx: Ctx | undefined;
 let client: LanguageClient | undefined;
+/** The QEMU the language server judges for (its profile), once it answered. */
+let qemuInfo: QemuInfo | undefined;
 
 export const DOCUMENT_SELECTOR = [
   { scheme: 'file', language: 'memfabric-topology' },
@@ -69,14 +74,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       status.hide();
       return;
     }
-    status.text = statusText(e).replace(/^memfabric:/, 'memfabric: $(server-environment)');
-    status.tooltip = `memfabric: cluster ${e.name} (${vscode.workspace.asRelativePath(e.uri)}); click for the Clusters view`;
+    status.text = statusText(e).replace(/^memfabric:/, 'memfabric: $(server-environment)') + (qemuInfo ? ` · QEMU ${qemuInfo.version}` : '');
+    status.tooltip = `memfabric: cluster ${e.name} (${vscode.workspace.asRelativePath(e.uri)}); click for the Clusters view` +
+      (qemuInfo ? `\nJudged for ${qemuInfo.label}${qemuInfo.origin !== 'bundled' ? ` (${qemuInfo.origin})` : ''}${qemuInfo.note ? `\n${qemuInfo.note}` : ''}` : '');
     status.show();
   };
   context.subscriptions.push(status, clusters.onDidChange(updateStatus), vscode.window.onDidChangeActiveTextEditor(updateStatus));
 
   await startServer(context, output);
   updateStatus();
+  void client?.sendRequest(QemuRequest.type).then(
+    (q) => {
+      qemuInfo = q;
+      output.appendLine(`memfabric: judging for ${q.label}${q.note ? ` (${q.note})` : ''}`);
+      updateStatus();
+    },
+    () => undefined,
+  );
   // read the workspace's clusters (outline, and status when trusted) without holding up activation
   void clusters.all().then(updateStatus);
 }
@@ -89,8 +103,11 @@ async function startServer(context: vscode.ExtensionContext, output: vscode.Outp
     run: { module, transport: TransportKind.ipc, options },
     debug: { module, transport: TransportKind.ipc, options: { ...options, execArgv: ['--nolazy', '--inspect=6019'] } },
   };
+  // The one setting the server gets: the QEMU to judge for (restricted: an untrusted workspace cannot set it).
+  const qemuBinary = vscode.workspace.getConfiguration('memfabric').get<string>('qemuBinary')?.trim() || undefined;
   const clientOptions: LanguageClientOptions = {
     documentSelector: DOCUMENT_SELECTOR,
+    initializationOptions: { qemuBinary },
     outputChannel: output,
     traceOutputChannel: output,
   };

@@ -4,7 +4,7 @@
  * its `eslint/*` requests: a namespace per message holding its method and
  * RequestType). Only types and vscode-jsonrpc here: no engine, no server.
  */
-import { RequestType } from 'vscode-jsonrpc';
+import { RequestType, RequestType0 } from 'vscode-jsonrpc';
 
 export interface LayoutParams {
   /** The document, as the client knows it (open or not: an unopened file: URI is read from disk). */
@@ -44,7 +44,9 @@ export interface LayoutNode {
   iomem: LayoutIomemEntry[];
   e820: LayoutE820Entry[];
   bars: LayoutBar[];
-  /** Set when the installed qemu-system-x86_64 is not the version the model is for. */
+  /** The firmware the prediction is for ("1.16.3": SeaBIOS). */
+  firmware: string;
+  /** Set when the QEMU judged for is not one the model was checked against. */
   warning?: string;
 }
 
@@ -56,4 +58,21 @@ export interface LayoutResult {
 export namespace LayoutRequest {
   export const method = 'memfabric/layout' as const;
   export const type = new RequestType<LayoutParams, LayoutResult, void>(method);
+}
+
+/** The QEMU the server judges documents for (its profile), for the status item and hovers. */
+export interface QemuInfo {
+  /** "QEMU 10.0.2, SeaBIOS 1.16.3" (with "(bundled profile)" when no binary was read). */
+  label: string;
+  version: string;
+  firmware?: string;
+  /** The binary's path, or 'bundled'. */
+  origin: string;
+  /** Why a bundled profile serves, when it does. */
+  note?: string;
+}
+
+export namespace QemuRequest {
+  export const method = 'memfabric/qemu' as const;
+  export const type = new RequestType0<QemuInfo, void>(method);
 }

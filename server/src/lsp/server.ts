@@ -49,8 +49,10 @@ import { quickFixes } from '../engine/editor/fixes';
 import { definition, prepareRename, references, rename } from '../engine/editor/navigation';
 import { outline, OutlineItem } from '../engine/editor/outline';
 import { cachedHost, installedQemuVersion, nodeHost } from '../host/probe';
+import { userProfile } from '../host/qemu-profile';
+import { bundledProfile, profileLabel, QemuProfile } from '../engine/qemu/profile';
 import { layoutReport } from '../engine/layout/report';
-import { LayoutRequest, LayoutResult } from './protocol';
+import { LayoutRequest, LayoutResult, QemuInfo, QemuRequest } from './protocol';
 
 /** Offsets ↔ LSP positions of one text (LineMap's interface). */
 type Positions = Pick<LineMap, 'range' | 'offset' | 'position'>;
@@ -147,11 +149,22 @@ export class MemfabricServer {
   /** How long the last analysis of each document took (ms), with its cluster peers. */
   private readonly cost = new Map<string, number>();
   private readonly eager = new Map<string, NodeJS.Immediate>();
+  /**
+   * The QEMU documents are judged for: until the profile of the user's binary is
+   * read (host/qemu-profile.ts: cached on disk, about a second the first time),
+   * the bundled profile nearest to its version; then every open document is
+   * judged again.
+   */
+  private qemu: QemuProfile = bundledProfile(installedQemuVersion());
+  private qemuNote?: string;
+  private qemuReady: Promise<void> = Promise.resolve();
 
   constructor(private readonly connection: Connection) {
     const c = connection;
     const docs = this.documents;
-    c.onInitialize((): InitializeResult => ({
+    c.onInitialize((p): InitializeResult => {
+      this.qemuReady = this.readProfile((p.initializationOptions as { qemuBinary?: string } | undefined)?.qemuBinary);
+      return {
       capabilities: {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
         hoverProvider: true,
@@ -164,7 +177,12 @@ export class MemfabricServer {
         experimental: { memfabric: { layout: LayoutRequest.method } },
       },
       serverInfo: { name: 'memfabric', version: '0.1.0' },
-    }));
+      };
+    });
+    c.onRequest(QemuRequest.type, async (): Promise<QemuInfo> => {
+      await this.qemuReady;
+      return { label: profileLabel(this.qemu), version: this.qemu.version, firmware: this.qemu.firmware ? `${this.qemu.firmware.name} ${this.qemu.firmware.version}` : undefined, origin: this.qemu.origin.kind === 'binary' ? this.qemu.origin.path : 'bundled', ...(this.qemuNote ? { note: this.qemuNote } : {}) };
+    });
     docs.onDidOpen((e) =>
       this.guard(() => {
         this.openedVersion.set(e.document.uri, e.document.version);
@@ -224,6 +242,28 @@ export class MemfabricServer {
   }
 
   // ---------------------------------------------------------------- analysis
+
+  /**
+   * Reads the profile of the user's QEMU (the client's memfabric.qemuBinary, else
+   * $MEMFABRIC_QEMU, else qemu-system-x86_64 in PATH) and, when it is not the one
+   * in use, judges every open document again.
+   */
+  private async readProfile(binary: string | undefined): Promise<void> {
+    const env = binary?.trim() ? { ...process.env, MEMFABRIC_QEMU: binary.trim() } : process.env;
+    try {
+      const { profile, note } = await userProfile(env);
+      this.qemuNote = note;
+      if (note) this.connection.console.info(`memfabric: ${note}`);
+      if (profile === this.qemu) return;
+      this.qemu = profile;
+      this.connection.console.info(`memfabric: judging for ${profileLabel(profile)}`);
+      this.cache.clear();
+      this.ready.clear();
+      for (const d of this.documents.all()) this.schedule(d.uri);
+    } catch (e) {
+      this.qemuNote = `the QEMU profile could not be read: ${(e as Error).message}`;
+    }
+  }
 
   private schedule(uri: string) {
     clearTimeout(this.prepareTimers.get(uri));
@@ -287,14 +327,14 @@ export class MemfabricServer {
     const fresh = (e: (typeof entries)[number], doc?: AnalyzedDocument): Analysis => ({
       version: e.d.version,
       lm: positionsOf(e.d, e.d.version, e.text),
-      ed: new EditorAnalysis(e.text, e.kind, doc),
+      ed: new EditorAnalysis(e.text, e.kind, doc, this.qemu),
     });
     const self = entries.find((e) => e.d === d)!;
     if (!kind) {
       this.cache.set(d.uri, fresh(self));
       return [d];
     }
-    const run = (es: typeof entries) => analyzeDocuments(es.map((e) => ({ text: e.text, source: sourceOf(e.d.uri), kind: e.kind })), this.host, { information: true });
+    const run = (es: typeof entries) => analyzeDocuments(es.map((e) => ({ text: e.text, source: sourceOf(e.d.uri), kind: e.kind })), this.host, { information: true, qemu: this.qemu });
     let results: AnalyzedDocument[] | undefined;
     let used = entries;
     const started = performance.now();
@@ -518,10 +558,10 @@ export class MemfabricServer {
         kind = servedKind(text, uri, '');
       }
       if (!kind) return new ResponseError(ErrorCodes.InvalidParams, `${uri} is not a topology, libvirt domain or QEMU command line`);
-      const [r] = analyzeDocuments([{ text, source: sourceOf(uri), kind }], nodeHost);
+      const [r] = analyzeDocuments([{ text, source: sourceOf(uri), kind }], nodeHost, { qemu: this.qemu });
       const sel = selectNodes(r, node, uri);
       if ('error' in sel) return new ResponseError(ErrorCodes.InvalidParams, sel.error);
-      return layoutReport(sel.nodes, { agent, installedQemu: installedQemuVersion() }).result;
+      return layoutReport(sel.nodes, { agent, qemu: this.qemu }).result;
     } catch (e) {
       return new ResponseError(ErrorCodes.InternalError, `memfabric/layout failed: ${(e as Error).message}`);
     }
