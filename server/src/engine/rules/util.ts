@@ -1,29 +1,16 @@
 /** Small helpers the rules share. */
-import { MemoryBackend, NodeModel, Prop, QDevice, SizeValue, prop, qemuBool } from '../model/model';
-import { MiB, hexHuman } from '../text/sizes';
+import { MemoryBackend, NodeModel, Prop, QDevice, prop } from '../model/model';
+import { hexHuman } from '../text/sizes';
+
+// Facts of the machine that the layout needs too live in the model (model/facts.ts).
+export { ramSize, sizeOf, isOn, cxlOn } from '../model/facts';
 import { Span } from '../text/source';
 import { Fix } from '../diagnostics';
 
 export { hexHuman };
 
-/** The RAM size QEMU uses: -m (8 KiB aligned), or the machine default of 128 MiB. */
-export function ramSize(node: NodeModel): bigint {
-  const s = node.memory.size?.parsed;
-  if (s?.ok && s.value > 0n) return (s.value + 8191n) & ~8191n;
-  return 128n * MiB;
-}
-
-export function sizeOf(v: SizeValue | undefined): bigint | undefined {
-  return v?.parsed.ok ? v.parsed.value : undefined;
-}
-
 export function devProp(d: QDevice, key: string): Prop | undefined {
   return prop(d.props, key);
-}
-
-export function isOn(p: Prop | undefined, dflt = false): boolean {
-  if (!p) return dflt;
-  return qemuBool(p.value.text) ?? dflt;
 }
 
 export function backendOf(node: NodeModel, id: string | undefined): MemoryBackend | undefined {
@@ -35,12 +22,6 @@ export function linkedBackend(node: NodeModel, d: QDevice, key = 'memdev'): { p:
   const p = devProp(d, key);
   const b = p && node.backends.get(p.value.text);
   return p && b ? { p, b } : undefined;
-}
-
-/** The machine's cxl=on. */
-export function cxlOn(node: NodeModel): Prop | undefined {
-  const p = prop(node.machine.props, 'cxl');
-  return p && isOn(p) ? p : undefined;
 }
 
 /** Insert ",key=value" right after a QEMU option value (keyval form). */
