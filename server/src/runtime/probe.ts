@@ -48,6 +48,8 @@ import { qmpExchange, QmpAnswer } from './qmp';
 /** Bumped when the result format or the probe's own options change (old cache entries are then ignored). */
 export const PROBE_FORMAT = 1;
 
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 // ---------------------------------------------------------------- result types
 
 export interface ProbeE820Entry {
@@ -66,6 +68,7 @@ export interface ProbeBar {
   /** 0-5, 6 = the expansion ROM. */
   bar: number;
   start: bigint;
+  /** As the firmware allocates it: SeaBIOS pads a memory BAR smaller than 4 KiB to 4 KiB. */
   size: bigint;
   kind: 'mem' | 'prefmem' | 'io';
 }
@@ -207,7 +210,7 @@ export type SpawnHook = (file: string, args: string[], options: SpawnOptions) =>
 export interface ProbeOptions {
   /** The QEMU binary (default: $MEMFABRIC_QEMU, else the argv's own binary, looked up in PATH). */
   qemu?: string;
-  /** Whole-probe budget from QEMU's start (default 20 s). */
+  /** Whole-probe budget from QEMU's start (default 30 s: a 64 TiB backend takes QEMU 10-25 s under TCG). */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** Default: accelerator() ($MEMFABRIC_ACCEL), unless the argv chooses one. */
@@ -234,6 +237,8 @@ const TOKEN_RE = /\u0000S(\d+)\u0000/g;
 interface StandInSpec extends StandIn {
   /** How the scratch is made: a sparse file, a directory, or a path left to QEMU (absent). */
   make: 'file' | 'dir' | 'absent' | 'absent-parent';
+  /** The size the backend names (size=, or -m for -mem-path). */
+  backendSize?: bigint;
 }
 
 export interface ProbePlan {
@@ -308,7 +313,7 @@ export function planProbe(argv: string[], cwd: string = process.cwd()): ProbePla
     const full = isAbsolute(path) ? path : resolve(cwd, path);
     const spec = standInFor(full, backendSize, purpose);
     const n = standIns.length;
-    standIns.push({ ...spec, option: optionText(i), argIndex: i, role, path: full });
+    standIns.push({ ...spec, option: optionText(i), argIndex: i, role, path: full, backendSize });
     return TOKEN(n);
   };
   const refuse = (i: number, message: string) => {
@@ -521,7 +526,7 @@ function ramSizeOf(argv: string[]): bigint | undefined {
 }
 
 /** What stands in for a host path: only stat()/statfs(), never open(). */
-function standInFor(path: string, backendSize: bigint | undefined, purpose: 'memory' | 'disk' | 'dir' | 'output'): Omit<StandInSpec, 'option' | 'argIndex' | 'role' | 'path'> {
+function standInFor(path: string, backendSize: bigint | undefined, purpose: 'memory' | 'disk' | 'dir' | 'output'): Omit<StandInSpec, 'option' | 'argIndex' | 'role' | 'path' | 'backendSize'> {
   let st: Stats;
   try {
     st = statSync(path);
@@ -849,7 +854,7 @@ interface RunContext {
 async function runOnce(ctx: RunContext): Promise<RawResult> {
   const t0 = Date.now();
   const { plan, opts } = ctx;
-  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const graceMs = opts.graceMs ?? 1000;
   const signal = opts.signal;
   const fail = (reason: ProbeFailureReason, message: string, extra: Record<string, unknown> = {}, templateIndex?: number): RawResult => ({
@@ -859,7 +864,7 @@ async function runOnce(ctx: RunContext): Promise<RawResult> {
 
   let dir: string;
   try {
-    const root = opts.tmpDir ?? tmpdir();
+    const root = opts.tmpDir ?? scratchRoot(plan);
     dir = mkdtempSync(join(root, 'memfabric-probe-'));
     chmodSync(dir, 0o700);
   } catch (e) {
@@ -1029,6 +1034,20 @@ async function runOnce(ctx: RunContext): Promise<RawResult> {
     if (proc && proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null) await terminate(proc, 0, true);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * os.tmpdir(), unless a stand-in is larger than ext4 allows (16 TiB) and
+ * /dev/shm (tmpfs, sparse files of any size) is there.
+ */
+function scratchRoot(plan: ProbePlan): string {
+  const big = plan.standIns.some((s) => (s.size ?? 0n) >= 1n << 44n || (s.make !== 'file' && s.role === 'mem-path' && (s.backendSize ?? 0n) >= 1n << 44n));
+  if (big) {
+    try {
+      if (statSync('/dev/shm').isDirectory()) return '/dev/shm';
+    } catch { /* no /dev/shm */ }
+  }
+  return tmpdir();
 }
 
 function qmpErr(a: QmpAnswer): string | undefined {
@@ -1211,7 +1230,7 @@ export function probeKey(argv: string[], opts: ProbeOptions = {}): string | unde
 
 /** A raw result made the caller's: its stand-ins, its paths, its option text. */
 function finish(raw: RawResult, p: Prepared, key: string | undefined, from?: 'memory' | 'disk'): ProbeResult {
-  const standIns: StandIn[] = p.plan.standIns.map(({ make: _m, ...s }) => s);
+  const standIns: StandIn[] = p.plan.standIns.map(publicStandIn);
   const untoken = (s: string) => s.replace(TOKEN_RE, (_, n) => p.plan.standIns[Number(n)]?.path ?? '?');
   const d = raw.data;
   if (raw.ok) return { ...(d as Omit<ProbeOk, 'ok' | 'standIns' | 'key'>), ok: true, standIns, key: key ?? '', ...(from ? { cached: from } : {}) } as ProbeOk;
@@ -1243,6 +1262,10 @@ function finish(raw: RawResult, p: Prepared, key: string | undefined, from?: 'me
   return f;
 }
 
+function publicStandIn({ make: _m, backendSize: _b, ...s }: StandInSpec): StandIn {
+  return s;
+}
+
 /** Counts for tests and reports: probes run (QEMUs started for a configuration) in this process. */
 export const probeStats = { runs: 0, cacheHits: 0 };
 
@@ -1258,7 +1281,7 @@ export async function probeArgv(argv: string[], opts: ProbeOptions = {}): Promis
   } catch (e) {
     return { ok: false, reason: 'internal', message: `the probe failed: ${(e as Error).message}`, standIns: [], ms: Date.now() - t0 };
   }
-  const standIns = p.plan.standIns.map(({ make: _m, ...s }) => s);
+  const standIns = p.plan.standIns.map(publicStandIn);
   if (p.binError || !p.bin || !p.identity) return { ok: false, reason: 'binary', message: p.binError ?? 'no QEMU binary', standIns, ms: Date.now() - t0 };
   if (p.plan.unsupported) {
     const ai = p.plan.unsupported.argIndex;
@@ -1274,7 +1297,7 @@ export async function probeArgv(argv: string[], opts: ProbeOptions = {}): Promis
   const spawn: SpawnHook = opts.spawn ?? ((f, a, o) => nodeSpawn(f, a, o));
   const run = async (): Promise<RawResult> => {
     if (opts.signal?.aborted) return { ok: false, data: { reason: 'aborted', message: 'the probe was aborted before QEMU started', ms: 0 } };
-    const v = await checkBinary(p.bin!, p.identity!, spawn, opts.signal, opts.timeoutMs ?? 20_000);
+    const v = await checkBinary(p.bin!, p.identity!, spawn, opts.signal, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     if (!v.ok) return { ok: false, data: { reason: opts.signal?.aborted ? 'aborted' : 'binary', message: v.message ?? 'not QEMU', ms: 0 } };
     return slot(async () => {
       probeStats.runs++;
@@ -1411,7 +1434,8 @@ export function compareWithLayout(layout: NodeLayout, probe: ProbeResult): Probe
     const [bdf, bar] = k.split('/');
     const l = lb.get(k);
     const p = pb.get(k);
-    if (l && p && l.start === p.start && l.size === p.size) continue;
+    // SeaBIOS allocates (and prints) a memory BAR smaller than 4 KiB as 4 KiB
+    if (l && p && l.start === p.start && (l.size < 0x1000n ? 0x1000n : l.size) === p.size) continue;
     const show = (v?: { start: bigint; size: bigint }) => (v ? `${hx(v.start)} (size ${hx(v.size)})` : 'no BAR');
     out.push({
       kind: 'bar', bdf, bar: Number(bar), device: l?.device,
