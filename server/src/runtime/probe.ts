@@ -779,10 +779,8 @@ async function terminate(proc: ChildProcess, graceMs: number, hard = false): Pro
       } catch { /* gone */ }
     }
   };
-  if (proc.exitCode !== null || proc.signalCode !== null) {
-    sig('SIGKILL'); // anything a wrapper left in the group
-    return;
-  }
+  // once reaped, its pid (and group id) may belong to someone else: signal nothing
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
   if (!hard) {
     sig('SIGTERM');
     if (await Promise.race([gone.then(() => true), sleep(graceMs).then(() => false)])) {
