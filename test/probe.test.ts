@@ -326,6 +326,7 @@ test('the plan: host files become stand-ins, chardevs null, outputs and guest dr
     '-object', `memory-backend-file,id=h,mem-path=${USER},size=1G`,
     '-chardev', 'socket,id=c0,path=/run/ivshmem.sock', '-serial', 'file:/var/log/x', '-qmp', 'unix:/run/q.sock,server=on,wait=off',
     '-drive', `file=${fam.path},format=qcow2,if=none,id=d0`, '-netdev', 'tap,id=n0,ifname=tap0', '-pidfile', '/run/x.pid',
+    '-device', 'ivshmem-doorbell,chardev=c0,vectors=1',
   ];
   const p = planProbe(argv, USER);
   const t = p.template.join(' ');
@@ -334,11 +335,13 @@ test('the plan: host files become stand-ins, chardevs null, outputs and guest dr
   assert.match(t, /-netdev hubport,id=n0,hubid=0/);
   assert.match(t, /format=raw/);
   assert.match(t, /prealloc=off/);
-  assert.deepEqual(p.standIns.map((s) => [s.role, s.kind, s.size]), [['mem-path', 'char-device', 1n << 30n], ['mem-path', 'directory', undefined], ['file', 'file', 32n << 30n]]);
+  assert.deepEqual(p.standIns.map((s) => [s.role, s.kind, s.size]), [['mem-path', 'char-device', 1n << 30n], ['mem-path', 'directory', undefined], ['file', 'file', 32n << 30n], ['chardev', 'other', undefined]]);
+  assert.match(p.standIns[3].caveat ?? '', /ivshmem-doorbell talks to the program behind chardev 'c0' \(\/run\/ivshmem.sock\)/);
   assert.match(p.standIns[0].caveat ?? '', /alignment/);
   assert.equal(p.origin[p.template.indexOf('-drive')], argv.indexOf('-drive'));
   // host devices are refused, not probed
   assert.match(planProbe(['q', '-device', 'vfio-pci,host=01:00.0']).unsupported?.message ?? '', /host device/);
+  assert.match(planProbe(['q', '-tpmdev', 'passthrough,id=t,path=/dev/tpm0']).unsupported?.message ?? '', /host device/);
 });
 
 test('parsers: SeaBIOS log, info mtree, QEMU error form', () => {

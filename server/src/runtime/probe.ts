@@ -301,6 +301,8 @@ export function planProbe(argv: string[], cwd: string = process.cwd()): ProbePla
   const standIns: StandInSpec[] = [];
   let accelGiven = false;
   let unsupported: ProbePlan['unsupported'];
+  const chardevs = new Map<string, { at: number; backend: string; path: string }>();
+  const peers: { at: number; driver: string; chardev: string }[] = [];
   const ramSize = ramSizeOf(argv);
   const push = (i: number, ...words: string[]) => {
     for (const w of words) {
@@ -353,19 +355,29 @@ export function planProbe(argv: string[], cwd: string = process.cwd()): ProbePla
         break;
       }
       case 'object': {
+        const qt = value!.trimStart().startsWith('{') ? safeJson(value!)?.['qom-type'] : keyvals(value!, 'qom-type')[0]?.value;
+        if (qt === 'input-linux') refuse(at, 'the probe does not grab a host input device (-object input-linux)');
         push(at, argv[at], rewriteObject(value!, at, ramSize, stand));
         break;
       }
       case 'device': {
         const driver = value!.trimStart().startsWith('{') ? safeJson(value!)?.driver : keyvals(value!, 'driver')[0]?.value;
         if (typeof driver === 'string' && HOST_DEVICES.has(driver)) refuse(at, `the probe does not pass a host device through (-device ${driver}); it cannot stand in for it`);
+        const cd = value!.trimStart().startsWith('{') ? safeJson(value!)?.chardev : keyvals(value!, 'driver').find((k) => k.key === 'chardev')?.value;
+        if (typeof driver === 'string' && typeof cd === 'string' && (driver.startsWith('vhost-user') || driver === 'ivshmem-doorbell' || driver === 'ivshmem')) peers.push({ at, driver, chardev: cd });
         push(at, argv[at], value!);
         break;
       }
       case 'chardev': {
         const kv = keyvals(value!, 'backend');
         const id = kv.find((k) => k.key === 'id')?.value;
+        if (id !== undefined) chardevs.set(id, { at, backend: kv[0]?.value ?? '', path: kv.find((k) => k.key === 'path')?.value ?? '' });
         push(at, argv[at], id !== undefined ? `null,id=${esc(id)}` : 'null');
+        break;
+      }
+      case 'tpmdev': {
+        if (keyvals(value!, 'type')[0]?.value === 'passthrough') refuse(at, 'the probe does not pass a host device through (-tpmdev passthrough); it cannot stand in for it');
+        push(at, argv[at], value!);
         break;
       }
       case 'netdev': {
@@ -448,6 +460,14 @@ export function planProbe(argv: string[], cwd: string = process.cwd()): ProbePla
         else if (hasArg) push(at, argv[at], value!);
         else push(at, argv[at]);
     }
+  }
+  // devices that need the program at the other end of their chardev
+  for (const p of peers) {
+    const c = chardevs.get(p.chardev);
+    standIns.push({
+      option: optionText(c?.at ?? p.at), argIndex: c?.at ?? p.at, role: 'chardev', path: c?.path ?? '', kind: 'other', make: 'absent',
+      caveat: `${p.driver} talks to the program behind chardev '${p.chardev}'${c?.path ? ` (${c.path})` : ''}; the probe gives it a null chardev, so QEMU may refuse the device or map it differently than with its peer`,
+    });
   }
   return { template, origin, standIns, accelGiven, unsupported };
 }
@@ -1230,7 +1250,7 @@ export function probeKey(argv: string[], opts: ProbeOptions = {}): string | unde
 function finish(raw: RawResult, p: Prepared, key: string | undefined, from?: 'memory' | 'disk'): ProbeResult {
   const standIns: StandIn[] = p.plan.standIns.map(publicStandIn);
   const untoken = (s: string) => s.replace(TOKEN_RE, (_, n) => p.plan.standIns[Number(n)]?.path ?? '?');
-  const d = raw.data;
+  const d = structuredClone(raw.data); // cached objects are shared: each caller gets its own
   if (raw.ok) return { ...(d as Omit<ProbeOk, 'ok' | 'standIns' | 'key'>), ok: true, standIns, key: key ?? '', ...(from ? { cached: from } : {}) } as ProbeOk;
   const f: ProbeFailure = {
     ok: false,
