@@ -306,6 +306,15 @@ test('identical nodes are probed once; a warm disk cache spawns nothing', { skip
   assertClean();
 });
 
+test('a shape that times out is run once for all its nodes', { skip: !have(Q72) && 'no QEMU 7.2' }, async () => {
+  const nodes = [0, 1, 2].map((k) => nodeOf(`qemu-system-x86_64 -name h${k} -M q35 -m 512M -S`, `hang-${k}.qemu`));
+  const c = counter();
+  const res = await probeNodes(nodes, { ...base, qemu: Q72, timeoutMs: 1000, graceMs: 200, spawn: c.spawn, cache: mem() });
+  assert.equal(c.runs(), 1);
+  assert.deepEqual(res.map((x) => !x.result.ok && x.result.reason), ['timeout', 'timeout', 'timeout']);
+  assertClean();
+});
+
 test('the fame-4node example: four nodes, one QEMU, and the example directory gets no fam.raw', { skip: !have(Q10) && 'no QEMU 10.0' }, async () => {
   const file = join(REPO, 'examples', 'fame-4node.cluster.xml');
   const r = analyzeDocument(readFileSync(file, 'utf8'), file);

@@ -1386,8 +1386,11 @@ export async function probeNodes(nodes: NodeModel[], opts: ProbeNodesOptions = {
   // every other node of a shape: its own stand-ins and paths, from the cache (no QEMU)
   return Promise.all(keyed.map(async ({ n, key }) => {
     const k = key ?? `nokey:${n.name}`;
-    const r = first.get(k) === n ? byKey.get(k)! : await probeNode(n, o);
-    return { name: n.name, key, result: r };
+    const r0 = byKey.get(k)!;
+    if (first.get(k) === n) return { name: n.name, key, result: r0 };
+    // a result QEMU gave is in the cache; a timeout, abort or bad binary is not: the shape's result, this node's stand-ins
+    if (key && cache.get(key)) return { name: n.name, key, result: await probeNode(n, o) };
+    return { name: n.name, key, result: { ...structuredClone(r0), standIns: planProbe(nodeArgv(n), o.cwd ?? n.baseDir).standIns.map(publicStandIn) } };
   }));
 }
 
