@@ -23,12 +23,14 @@ import {
   accessSync, chmodSync, closeSync, constants, existsSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync,
   readdirSync, rmSync, statSync, writeFileSync,
 } from 'node:fs';
-import * as net from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { guestExec, guestPing, GuestExecResult } from './agent';
 import { accelerator, bootArgv, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
 import { GuestImage } from './image';
+import { qmpAnswers, qmpQuit } from './qmp';
+
+export { qmpAnswers, qmpQuit };
 
 /** A boot, exec or stop that cannot go on; node and its last console lines when one node is the cause. */
 export class ClusterError extends Error {
@@ -507,67 +509,6 @@ export async function execInNode(spec: ClusterSpec, node: string, argv: string[]
   if (n.state !== 'ready') throw new ClusterError(`node ${node} is ${n.state}${n.state === 'stopped' ? ` (run memfabric boot ${spec.file})` : ''}`, node);
   if (readState(status.runDir)?.nodes.find((x) => x.name === node)?.readiness === 'qmp') throw new ClusterError(`node ${node} boots no guest (<guest image="none">): there is nothing to run commands in`, node);
   return guestExec(n.agentSocket, argv, timeoutMs);
-}
-
-/**
- * One QMP exchange: wait for the greeting, send qmp_capabilities, then each
- * command in turn after the previous one's return. Resolves with how many
- * commands returned (capabilities included) once the last one returned, or
- * when the socket closes (closed: true), an error comes back or timeoutMs
- * passes.
- */
-function qmpExchange(socket: string, commands: string[], timeoutMs: number): Promise<{ returned: number; closed: boolean }> {
-  return new Promise((resolve) => {
-    let buf = '';
-    let greeted = false;
-    let returned = 0;
-    let done = false;
-    const sock = net.createConnection(socket);
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve({ returned, closed });
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    const send = (cmd: string) => sock.write(`{"execute":"${cmd}"}\n`);
-    sock.on('error', () => finish(false));
-    sock.on('close', () => finish(true));
-    sock.on('data', (b: Buffer) => {
-      buf += b.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (!greeted && 'QMP' in msg) {
-          greeted = true;
-          send('qmp_capabilities');
-        } else if ('return' in msg) {
-          returned++;
-          if (returned > commands.length) finish(false);
-          else send(commands[returned - 1]);
-        } else if ('error' in msg) finish(false);
-      }
-    });
-  });
-}
-
-/** True when QEMU greets on its QMP socket and accepts qmp_capabilities. */
-export async function qmpAnswers(socket: string, timeoutMs = 2000): Promise<boolean> {
-  return (await qmpExchange(socket, [], timeoutMs)).returned >= 1;
-}
-
-/** capabilities, then quit; QEMU closes the socket as it exits. Resolves whatever happens (best effort). */
-export async function qmpQuit(socket: string, timeoutMs = 3000): Promise<boolean> {
-  const r = await qmpExchange(socket, ['quit'], timeoutMs);
-  return r.returned >= 2 || (r.returned >= 1 && r.closed);
 }
 
 /** Quit over QMP, wait up to graceMs, then SIGKILL. Returns what was killed. */
