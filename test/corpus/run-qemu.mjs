@@ -1,7 +1,16 @@
 // Runner for the QEMU ground-truth corpus (test tooling, no dependencies).
 //
-// parseCorpusFile(text) -> { what, expect: string[], files: [{path, size}], argv: string[] }
+// parseCorpusFile(text) -> { what, expect: string[], expectAt: {[version]: string[]}, files: [{path, size}], argv: string[] }
+// expectFor(parsed, version) -> string[]   (the codes that version's check must report)
 // runQemu(argv, files, opts?) -> Promise<{ qemu, started, exitCode, signal, stderr }>
+//   opts.bin: the QEMU binary to run instead of argv[0]
+//
+// Versions. Every configuration is recorded under each QEMU of QEMU_VERSIONS
+// (see corpusQemus()): NNN-name.expected.json is QEMU 7.2's record (the file
+// name it always had), NNN-name.expected-<major.minor>.json any other's, e.g.
+// NNN-name.expected-10.0.json. Expectations: '# expect: CODES|clean' is what
+// every version's check must report, '# expect@10.0: CODES|clean' replaces it
+// for QEMU 10.0 only (any major.minor; at most one line per version).
 //
 // "started" note: with `-qmp stdio` QEMU 7.2 prints the QMP greeting *before* it
 // creates -device/-object/-numa state, so a config that QEMU refuses also produces
@@ -17,9 +26,9 @@
 // MEMFABRIC_CORPUS_UID / MEMFABRIC_CORPUS_GID (set them to the current ids to
 // run unprivileged-drop off).
 
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, mkdirSync, chownSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, mkdirSync, chownSync, accessSync, constants as fsConstants } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
 import { join, dirname, isAbsolute } from 'node:path';
 
 export const QEMU_EXTRA_ARGS = ['-display', 'none', '-nodefaults', '-S', '-qmp', 'stdio'];
@@ -78,22 +87,37 @@ export function shellSplit(src) {
   return words;
 }
 
+/** The codes of an expect line's value ("clean" = none). */
+function expectCodes(value) {
+  const codes = value.split(/\s+/).filter(Boolean);
+  return codes.length === 1 && codes[0] === 'clean' ? [] : codes;
+}
+
 /** Parse one corpus file. */
 export function parseCorpusFile(text) {
   let what = '';
   let expect = [];
   let sawExpect = false;
+  const expectAt = {};
   const files = [];
   for (const line of text.split('\n')) {
-    const m = /^\s*#\s*(what|expect|file)\s*:\s*(.*?)\s*$/.exec(line);
+    const m = /^\s*#\s*(what|expect|file)(?:@(\S*))?\s*:\s*(.*?)\s*$/.exec(line);
     if (!m) continue;
-    if (m[1] === 'what') what = m[2];
-    else if (m[1] === 'expect') {
+    const [, key, at, value] = m;
+    if (at !== undefined && key !== 'expect') throw new Error(`only '# expect' takes a @version: ${line}`);
+    if (key === 'what') what = value;
+    else if (key === 'expect' && at !== undefined) {
+      if (!/^\d+\.\d+$/.test(at)) throw new Error(`'# expect@VERSION:' needs a major.minor version such as 10.0: ${line}`);
+      if (at in expectAt) throw new Error(`two '# expect@${at}:' lines`);
+      const codes = expectCodes(value);
+      if (codes.length === 0 && value.trim() !== 'clean') throw new Error(`empty '# expect@${at}:' line (write 'clean')`);
+      expectAt[at] = codes;
+    } else if (key === 'expect') {
+      if (sawExpect) throw new Error("two '# expect:' lines");
       sawExpect = true;
-      const codes = m[2].split(/\s+/).filter(Boolean);
-      expect = codes.length === 1 && codes[0] === 'clean' ? [] : codes;
-    } else if (m[1] === 'file') {
-      const parts = m[2].split(/\s+/);
+      expect = expectCodes(value);
+    } else if (key === 'file') {
+      const parts = value.split(/\s+/);
       if (parts.length !== 2 || !/^\d+$/.test(parts[1])) throw new Error(`bad '# file:' line: ${line}`);
       if (isAbsolute(parts[0]) || parts[0].split('/').includes('..')) throw new Error(`'# file:' path must be relative: ${parts[0]}`);
       files.push({ path: parts[0], size: Number(parts[1]) });
@@ -102,7 +126,12 @@ export function parseCorpusFile(text) {
   if (!sawExpect) throw new Error('missing "# expect:" header');
   const argv = shellSplit(text);
   if (argv.length === 0) throw new Error('no command');
-  return { what, expect, files, argv };
+  return { what, expect, expectAt, files, argv };
+}
+
+/** What QEMU `version` (major.minor) must make the check report: its '# expect@version:' line, else '# expect:'. */
+export function expectFor(parsed, version) {
+  return parsed.expectAt?.[version] ?? parsed.expect;
 }
 
 const versionCache = new Map();
@@ -114,10 +143,78 @@ export function qemuVersion(bin = 'qemu-system-x86_64') {
   return versionCache.get(bin);
 }
 
+/** "10.0" from a `--version` line ("QEMU emulator version 10.0.2 (Debian ...)"). */
+export function versionKey(versionLine) {
+  const m = /version (\d+)\.(\d+)/.exec(versionLine);
+  if (!m) throw new Error(`no QEMU version in '${versionLine}'`);
+  return `${m[1]}.${m[2]}`;
+}
+
+/** The record file suffix of a version: 7.2 keeps the original '.expected.json'. */
+export function recordSuffix(version) {
+  return version === '7.2' ? '.expected.json' : `.expected-${version}.json`;
+}
+
+/** NNN-name.qemu -> that version's record path. */
+export function recordPath(corpusFile, version) {
+  return corpusFile.replace(/\.qemu$/, recordSuffix(version));
+}
+
+/** The default QEMU 10.0: scripts/qemu10-setup.sh's wrapper. */
+export function defaultQemu10() {
+  const dir = process.env.MEMFABRIC_QEMU10_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'memfabric', 'qemu-10.0');
+  return join(dir, 'bin', 'qemu-system-x86_64');
+}
+
+/**
+ * The QEMUs the corpus is recorded under, in order. MEMFABRIC_CORPUS_QEMU_7_2 /
+ * MEMFABRIC_CORPUS_QEMU_10_0 override where each is found (defaults: the
+ * system's qemu-system-x86_64, and qemu10-setup.sh's wrapper).
+ */
+export const QEMU_VERSIONS = [
+  { version: '7.2', bin: () => process.env.MEMFABRIC_CORPUS_QEMU_7_2 || 'qemu-system-x86_64' },
+  { version: '10.0', bin: () => process.env.MEMFABRIC_CORPUS_QEMU_10_0 || defaultQemu10() },
+];
+
+/**
+ * Each version of QEMU_VERSIONS with its binary and whether that binary is
+ * present: { version, bin, present, actual } (actual: the version the binary
+ * reports, which must equal `version` for it to count as present).
+ */
+export function corpusQemus() {
+  return QEMU_VERSIONS.map(({ version, bin }) => {
+    const b = bin();
+    let actual = null;
+    try { actual = versionKey(qemuVersion(b)); } catch { /* not installed */ }
+    return { version, bin: b, present: actual === version, actual };
+  });
+}
+
+// Can the unprivileged uid run bin? (A binary under /root, e.g. the cached QEMU
+// 10.0, is not reachable by nobody: /root is 0700.)
+const reachCache = new Map();
+function reachableBy(bin, uid, gid) {
+  const key = `${bin} ${uid} ${gid}`;
+  if (!reachCache.has(key)) {
+    const r = spawnSync(bin, ['--version'], { uid, gid, stdio: 'ignore', timeout: 10000 });
+    reachCache.set(key, !r.error && r.status === 0);
+  }
+  return reachCache.get(key);
+}
+
+// Every QEMU this process started and that has not exited yet.
+const live = new Set();
+/** Kill (SIGKILL) every QEMU runQemu started that is still running. */
+export function killAllQemus() {
+  for (const child of live) { try { child.kill('SIGKILL'); } catch { /* gone */ } }
+}
+process.on('exit', killAllQemus);
+
 /** Run QEMU with argv (argv[0] = binary) in a fresh temp dir; resolve to the record. */
 export function runQemu(argv, files = [], opts = {}) {
   const timeoutMs = opts.timeoutMs ?? TIMEOUT_MS;
-  const [bin, ...args] = argv;
+  const bin = opts.bin ?? argv[0];
+  const args = argv.slice(1);
   const version = qemuVersion(bin);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const envUid = process.env.MEMFABRIC_CORPUS_UID;
@@ -135,14 +232,31 @@ export function runQemu(argv, files = [], opts = {}) {
     for (let q = p; q !== dir; q = dirname(q)) own(q);
   }
   const spawnOpts = { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] };
-  if (isRoot && uid !== undefined && uid !== 0) { spawnOpts.uid = uid; spawnOpts.gid = gid ?? uid; }
+  let cmd = bin;
+  let cmdArgs = [...args, ...QEMU_EXTRA_ARGS];
+  if (isRoot && uid !== undefined && uid !== 0) {
+    const g = gid ?? uid;
+    if (reachableBy(bin, uid, g)) {
+      spawnOpts.uid = uid;
+      spawnOpts.gid = g;
+    } else {
+      // The binary lies where uid cannot reach it (QEMU 10.0 under /root/.cache):
+      // run it as uid all the same, with CAP_DAC_READ_SEARCH only (read and
+      // search any file, write none: a mem-path such as /dev/dax0.0 still
+      // cannot be created). setpriv (util-linux) execs QEMU in place.
+      cmdArgs = [`--reuid=${uid}`, `--regid=${g}`, '--clear-groups',
+        '--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search', '--', bin, ...cmdArgs];
+      cmd = 'setpriv';
+    }
+  }
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
     let greeted = false;
     let started = false;
     let timedOut = false;
-    const child = spawn(bin, [...args, ...QEMU_EXTRA_ARGS], spawnOpts);
+    const child = spawn(cmd, cmdArgs, spawnOpts);
+    live.add(child);
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
     child.stdin.on('error', () => {}); // EPIPE when QEMU already exited
     const onLine = (line) => {
@@ -164,8 +278,9 @@ export function runQemu(argv, files = [], opts = {}) {
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', (e) => { clearTimeout(timer); rmSync(dir, { recursive: true, force: true }); reject(e); });
+    child.on('error', (e) => { live.delete(child); clearTimeout(timer); rmSync(dir, { recursive: true, force: true }); reject(e); });
     child.on('close', (code, signal) => {
+      live.delete(child);
       clearTimeout(timer);
       rmSync(dir, { recursive: true, force: true });
       if (stdout.trim()) onLine(stdout.trim());
@@ -176,8 +291,10 @@ export function runQemu(argv, files = [], opts = {}) {
   });
 }
 
-// Codes whose configs QEMU 7.2 refuses (exit 1 or abort) vs. codes for configs
-// that start. 'either' codes depend on the case (see comments).
+// Codes whose configs QEMU refuses (exit 1 or abort) vs. codes for configs
+// that start, for the version whose expectation names them (a code's class is
+// the same in every version; what differs is which code a version expects).
+// 'either' codes depend on the case (see comments).
 export const REFUSED_CODES = new Set([
   'size-syntax', 'cxl-fmw-split', 'maxmem-below-ram', 'slots-without-maxmem', 'slots-maxmem-equal', 'slots-too-many',
   'maxmem-not-page-aligned', 'undefined-id', 'duplicate-id', 'unknown-property',
@@ -190,7 +307,12 @@ export const REFUSED_CODES = new Set([
   'memory-device-needs-maxmem', 'memory-device-needs-slots', 'memory-device-slots-full', 'memory-device-space',
   'memory-device-node', 'nvdimm-needs-nvdimm-on', 'nvdimm-label-size', 'ivshmem-doorbell-no-chardev',
   'numa-mem-memdev-mix', 'machine-memory-backend', 'backend-prealloc-reserve', 'backend-host-nodes-policy',
-  'max-ram-below-4g',
+  'max-ram-below-4g', 'unknown-machine-type',
+  // Refusals no rule reports yet (memfabric has no such code): QEMU 10.0 ones
+  // (expect@10.0), 'reserved-ram-id' and 'phys-bits-too-low' (both versions).
+  'cxl-type3-memdev-conflict', 'cxl-dc-no-backend', 'cxl-dc-region-size', 'cxl-dc-base-unaligned',
+  'cxl-switch-cci-target', 'backend-size-page-multiple', 'backend-rom-readonly', 'virtio-mem-prealloc-memdev',
+  'reserved-ram-id', 'phys-bits-too-low',
 ]);
 export const SILENT_CODES = new Set([
   'ivshmem-share-off', 'cxl-type3-size-256m', 'cxl-fmw-without-cxl-on', 'cxl-rp-port-duplicate',
@@ -198,14 +320,14 @@ export const SILENT_CODES = new Set([
 ]);
 // backing-file-size: smaller file -> refused, larger file -> starts.
 // dax-align: silent on a real devdax, but without /dev/dax0.0 QEMU fails to open it (unprivileged).
-// memdev-busy: refused, except 7.2 cxl-type3 realized after the other user (accepted silently).
+// memdev-busy: refused, except 7.2 cxl-type3 realized after the other user (accepted silently; 9.1+ refuses).
 // numa-legacy-mem: refused on machine types 5.1+, a deprecation warning (starts) up to 5.0.
 export const EITHER_CODES = new Set(['backing-file-size', 'dax-align', 'memdev-busy', 'numa-legacy-mem']);
 
-/** Check that a record is consistent with the expect line; returns a list of problems. */
-export function verifyRecord(parsed, rec) {
+/** Check that a record of QEMU `version` is consistent with that version's expectation; returns a list of problems. */
+export function verifyRecord(parsed, rec, version = '7.2') {
   const problems = [];
-  const codes = parsed.expect;
+  const codes = expectFor(parsed, version);
   const unknown = codes.filter((c) => !REFUSED_CODES.has(c) && !SILENT_CODES.has(c) && !EITHER_CODES.has(c));
   if (unknown.length) problems.push(`unknown code(s): ${unknown.join(' ')}`);
   const mustRefuse = codes.some((c) => REFUSED_CODES.has(c));

@@ -45,9 +45,9 @@ export function fame2(dir: string): string {
 }
 
 /** The CLI as an asynchronous child (several at once), with extra environment variables. */
-export function runCliAsync(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+export function runCliAsync(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; cwd?: string } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -61,8 +61,8 @@ export function runCliAsync(args: string[], env: NodeJS.ProcessEnv, opts: { time
 }
 
 /** The CLI with extra environment variables (synchronous). */
-export function runCliEnv(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number } = {}): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env: { ...process.env, ...env } });
+export function runCliEnv(args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number; cwd?: string } = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? REPO, encoding: 'utf8', timeout: opts.timeoutMs ?? 300_000, env: { ...process.env, ...env } });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
