@@ -61,8 +61,11 @@ import { rule as r_nvdimm_label_size } from './nvdimm-label-size';
 import { rule as r_nvdimm_needs_nvdimm_on } from './nvdimm-needs-nvdimm-on';
 import { rule as r_pci_32bit_exhausted } from './pci-32bit-exhausted';
 import { rule as r_pmem_without_share } from './pmem-without-share';
+import { rule as r_probe_disagrees } from './probe-disagrees';
+import { rule as r_probe_stand_in } from './probe-stand-in';
 import { rule as r_pxb_cxl_needs_pcie } from './pxb-cxl-needs-pcie';
 import { rule as r_pxb_cxl_without_cxl_on } from './pxb-cxl-without-cxl-on';
+import { rule as r_qemu_refuses } from './qemu-refuses';
 import { rule as r_shell_syntax } from './shell-syntax';
 import { rule as r_size_syntax } from './size-syntax';
 import { rule as r_slots_maxmem_equal } from './slots-maxmem-equal';
@@ -137,8 +140,11 @@ export const RULES: Rule[] = [
   r_nvdimm_needs_nvdimm_on,
   r_pci_32bit_exhausted,
   r_pmem_without_share,
+  r_probe_disagrees,
+  r_probe_stand_in,
   r_pxb_cxl_needs_pcie,
   r_pxb_cxl_without_cxl_on,
+  r_qemu_refuses,
   r_shell_syntax,
   r_size_syntax,
   r_slots_maxmem_equal,
