@@ -61,7 +61,7 @@ test('memfabric layout --format json: the documented shape', () => {
   assert.equal(out.nodes.length, 1);
   const n = out.nodes[0];
   assert.equal(n.name, 'node01');
-  assert.equal(n.qemuVersion, '7.2');
+  assert.equal(n.qemuVersion, '7.2.22');
   assert.ok(n.iomem.some((e: { start: string; end: string; name: string }) => e.start === '0x800000000' && e.end === '0x1000003fff' && e.name === 'PCI Bus 0000:00'));
   assert.ok(n.e820.some((e: { type: string; start: string }) => e.type === 'System RAM' && e.start === '0x100000'));
   const bar2 = n.bars.find((b: { device: string; bar: number }) => b.device === 'fam-shm' && b.bar === 2);

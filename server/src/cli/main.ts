@@ -181,7 +181,7 @@ function layoutText(l: NodeLayout): string {
   const width = Math.max(8, ...all.map(({ e }) => e.end.toString(16).length), ...l.bars.map((b) => (b.start + b.size).toString(16).length));
   const w = (v: bigint) => v.toString(16).padStart(width, '0');
   const range = (s: bigint, e: bigint) => `${w(s)}-${w(e)}`;
-  const lines = [`# ${l.name}: guest physical memory map (QEMU ${l.qemuVersion}, SeaBIOS 1.16.2, Linux), from 1 MiB up`, ''];
+  const lines = [`# ${l.name}: guest physical memory map (QEMU ${l.qemuVersion}, SeaBIOS ${l.firmware}, Linux), from 1 MiB up`, ''];
   for (const { e, depth } of all) lines.push(`${'  '.repeat(depth)}${range(e.start, e.end)} : ${e.name.padEnd(34 - depth * 2)} ${human(e.end - e.start + 1n)}`);
   lines.push('', 'PCI memory BARs:');
   for (const b of l.bars) {

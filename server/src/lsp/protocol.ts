@@ -40,7 +40,10 @@ export interface LayoutBar {
 
 export interface LayoutNode {
   name: string;
+  /** The QEMU version the layout is predicted for (e.g. 7.2.22). */
   qemuVersion: string;
+  /** The SeaBIOS version it is predicted for (e.g. 1.16.2). */
+  firmware?: string;
   iomem: LayoutIomemEntry[];
   e820: LayoutE820Entry[];
   bars: LayoutBar[];

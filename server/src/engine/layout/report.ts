@@ -14,6 +14,7 @@ export function layoutJson(l: NodeLayout): LayoutNode {
   return {
     name: l.name,
     qemuVersion: l.qemuVersion,
+    firmware: l.firmware,
     iomem: flat(l.iomem),
     e820: l.e820.map((e) => ({ start: hx(e.start), end: hx(e.end), type: e.type })),
     bars: l.bars.map((b) => ({ device: b.device, bdf: b.bdf, bar: b.bar, start: hx(b.start), size: hx(b.size), bits: b.bits, prefetchable: b.prefetchable })),
