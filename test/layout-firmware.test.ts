@@ -55,6 +55,8 @@ export const EXTRA: Record<string, string> = {
   'fame-16g-skylake-physbits46': fame('16G', '-cpu Skylake-Client-v1,phys-bits=46'),
   'fame-16g-intel-vendor': fame('16G', '-cpu qemu64,vendor=GenuineIntel,phys-bits=36'),
   'qemu32-4g-ivshmem-1g': `qemu-system-x86_64 -M q35 -m 4G -smp 1 -cpu qemu32 ${shm('shm0', '1G')}`,
+  'q35-4g-agent-fame': fame('4G', '-device virtio-serial-pci,id=mfserial,bus=pcie.0'),
+  'q35-2g-agent': 'qemu-system-x86_64 -M q35 -m 2G -smp 1 -device virtio-serial-pci,id=mfserial,bus=pcie.0',
   'q35-2g-nodefaults': 'qemu-system-x86_64 -M q35 -m 2G -smp 1 -nodefaults',
   'q35-8g-nodefaults-fame': fame('8G', '-nodefaults'),
   'pc-8g-nodefaults-fame': `qemu-system-x86_64 -M pc -m 8G -smp 1 -nodefaults ${shm('shm0', '32G', 'pci.0')}`,
