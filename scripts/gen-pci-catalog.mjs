@@ -5,6 +5,8 @@
 // (QMP query-pci on a -S machine). The layout engine feeds them to its model
 // of SeaBIOS's allocator.
 //   node scripts/gen-pci-catalog.mjs > server/src/engine/layout/pci-catalog-7.2.json
+//   node scripts/gen-pci-catalog.mjs ~/.cache/memfabric/qemu-10.0/bin/qemu-system-x86_64 \
+//     > server/src/engine/layout/pci-catalog-10.0.json
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +58,7 @@ for (const m of ['q35', 'pc']) machines[m] = flatten(queryDefaults(m));
 const probes = {
   'ivshmem-plain': ['-object', 'memory-backend-ram,id=m,size=1M,share=on', '-device', 'ivshmem-plain,memdev=m,id=probe'],
   'virtio-serial-pci': ['-device', 'virtio-serial-pci,id=probe'],
+  'virtio-blk-pci': ['-drive', 'if=none,id=d,driver=null-co', '-device', 'virtio-blk-pci,drive=d,id=probe'],
   'pcie-root-port': ['-device', 'pcie-root-port,id=probe,chassis=9,slot=9'],
   'pxb-pcie': ['-device', 'pxb-pcie,bus_nr=40,id=probe'],
   'pxb-cxl': ['-M', 'q35,cxl=on', '-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=probe'],

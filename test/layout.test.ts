@@ -35,7 +35,8 @@ for (const f of configs) {
     const silent = ['cxl-bar-overlap', 'bar-beyond-phys-bits'];
     assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error' && !silent.includes(d.code)).map((d) => d.message), []);
     const L = computeLayout(r.nodes[0], { agent: true });
-    assert.equal(L.qemuVersion, '7.2');
+    assert.equal(L.qemuVersion, '7.2.22');
+    assert.equal(L.firmware, '1.16.2');
 
     const realTop = (rec.iomem as string)
       .split('\n')

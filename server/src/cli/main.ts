@@ -14,7 +14,7 @@ import { nodeFiles } from '../engine/emit/files';
 import { nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
 import { userProfile } from '../host/qemu-profile';
-import { QemuProfile, layoutTarget, profileLabel } from '../engine/qemu/profile';
+import { QemuProfile, layoutQemu, profileLabel } from '../engine/qemu/profile';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
 import { layoutReport } from '../engine/layout/report';
 import { human } from '../engine/text/sizes';
@@ -459,7 +459,7 @@ export async function verify(args: string[], io: Io): Promise<number> {
   for (const n of nodes) {
     try {
       const snap = await guestSnapshot(all, n.name, timeout * 1000);
-      results.push(compareLayout(n.name, computeLayout(n, { agent: true, qemu: layoutTarget(qemu) }), snap));
+      results.push(compareLayout(n.name, computeLayout(n, { agent: true, qemu: layoutQemu(qemu) }), snap));
     } catch (e) {
       io.err(`memfabric verify: ${n.name}: ${(e as Error).message}\n`);
       results.push({ name: n.name, ok: false, differences: [{ what: 'guest', predicted: null, guest: `not readable: ${(e as Error).message}` }] });

@@ -18,7 +18,7 @@ import { OffsetMap } from './text/source';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
-import { DEFAULT_PROFILE, layoutTarget, QemuProfile } from './qemu/profile';
+import { DEFAULT_PROFILE, layoutQemu, QemuProfile } from './qemu/profile';
 
 export type { Diagnostic } from './diagnostics';
 export type { NodeModel } from './model/model';
@@ -104,7 +104,7 @@ function layoutOf(node: NodeModel, cache: LayoutCache, qemu: QemuProfile): NodeL
       .join('\u0001');
   let l = cache.get(key);
   if (!l) {
-    l = computeLayout(node, { qemu: layoutTarget(qemu) });
+    l = computeLayout(node, { qemu: layoutQemu(qemu) });
     cache.set(key, l);
   }
   return l.name === node.name ? l : { ...l, name: node.name };

@@ -40,12 +40,13 @@ export interface LayoutBar {
 
 export interface LayoutNode {
   name: string;
+  /** The QEMU version the layout is predicted for (e.g. 7.2.22). */
   qemuVersion: string;
+  /** The SeaBIOS version it is predicted for (e.g. 1.16.2). */
+  firmware?: string;
   iomem: LayoutIomemEntry[];
   e820: LayoutE820Entry[];
   bars: LayoutBar[];
-  /** The firmware the prediction is for ("1.16.3": SeaBIOS). */
-  firmware: string;
   /** Set when the QEMU judged for is not one the model was checked against. */
   warning?: string;
 }

@@ -12,7 +12,7 @@ import type { XmlElement } from '../syntax/xml';
 import type { Skip } from './context';
 import { detectKind } from '../readers/detect';
 import { diffTexts, TextChange } from '../incremental';
-import { DEFAULT_PROFILE, layoutTarget, QemuProfile } from '../qemu/profile';
+import { DEFAULT_PROFILE, layoutQemu, QemuProfile } from '../qemu/profile';
 
 /** The inputs memfabric serves in an editor. */
 export type ServedKind = 'topology' | 'libvirt' | 'qemu';
@@ -69,7 +69,7 @@ export class EditorAnalysis {
     if (!this.layouts.has(n)) {
       let l: NodeLayout | undefined;
       try {
-        l = computeLayout(n, { qemu: layoutTarget(this.qemu) });
+        l = computeLayout(n, { qemu: layoutQemu(this.qemu) });
       } catch {
         l = undefined;
       }

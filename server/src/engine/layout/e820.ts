@@ -1,13 +1,15 @@
 /**
- * The E820 map: what QEMU 7.2 passes (etc/e820), what SeaBIOS 1.16.2 makes of
- * it (src/fw/paravirt.c, memmap.c: BIOS areas, the q35 MMCONFIG and RCRB, the
- * top of low RAM it keeps for its tables), and what Linux makes of kernel
- * memmap= options (arch/x86/kernel/e820.c). /sys/firmware/memmap shows the
- * firmware's map; /proc/iomem shows the kernel's.
+ * The E820 map: what QEMU passes (etc/e820), what SeaBIOS makes of it
+ * (src/fw/paravirt.c, memmap.c, malloc.c: BIOS areas, the q35 MMCONFIG and
+ * RCRB, the top of low RAM it keeps for its tables), and what Linux makes of
+ * kernel memmap= options (arch/x86/kernel/e820.c). /sys/firmware/memmap shows
+ * the firmware's map; /proc/iomem shows the kernel's. The same for QEMU 7.2 /
+ * SeaBIOS 1.16.2 and QEMU 10.0 / SeaBIOS 1.16.3 (checked with both).
  */
-import { MemmapEntry } from '../model/model';
-import { MiB } from '../text/sizes';
+import { MemmapEntry, NodeModel, prop, qemuBool } from '../model/model';
+import { KiB, MiB } from '../text/sizes';
 import { Platform, G4 } from './platform';
+import { LayoutTarget, layoutTarget } from './versions';
 
 export const E820_RAM = 1n;
 export const E820_RESERVED = 2n;
@@ -49,18 +51,97 @@ export function firmwareTypeName(t: bigint): string {
   }
 }
 
-/** The top of low RAM SeaBIOS reserves for its own tables (measured: q35 132 KiB, pc 128 KiB). */
-function seabiosHighTable(p: Platform): bigint {
-  return p.base === 'q35' ? 0x21000n : 0x20000n;
+export interface HighTables {
+  /** Bytes SeaBIOS keeps reserved at the top of low RAM (a multiple of 4 KiB). */
+  size: bigint;
+  /** What was allocated there, in order. */
+  parts: { what: string; size: bigint }[];
+  /** Devices SeaBIOS drives whose allocations there are not modelled: the size may then be too small. */
+  unmodelled: string[];
 }
 
-export function firmwareE820(p: Platform): E820Entry[] {
+/**
+ * What SeaBIOS keeps of its 16 MiB ZoneHigh (src/malloc.c: malloc_preinit
+ * reserves it at the top of the RAM below 4 GiB; malloc_prepboot gives back
+ * the unused lowest part in whole pages, "Returned N bytes of ZoneHigh").
+ * What stays is what was allocated there, each block at the top of the
+ * highest free gap that holds it (alloc_new), in this order:
+ *   - QEMU's ACPI tables (etc/acpi/tables), padded by QEMU to a multiple of
+ *     128 KiB (ACPI_BUILD_TABLE_SIZE): 128 KiB for any machine memfabric
+ *     writes (the tables are a few tens of KiB);
+ *   - vmgenid's GUID page (4 KiB) and a small block with it (measured: a
+ *     page plus room for two AHCI drives);
+ *   - with -M nvdimm=on and memory slots, the NVDIMM DSM buffer (4 KiB);
+ *   - per virtio-blk disk its virtqueue (struct vring_virtqueue, 10784 bytes,
+ *     page aligned);
+ *   - per drive on q35's ICH9 AHCI (the default CD-ROM included) its command
+ *     list (1 KiB, 1 KiB aligned), FIS and command table (256 B each).
+ * pc's PIIX IDE drives use none of it. The rule is the same for SeaBIOS
+ * 1.16.2 and 1.16.3 (measured with both). Other devices SeaBIOS boots from
+ * (NVMe, SCSI and USB disks, USB keyboards…) also allocate there; they are
+ * listed in `unmodelled`.
+ */
+export function seabiosHighTables(node: NodeModel | undefined, p: Platform): HighTables {
+  const allocs: { what: string; size: bigint; align: bigint }[] = [{ what: 'ACPI tables', size: 128n * KiB, align: 64n }];
+  const unmodelled: string[] = [];
+  if (node) {
+    const args = (name: string) => node.args.filter((a) => a.name === name).map((a) => a.value?.text ?? '');
+    const noDefaults = args('nodefaults').length > 0;
+    const kv = (v: string) => new Map(v.split(',').map((x): [string, string] => { const i = x.indexOf('='); return i < 0 ? [x, ''] : [x.slice(0, i), x.slice(i + 1)]; }));
+    const drives = args('drive').map(kv);
+    const devs = node.devices.map((d) => d.driver);
+    if (devs.includes('vmgenid')) allocs.push({ what: 'vmgenid GUID', size: 4096n, align: 4096n }, { what: 'vmgenid (measured)', size: 64n, align: 64n });
+    const nv = prop(node.machine.props, 'nvdimm');
+    if (nv && qemuBool(nv.value.text || 'on') && (node.memory.slots?.n ?? 0) > 0) allocs.push({ what: 'NVDIMM DSM buffer', size: 4096n, align: 4096n });
+    const vblk = drives.filter((d) => d.get('if') === 'virtio').length + devs.filter((d) => d === 'virtio-blk-pci' || d === 'virtio-blk').length;
+    for (let i = 0; i < vblk; i++) allocs.push({ what: 'virtio-blk virtqueue', size: 10784n, align: 4096n });
+    // Drives on the IDE controller (q35's default interface is ide = its AHCI).
+    let ide = drives.filter((d) => (d.get('if') ?? 'ide') === 'ide').length;
+    ide += ['hda', 'hdb', 'hdc', 'hdd', 'cdrom'].reduce((n, o) => n + args(o).length, 0);
+    ide += devs.filter((d) => d === 'ide-hd' || d === 'ide-cd' || d === 'ide-drive').length;
+    const at2 = drives.some((d) => (d.get('if') ?? 'ide') === 'ide' && d.get('index') === '2') || args('cdrom').length > 0 || args('hdc').length > 0;
+    if (!noDefaults && !at2) ide++; // the default CD-ROM (index 2)
+    if (p.base === 'q35') {
+      for (let i = 0; i < ide; i++) allocs.push({ what: 'AHCI command list', size: 1024n, align: 1024n }, { what: 'AHCI FIS', size: 256n, align: 256n }, { what: 'AHCI command table', size: 256n, align: 256n });
+    }
+    for (const d of devs) if (/^(nvme|virtio-scsi(-pci)?|megasas(-gen2)?|lsi53c895a|lsi53c810|mptsas1068|pvscsi|am53c974|dc390|usb-storage|usb-bot|usb-uas|usb-kbd|usb-mouse|usb-tablet|usb-hub|ahci)$/.test(d)) unmodelled.push(d);
+    for (const d of drives) if (['scsi', 'sd'].includes(d.get('if') ?? '')) unmodelled.push(`-drive if=${d.get('if')}`);
+    if (args('usbdevice').length) unmodelled.push('-usbdevice');
+  }
+  // SeaBIOS's alloc_new: blocks ordered from the top; each new block goes to the top
+  // of the first (highest) free gap above a block's data that holds it.
+  const TOP = 16n * MiB;
+  const blocks: { start: bigint; end: bigint; used: bigint }[] = [{ start: 0n, end: TOP, used: 0n }];
+  for (const a of allocs) {
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i];
+      if (b.end < a.size) continue;
+      const at = ((b.end - a.size) / a.align) * a.align;
+      if (at >= b.start + b.used && at <= b.end) {
+        blocks.splice(i, 0, { start: at, end: b.end, used: a.size });
+        b.end = at;
+        break;
+      }
+    }
+  }
+  const lowest = blocks[blocks.length - 1].end;
+  const size = TOP - (lowest / 4096n) * 4096n;
+  const parts: HighTables['parts'] = [];
+  for (const a of allocs) {
+    const last = parts[parts.length - 1];
+    if (last && last.what === a.what) last.size += a.size;
+    else parts.push({ what: a.what, size: a.size });
+  }
+  return { size, parts, unmodelled };
+}
+
+export function firmwareE820(p: Platform, _target: LayoutTarget = layoutTarget(), high: HighTables = seabiosHighTables(undefined, p)): E820Entry[] {
   const out: E820Entry[] = [];
   const add = (start: bigint, size: bigint, type: bigint) => size > 0n && out.push({ start, end: start + size - 1n, type });
   add(0n, 0x9fc00n, E820_RAM);
   add(0x9fc00n, 0x400n, E820_RESERVED);
   add(0xf0000n, 0x10000n, E820_RESERVED);
-  const ht = seabiosHighTable(p);
+  const ht = high.size;
   if (p.below4g > MiB + ht) {
     add(MiB, p.below4g - ht - MiB, E820_RAM);
     add(p.below4g - ht, ht, E820_RESERVED);

@@ -1,15 +1,21 @@
 /**
- * The guest-physical memory map of a node, as QEMU 7.2, SeaBIOS 1.16.2 and
- * Linux build it: the top-level /proc/iomem entries from 1 MiB up, the
- * firmware's E820 map, and every PCI memory BAR the firmware assigns.
+ * The guest-physical memory map of a node, as QEMU, SeaBIOS and Linux build
+ * it: the top-level /proc/iomem entries from 1 MiB up, the firmware's E820
+ * map, and every PCI memory BAR the firmware assigns. Modelled for QEMU 7.2 +
+ * SeaBIOS 1.16.2 (the default) and QEMU 10.0 + SeaBIOS 1.16.3, chosen per
+ * call (LayoutOptions.qemu; see versions.ts).
  */
 import { NodeModel } from '../model/model';
 import { Platform } from './platform';
 import { MiB } from '../text/sizes';
 import { platformOf } from './platform';
-import { E820Entry, firmwareE820, firmwareTypeName, kernelE820, E820_SOFT_RESERVED } from './e820';
+import { E820Entry, HighTables, firmwareE820, firmwareTypeName, kernelE820, seabiosHighTables, E820_SOFT_RESERVED } from './e820';
 import { PciFunction, allocate, bdf, pciFunctions } from './pci';
+import { DEFAULT_LAYOUT_QEMU, LayoutQemu, layoutTarget } from './versions';
 
+export { LayoutQemu, DEFAULT_LAYOUT_QEMU } from './versions';
+
+/** The QEMU release line the default model is for (what `versionWarning` compares with). */
 export const LAYOUT_QEMU_VERSION = '7.2';
 
 export interface IomemEntry {
@@ -31,8 +37,9 @@ export interface BarPlacement {
 
 export interface NodeLayout {
   name: string;
+  /** The QEMU version the layout was predicted for (LayoutOptions.qemu.version, default 7.2.22). */
   qemuVersion: string;
-  /** The SeaBIOS version the prediction is for. */
+  /** The SeaBIOS version it was predicted for. */
   firmware: string;
   platform: Platform;
   iomem: IomemEntry[];
@@ -42,23 +49,29 @@ export interface NodeLayout {
   hole64: { start: bigint; end: bigint };
   /** SeaBIOS cannot fit the 32-bit BARs (it panics). */
   exhausted32?: { need: bigint; start: bigint };
+  /** The firmware's 64-bit PCI window ("PCI: 64:"), when it opened one (it may be empty). */
+  firmware64?: { start: bigint; end: bigint };
+  /** What SeaBIOS keeps at the top of low RAM, and devices whose share of it is not modelled. */
+  highTables: HighTables;
 }
 
 export interface LayoutOptions {
   /** Include memfabric's guest agent device, as `memfabric boot` runs the node (default true). */
   agent?: boolean;
-  /** The QEMU and firmware to predict for (default 7.2.22 with SeaBIOS 1.16.2). */
-  qemu?: { version: string; firmware?: string };
+  /** The QEMU (and SeaBIOS) to predict for; default QEMU 7.2.22 with SeaBIOS 1.16.2. */
+  qemu?: LayoutQemu;
 }
 
 const MMCONFIG = { start: 0xb0000000n, end: 0xbfffffffn };
 
 export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLayout {
-  const p = platformOf(node);
-  const fns = pciFunctions(node, p, { agent: opts.agent ?? true });
-  const alloc = allocate(fns, p);
+  const target = layoutTarget(opts.qemu ?? DEFAULT_LAYOUT_QEMU);
+  const p = platformOf(node, target);
+  const fns = pciFunctions(node, p, { agent: opts.agent ?? true, target });
+  const alloc = allocate(fns, p, target);
 
-  const fw = firmwareE820(p);
+  const highTables = seabiosHighTables(node, p);
+  const fw = firmwareE820(p, target, highTables);
   const kernel = kernelE820(fw, node.memmap);
 
   // 64-bit window: QEMU widens its default hole to cover what the firmware placed (q35_host_get_pci_hole64_*).
@@ -121,8 +134,8 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
   }
   return {
     name: node.name,
-    qemuVersion: opts.qemu?.version ?? LAYOUT_QEMU_VERSION,
-    firmware: opts.qemu?.firmware ?? '1.16.2',
+    qemuVersion: target.qemu,
+    firmware: target.firmware,
     platform: p,
     iomem,
     e820: fw.map((e: E820Entry) => ({ start: e.start, end: e.end, type: firmwareTypeName(e.type) })),
@@ -130,6 +143,8 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
     functions: fns,
     hole64: { start: h64Start, end: h64End },
     exhausted32: alloc.exhausted32,
+    firmware64: alloc.mem64,
+    highTables,
   };
 }
 

@@ -1,22 +1,31 @@
 /**
- * PCI functions of a node and the addresses SeaBIOS 1.16.2 gives their BARs
- * (src/fw/pciinit.c: pci_bios_check_devices, pci_bios_map_devices): every
- * BAR becomes an entry aligned to its size (memory BARs at least 4 KiB),
+ * PCI functions of a node and the addresses SeaBIOS 1.16.2 / 1.16.3 gives
+ * their BARs (src/fw/pciinit.c: pci_bios_check_devices, pci_bios_map_devices):
+ * every BAR becomes an entry aligned to its size (memory BARs at least 4 KiB),
  * bridge windows at least 2 MiB; entries are sorted by alignment, packed at
- * the top of the 32-bit window [pcimem_start, 0xfec00000), and only when they
- * do not fit all 64-bit-capable entries move above RAM.
+ * the top of the 32-bit window [pcimem_start, 0xfec00000), and when they do
+ * not fit (1.16.3: also whenever there is RAM above 4 GiB and the CPU's
+ * physical address bits are known) all 64-bit-capable entries move to a
+ * 64-bit window: 1.16.2 right above RAM, 1.16.3 below the top of the CPU's
+ * physical address space.
  * BAR sizes and the machines' built-in functions come from the real QEMU
- * (pci-catalog-7.2.json, scripts/gen-pci-catalog.mjs).
+ * (pci-catalog-7.2.json, pci-catalog-10.0.json, scripts/gen-pci-catalog.mjs).
  */
-import catalogJson from './pci-catalog-7.2.json';
+import catalog72 from './pci-catalog-7.2.json';
+import catalog100 from './pci-catalog-10.0.json';
 import { NodeModel, QDevice, prop } from '../model/model';
 import { GiB, MiB, alignUp } from '../text/sizes';
 import { Platform, G4 } from './platform';
-import { sizeOf } from '../rules/util';
+import { sizeOf } from '../model/facts';
+import { LayoutTarget, layoutTarget } from './versions';
 
 interface CatRegion { bar: number; type: 'io' | 'mem'; prefetch: boolean; is64: boolean; size: number }
 interface CatFn { slot?: number; function?: number; id: string; class: number; bridge?: boolean; regions: CatRegion[] }
-const catalog = catalogJson as unknown as { machines: { q35: CatFn[]; pc: CatFn[] }; devices: Record<string, CatFn> };
+type Catalog = { machines: { q35: CatFn[]; pc: CatFn[] }; devices: Record<string, CatFn> };
+const CATALOGS: Record<LayoutTarget['catalog'], Catalog> = {
+  '7.2': catalog72 as unknown as Catalog,
+  '10.0': catalog100 as unknown as Catalog,
+};
 
 export interface PciBar {
   bar: number;
@@ -74,10 +83,12 @@ function barsOf(cat: CatFn): PciBar[] {
 export interface PciOptions {
   /** memfabric's guest agent (virtio-serial-pci on the root bus), as `memfabric boot` adds it. */
   agent: boolean;
+  target?: LayoutTarget;
 }
 
 /** Every PCI function of the node, with bus numbers as SeaBIOS assigns them. */
 export function pciFunctions(node: NodeModel, plat: Platform, opts: PciOptions): PciFunction[] {
+  const catalog = CATALOGS[(opts.target ?? layoutTarget()).catalog];
   const base = plat.base === 'q35' ? 'q35' : 'pc';
   const rootBus = base === 'q35' ? 'pcie.0' : 'pci.0';
   const has = (name: string) => node.args.some((a) => a.name === name);
@@ -105,6 +116,8 @@ export function pciFunctions(node: NodeModel, plat: Platform, opts: PciOptions):
   const specs: Spec[] = node.devices.map((d) => ({ driver: d.driver, id: d.id?.text, bus: prop(d.props, 'bus')?.value.text, props: d.props, source: d }));
   // The agent's virtio-serial-pci, which `memfabric boot` adds on the root bus.
   if (opts.agent) specs.push({ driver: 'virtio-serial-pci', id: 'mfserial', bus: rootBus, props: [] });
+  // -drive if=virtio: QEMU adds a virtio-blk-pci after every -device.
+  for (const d of argVal('drive')) if (/(^|,)if=virtio(,|$)/.test(d)) specs.push({ driver: 'virtio-blk-pci', bus: rootBus, props: [] });
   let lastRoot = rootBus;
   for (const d of specs) {
     const cat = catalog.devices[d.driver];
@@ -190,19 +203,51 @@ const alignOf = (l: Entry[]) => (l.length ? l[0].align : 1n);
 const alignDown = (v: bigint, a: bigint) => (v / a) * a;
 
 export interface Allocation {
-  /** Where the firmware put the 64-bit window, when it needed one. */
+  /** Where the firmware put the 64-bit window, when it needed one ("PCI: 64:"; may be empty). */
   mem64?: { start: bigint; end: bigint };
   pcimemStart: bigint;
   /** Set when even the 32-bit-only entries do not fit (SeaBIOS panics). */
   exhausted32?: { need: bigint; start: bigint };
+  /** SeaBIOS 1.16.3: the CPU physical address bits it accepted (0: none, 1.16.2 behaviour), and pci_pad_mem64. */
+  firmwarePhysBits: number;
+  padMem64: boolean;
+}
+
+/**
+ * SeaBIOS 1.16.3 physbits() (src/fw/paravirt.c): CPUID 0x80000008 phys-bits
+ * of a 64-bit CPU with PAE, accepted under QEMU only when >= 41, or 36/39 on
+ * GenuineIntel, or 40 on AuthenticAMD (TCG's default 40 bits on an Intel
+ * model is refused); a CPU without long mode: 36 with PAE, else 32.
+ */
+export function firmwarePhysBits(plat: Platform, target: LayoutTarget): number {
+  if (!target.firmwarePhysBits) return 0;
+  if (!(plat.pae && plat.longMode)) return plat.pae ? 36 : 32;
+  const b = plat.physBits;
+  const valid = b >= 41 || (plat.vendor === 'GenuineIntel' && (b === 36 || b === 39)) || (plat.vendor === 'AuthenticAMD' && b === 40);
+  return valid ? b : 0;
+}
+
+/** The E820 entries SeaBIOS knows while it places BARs (what e820_is_used looks at). */
+function firmwareKnownE820(plat: Platform): { start: bigint; end: bigint }[] {
+  const out = [{ start: 0n, end: plat.below4g }];
+  if (plat.above4g > 0n) out.push({ start: plat.above4gStart, end: plat.above4gStart + plat.above4g });
+  if (plat.vendor === 'AuthenticAMD' && plat.physBits >= 40) out.push({ start: 0xfd00000000n, end: 1n << 40n });
+  if (plat.base === 'q35') out.push({ start: 0xb0000000n, end: 0xc0000000n }, { start: 0xfed1c000n, end: 0xfed20000n });
+  out.push({ start: 0xfffc0000n, end: G4 });
+  return out;
 }
 
 /** Run SeaBIOS's allocator; fills in every BAR's and bridge window's start. */
-export function allocate(fns: PciFunction[], plat: Platform): Allocation {
+export function allocate(fns: PciFunction[], plat: Platform, target: LayoutTarget = layoutTarget()): Allocation {
   const PCIMEM_END = 0xfec00000n;
   let pcimemStart: bigint;
   if (plat.base === 'q35') pcimemStart = 0xc0000000n;
   else pcimemStart = plat.below4g <= 0x80000000n ? 0x80000000n : plat.below4g <= 0xc0000000n ? 0xc0000000n : plat.below4g;
+  // RamSizeOver4G: the end of the highest RAM entry above 4 GiB, less 4 GiB (after an AMD relocation: 1 TiB + RAM - 4 GiB).
+  const ramSizeOver4G = plat.above4g > 0n ? plat.above4gStart + plat.above4g - G4 : 0n;
+  const physBits = firmwarePhysBits(plat, target);
+  const top = physBits ? 1n << BigInt(physBits > 46 ? 46 : physBits) : 0n;
+  const pad = physBits >= 36 && plat.longMode && ramSizeOver4G > 0n;
 
   // Per-bus region lists; index 0 collects every root bus.
   const lists = new Map<number, { mem: Entry[]; pref: Entry[] }>();
@@ -229,11 +274,14 @@ export function allocate(fns: PciFunction[], plat: Platform): Allocation {
       const l = child[type];
       let align = 2n * MiB;
       if (alignOf(l) > align) align = alignOf(l);
+      // QEMU's bridges all have 64-bit prefetchable windows.
+      const is64 = type === 'pref' && l.every((e) => e.is64);
+      // 1.16.3: a hotplug port's 64-bit prefetchable window is at least top >> 11.
+      if (br.bridge!.hotplug && pad && is64 && type === 'pref') align = top >> 11n;
       let s = sum(l);
-      if (!s && br.bridge!.hotplug) s = align;
+      if (align > s && br.bridge!.hotplug) s = align;
       if (!s) continue;
       const size = alignUp(s, align);
-      const is64 = type === 'pref' && l.every((e) => e.is64);
       const w = { type, size, start: undefined as bigint | undefined };
       br.bridge!.windows.push(w);
       insertSorted(type === 'pref' ? parent.pref : parent.mem, { f: br, bar: -1, size, align, pref: type === 'pref', is64, window: { type, secondary: sec } });
@@ -263,16 +311,24 @@ export function allocate(fns: PciFunction[], plat: Platform): Allocation {
       addr += e.size;
     }
   };
-  if (!fit32()) {
+  if (pad || !fit32()) {
     const r64mem = root.mem.filter((e) => e.is64);
     const r64pref = root.pref.filter((e) => e.is64);
     root.mem = root.mem.filter((e) => !e.is64);
     root.pref = root.pref.filter((e) => !e.is64);
     if (!fit32()) exhausted32 = { need: sum(root.mem) + sum(root.pref), start: pcimemStart };
-    let memBase = plat.reservedMemoryEnd > G4 + plat.above4g ? plat.reservedMemoryEnd : G4 + plat.above4g;
+    const sumMem = sum(r64mem);
+    const sumPref = sum(r64pref);
+    let memBase = plat.reservedMemoryEnd > G4 + ramSizeOver4G ? plat.reservedMemoryEnd : G4 + ramSizeOver4G;
+    if (top) {
+      let size = alignUp(sumMem, GiB) + alignUp(sumPref, GiB);
+      if (pad) size = alignUp(size, top >> 3n);
+      if (size <= top && memBase < top - size) memBase = top - size;
+      if (firmwareKnownE820(plat).some((e) => memBase < e.end && e.start < memBase + size)) memBase -= size;
+    }
     memBase = alignUp(alignUp(memBase, alignOf(r64mem)), GiB);
-    let prefBase = alignUp(alignUp(memBase + sum(r64mem), alignOf(r64pref)), GiB);
-    mem64 = { start: memBase, end: alignUp(prefBase + sum(r64pref), GiB) };
+    const prefBase = alignUp(alignUp(memBase + sumMem, alignOf(r64pref)), GiB);
+    mem64 = { start: memBase, end: alignUp(prefBase + sumPref, GiB) };
     placeList(r64mem, memBase);
     placeList(r64pref, prefBase);
   }
@@ -288,7 +344,7 @@ export function allocate(fns: PciFunction[], plat: Platform): Allocation {
       if (w?.start !== undefined) placeList(child[type], w.start);
     }
   }
-  return { mem64, pcimemStart, exhausted32 };
+  return { mem64, pcimemStart, exhausted32, firmwarePhysBits: physBits, padMem64: pad };
 
   function setStart(e: Entry, addr: bigint) {
     if (e.bar >= 0) {

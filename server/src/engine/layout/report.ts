@@ -6,7 +6,7 @@
 import type { LayoutNode, LayoutResult } from '../../lsp/protocol';
 import { NodeModel } from '../model/model';
 import { IomemEntry, NodeLayout, computeLayout } from './index';
-import { QemuProfile, layoutTarget, shortVersion } from '../qemu/profile';
+import { QemuProfile, layoutQemu, shortVersion } from '../qemu/profile';
 
 /** The QEMU versions (major.minor) the layout model was checked against, each with its SeaBIOS. */
 export const MODELLED: Record<string, string> = { '7.2': '1.16.2', '10.0': '1.16.3' };
@@ -36,7 +36,7 @@ export function versionWarning(q: QemuProfile): string | undefined {
 }
 
 export function layoutReport(nodes: NodeModel[], opts: { agent: boolean; qemu: QemuProfile }): { layouts: NodeLayout[]; result: LayoutResult; warning?: string } {
-  const layouts = nodes.map((n) => computeLayout(n, { agent: opts.agent, qemu: layoutTarget(opts.qemu) }));
+  const layouts = nodes.map((n) => computeLayout(n, { agent: opts.agent, qemu: layoutQemu(opts.qemu) }));
   const warning = versionWarning(opts.qemu);
   return { layouts, warning, result: { nodes: layouts.map((l) => ({ ...layoutJson(l), ...(warning ? { warning } : {}) })) } };
 }

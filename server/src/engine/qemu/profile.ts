@@ -80,7 +80,7 @@ export function bundledProfile(version?: string): QemuProfile {
 export const DEFAULT_PROFILE: QemuProfile = BUNDLED[0];
 
 /** What the layout model needs of a profile: the QEMU and firmware versions. */
-export function layoutTarget(p: QemuProfile): { version: string; firmware?: string } {
+export function layoutQemu(p: QemuProfile): { version: string; firmware?: string } {
   return { version: p.version, firmware: p.firmware?.version };
 }
 
