@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
+import { addVerdicts, analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
 import { nodeArgv, shellQuote } from '../engine/emit/argv';
@@ -15,6 +15,9 @@ import { nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
 import { userProfile } from '../host/qemu-profile';
 import { QemuProfile, layoutQemu, profileLabel } from '../engine/qemu/profile';
+import type { Judged } from '../runtime/judge';
+import type { LayoutProbe } from '../lsp/protocol';
+import type { NodeModel } from '../engine/model/model';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
 import { layoutReport } from '../engine/layout/report';
 import { human } from '../engine/text/sizes';
@@ -29,9 +32,9 @@ interface Io {
 }
 
 const USAGE = `usage:
-  memfabric check [--format text|json] [--placement] FILE...
+  memfabric check [--format text|json] [--placement] [--probe] FILE...
   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
-  memfabric layout [--format text|json] [--node NAME] [--no-agent] FILE
+  memfabric layout [--format text|json] [--node NAME] [--no-agent] [--probe] FILE
   memfabric boot [--format text|json] [--node NAME] [--timeout S] FILE
   memfabric status [--format text|json] FILE
   memfabric exec FILE NODE -- CMD ARGS...
@@ -42,7 +45,9 @@ const USAGE = `usage:
   memfabric image [--format text|json]
   memfabric lsp --stdio
 environment: MEMFABRIC_QEMU (QEMU binary), MEMFABRIC_ACCEL (auto|kvm|tcg),
-  MEMFABRIC_IMAGE_DIR (guest image cache), MEMFABRIC_RUN_DIR (run directories)`;
+  MEMFABRIC_IMAGE_DIR (guest image cache), MEMFABRIC_RUN_DIR (run directories)
+--probe: run the QEMU judged for on each distinct node shape (firmware, no guest,
+  scratch stand-ins for backing files) and report what it says`;
 
 /** Options with a value (choices, or null for any) and boolean switches. */
 function parseFlags(args: string[], allowed: Record<string, string[] | null | 'switch'>): { flags: Record<string, string>; rest: string[] } {
@@ -109,12 +114,19 @@ function profileJson(q: QemuProfile) {
 }
 
 export async function check(args: string[], io: Io): Promise<number> {
-  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], placement: 'switch' });
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], placement: 'switch', probe: 'switch' });
   const information = flags.placement === 'on';
   if (!rest.length) throw new UsageError('check needs at least one FILE');
   const docs = loadDocs(rest);
   const qemu = await judgeFor(io);
   const results = analyzeDocuments(docs, nodeHost, { information, qemu });
+  if (flags.probe === 'on') {
+    for (const r of results) {
+      if (!r.nodes.length) continue;
+      const judged = await probeWith(qemu, r.nodes, false, io);
+      if (judged) addVerdicts(r, judged);
+    }
+  }
   const maps = new Map(docs.map((d) => [d.source, new LineMap(d.text)]));
   let errors = 0;
   for (const r of results) errors += r.diagnostics.filter((d) => d.severity === 'error').length;
@@ -211,16 +223,66 @@ function layoutText(l: NodeLayout): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Runs the QEMU judged for on every distinct node shape (runtime/judge.ts);
+ * undefined, said on stderr, when there is none to run.
+ */
+async function probeWith(qemu: QemuProfile, nodes: NodeModel[], agent: boolean, io: Io): Promise<Judged[] | undefined> {
+  const { judgeWithQemu } = await import('../runtime/judge');
+  const { probeStats } = await import('../runtime/probe');
+  const runs = probeStats.runs;
+  const started = Date.now();
+  try {
+    const judged = await judgeWithQemu(nodes, qemu, { agent });
+    io.err(`memfabric: probed ${nodes.length} node(s) with QEMU ${qemu.version}: ${probeStats.runs - runs} run(s), ${Date.now() - started} ms\n`);
+    return judged;
+  } catch (e) {
+    io.err(`memfabric: --probe: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/** What --probe says of a node in `layout --format json`. */
+function probeJson(j: Judged): LayoutProbe {
+  const v = j.verdict;
+  return {
+    qemu: v.qemu,
+    ...(v.firmware ? { firmware: v.firmware } : {}),
+    confirmed: j.result.ok && v.disagreements.length === 0,
+    ...(v.refused ? { refused: v.refused.message } : {}),
+    ...(v.firmwareStop ? { firmwareStop: v.firmwareStop } : {}),
+    ...(v.inconclusive ? { inconclusive: v.inconclusive } : {}),
+    disagreements: v.disagreements,
+  };
+}
+
+function probeText(j: Judged): string {
+  const v = j.verdict;
+  if (v.refused) return `# ${j.node.name}: QEMU ${v.qemu} refuses this node: "${v.refused.message}"\n`;
+  if (v.firmwareStop) return `# ${j.node.name}: QEMU ${v.qemu} starts, but its firmware stops: "${v.firmwareStop}"\n`;
+  if (v.inconclusive) return `# ${j.node.name}: QEMU ${v.qemu} could not be asked: ${v.inconclusive}\n`;
+  if (!v.disagreements.length) return `# ${j.node.name}: confirmed by QEMU ${v.qemu} (${v.firmware ?? 'its firmware'}): E820, BARs, 64-bit hole and CXL windows as predicted\n`;
+  return `# ${j.node.name}: QEMU ${v.qemu} disagrees with the model (QEMU is right; its E820 table is shown in --format json):\n${v.disagreements.map((d) => `#   ${d}\n`).join('')}`;
+}
+
 export async function layout(args: string[], io: Io): Promise<number> {
-  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], node: null, 'no-agent': 'switch' });
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], node: null, 'no-agent': 'switch', probe: 'switch' });
   if (rest.length !== 1) throw new UsageError('layout needs exactly one FILE');
   const qemu = await judgeFor(io);
   const { nodes } = loadNodes('layout', rest, flags.node, qemu);
-  const { layouts, result, warning } = layoutReport(nodes, { agent: flags['no-agent'] !== 'on', qemu });
+  const agent = flags['no-agent'] !== 'on';
+  const { layouts, result, warning } = layoutReport(nodes, { agent, qemu });
   if (warning) io.err(`memfabric: warning: ${warning}\n`);
+  const judged = flags.probe === 'on' ? await probeWith(qemu, nodes, agent, io) : undefined;
+  // The firmware's E820 table from QEMU itself replaces (or confirms) the model's.
+  judged?.forEach((j, i) => {
+    const n = result.nodes[i];
+    n.probe = probeJson(j);
+    if (j.result.ok) n.e820 = j.result.e820.map((e) => ({ start: '0x' + e.start.toString(16), end: '0x' + e.end.toString(16), type: e.type }));
+  });
   if (flags.format === 'json') io.out(JSON.stringify(result, null, 2) + '\n');
-  else io.out(layouts.map(layoutText).join('\n'));
-  return 0;
+  else io.out(layouts.map((l, i) => (judged ? probeText(judged[i]) : '') + layoutText(l)).join('\n'));
+  return judged?.some((j) => j.verdict.refused || j.verdict.firmwareStop) ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
 import { DEFAULT_PROFILE, layoutQemu, QemuProfile } from './qemu/profile';
+import { QemuVerdict, verdictDiagnostics } from './qemu/verdict';
 
 export type { Diagnostic } from './diagnostics';
 export type { NodeModel } from './model/model';
@@ -382,6 +383,25 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
 
 export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind, opts: AnalyzeOptions = {}): AnalyzedDocument {
   return analyzeDocuments([{ text, source, kind }], host, opts)[0];
+}
+
+/**
+ * Adds what the real QEMU said of the document's nodes (probe verdicts, in the
+ * nodes' text offsets: doc.nodes) to its diagnostics, merged across nodes as
+ * node findings are. A refusal the model already reports with QEMU's own words
+ * is not reported twice.
+ */
+export function addVerdicts(doc: AnalyzedDocument, verdicts: { node: NodeModel; verdict: QemuVerdict }[]): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  for (const { node, verdict } of verdicts) {
+    let v = verdict;
+    const text = v.refused?.message.trim().replace(/\.$/, '');
+    if (text && doc.diagnostics.some((d) => d.severity === 'error' && d.message.includes(text))) v = { ...v, refused: undefined };
+    found.push(...verdictDiagnostics(node, v));
+  }
+  const added = dedupe(found);
+  doc.diagnostics.push(...added);
+  return added;
 }
 
 /**

@@ -49,6 +49,22 @@ export interface LayoutNode {
   bars: LayoutBar[];
   /** Set when the QEMU judged for is not one the model was checked against. */
   warning?: string;
+  /** What the real QEMU said (layout --probe; the server's background probe). */
+  probe?: LayoutProbe;
+}
+
+/** The real QEMU run on the node (firmware, no guest): confirmed, or where it disagrees (QEMU is right). */
+export interface LayoutProbe {
+  /** "10.0.2" */
+  qemu: string;
+  /** The firmware's version line. */
+  firmware?: string;
+  /** QEMU's E820 table, BARs, 64-bit hole and CXL windows are the prediction's. */
+  confirmed: boolean;
+  refused?: string;
+  firmwareStop?: string;
+  inconclusive?: string;
+  disagreements: string[];
 }
 
 /** Exactly the JSON `memfabric layout --format json` prints. */

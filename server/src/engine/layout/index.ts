@@ -74,20 +74,26 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
   const fw = firmwareE820(p, target, highTables);
   const kernel = kernelE820(fw, node.memmap);
 
-  // 64-bit window: QEMU widens its default hole to cover what the firmware placed (q35_host_get_pci_hole64_*).
+  // 64-bit window: QEMU widens its default hole to cover what the firmware placed on the main
+  // root bus (q35_host_get_pci_hole64_*, pci_bus_get_w64_range): the 64-bit BARs of the
+  // functions on bus 0 and the prefetchable windows of the bridges there. Expander buses
+  // (pxb, pxb-cxl) are root buses of their own: what the firmware placed there does not count.
   const high: { start: bigint; end: bigint }[] = [];
+  const expanderHigh: { start: bigint; end: bigint }[] = [];
   for (const f of fns) {
-    for (const b of f.bars) if (b.start !== undefined && b.start >= 1n << 32n && !b.rom) high.push({ start: b.start, end: b.start + b.size });
+    for (const b of f.bars) if (b.start !== undefined && b.start >= 1n << 32n && !b.rom) (f.bus === 0 ? high : expanderHigh).push({ start: b.start, end: b.start + b.size });
     for (const w of f.bridge?.windows ?? []) if (w.start !== undefined && w.start >= 1n << 32n && f.bus === 0) high.push({ start: w.start, end: w.start + w.size });
   }
-  let h64Start = p.hole64DefaultStart;
-  let h64End: bigint;
-  if (high.length) {
-    h64Start = high.reduce((a, r) => (r.start < a ? r.start : a), high[0].start);
-    const highest = high.reduce((a, r) => (r.end > a ? r.end : a), 0n);
-    const dflt = alignUp1G(h64Start + p.hole64Size);
-    h64End = highest > dflt ? highest : dflt;
-  } else h64End = alignUp1G(h64Start + p.hole64Size);
+  const hole64 = (rs: { start: bigint; end: bigint }[]) => {
+    if (!rs.length) return { start: p.hole64DefaultStart, end: alignUp1G(p.hole64DefaultStart + p.hole64Size) };
+    const start = rs.reduce((a, r) => (r.start < a ? r.start : a), rs[0].start);
+    const highest = rs.reduce((a, r) => (r.end > a ? r.end : a), 0n);
+    const dflt = alignUp1G(start + p.hole64Size);
+    return { start, end: highest > dflt ? highest : dflt };
+  };
+  const { start: h64Start, end: h64End } = hole64(high);
+  // (Which expander windows Linux lists at the top level was matched on the 7.2 recordings with the range of every high BAR.)
+  const listed = hole64([...high, ...expanderHigh]);
 
   const top: IomemEntry[] = [];
   // e820 (kernel view), from 1 MiB up.
@@ -111,7 +117,7 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
     .map((r) => ({ start: r.start, end: r.end & 0xffffffffn, name: 'PCI Bus 0000:00' }))
     .filter((r) => r.end >= r.start);
   for (const w of w32) top.push(w);
-  for (const x of pxbRanges) for (const r of x.ranges) if (below4g(r) || (r.start >= h64Start && r.end < h64End && addressable(r))) top.push({ ...r, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
+  for (const x of pxbRanges) for (const r of x.ranges) if (below4g(r) || (r.start >= listed.start && r.end < listed.end && addressable(r))) top.push({ ...r, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
   if (p.base === 'q35') top.push({ start: MMCONFIG.start, end: MMCONFIG.end, name: 'PCI MMCONFIG 0000 [bus 00-ff]' });
   top.push({ start: 0xfec00000n, end: 0xfec003ffn, name: 'IOAPIC 0' });
   top.push({ start: 0xfed00000n, end: 0xfed003ffn, name: 'HPET 0' });
