@@ -26,8 +26,9 @@
     app.textContent = '';
     const head = el('header');
     head.appendChild(el('h1', null, 'Memory map: ' + model.node));
-    head.appendChild(el('p', 'source', file + ' · guest physical address space as QEMU ' + model.qemuVersion + ', SeaBIOS and Linux lay it out · up to ' + model.top));
+    head.appendChild(el('p', 'source', file + ' · guest physical address space as QEMU ' + model.qemuVersion + ', SeaBIOS ' + (model.firmware || '') + ' and Linux lay it out · up to ' + model.top));
     if (model.warning) head.appendChild(el('p', 'warning', model.warning));
+    if (model.probe) head.appendChild(el('p', model.probe.confirmed ? 'confirmed' : 'warning', model.probe.text));
     app.appendChild(head);
 
     const legend = el('ul', 'legend');

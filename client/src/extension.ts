@@ -107,11 +107,14 @@ async function startServer(context: vscode.ExtensionContext, output: vscode.Outp
   const qemuBinary = vscode.workspace.getConfiguration('memfabric').get<string>('qemuBinary')?.trim() || undefined;
   const clientOptions: LanguageClientOptions = {
     documentSelector: DOCUMENT_SELECTOR,
-    initializationOptions: { qemuBinary },
+    // The background probe runs the user's QEMU: only in a trusted workspace (the client restarts when trust is granted).
+    initializationOptions: () => ({ qemuBinary, probe: vscode.workspace.isTrusted }),
     outputChannel: output,
     traceOutputChannel: output,
   };
   client = new LanguageClient('memfabric', 'memfabric', serverOptions, clientOptions);
+  // Trust granted: start again, so that the server gets probe: true.
+  context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(() => void client?.restart()));
   try {
     await client.start();
     output.appendLine(`memfabric: language server started (${module})`);

@@ -65,7 +65,11 @@ export interface MapDiagnostic {
 export interface MapModel {
   node: string;
   qemuVersion: string;
+  /** SeaBIOS version of the prediction. */
+  firmware?: string;
   warning?: string;
+  /** "confirmed by QEMU 10.0.2", or what QEMU said otherwise (the server's background probe). */
+  probe?: { confirmed: boolean; text: string };
   segments: MapSegment[];
   diagnostics: MapDiagnostic[];
   /** Total address space shown (human). */
@@ -239,5 +243,16 @@ export function buildModel(node: LayoutNode, diagnostics: DiagnosticInput[] = []
     }
   }
   const last = raw.length ? raw[raw.length - 1].end + 1n : 0n;
-  return { node: node.name, qemuVersion: node.qemuVersion, warning: node.warning, segments, diagnostics: diags, top: `${hx(last)} (${human(last)})` };
+  return { node: node.name, qemuVersion: node.qemuVersion, firmware: node.firmware, warning: node.warning, probe: probeLine(node), segments, diagnostics: diags, top: `${hx(last)} (${human(last)})` };
+}
+
+/** The probe's word on a node, for the view's header. */
+export function probeLine(node: LayoutNode): MapModel['probe'] {
+  const p = node.probe;
+  if (!p) return undefined;
+  if (p.confirmed) return { confirmed: true, text: `confirmed by QEMU ${p.qemu}: its firmware built this E820 table, these BARs, 64-bit hole and CXL windows` };
+  if (p.refused) return { confirmed: false, text: `QEMU ${p.qemu} refuses this node: ${p.refused}` };
+  if (p.firmwareStop) return { confirmed: false, text: `QEMU ${p.qemu} starts, but its firmware stops: ${p.firmwareStop}` };
+  if (p.inconclusive) return { confirmed: false, text: `QEMU ${p.qemu} could not be asked: ${p.inconclusive}` };
+  return { confirmed: false, text: `QEMU ${p.qemu} disagrees (QEMU is right): ${p.disagreements.join('; ')}` };
 }

@@ -15,8 +15,7 @@ import { nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
 import { userProfile } from '../host/qemu-profile';
 import { QemuProfile, layoutQemu, profileLabel } from '../engine/qemu/profile';
-import type { Judged } from '../runtime/judge';
-import type { LayoutProbe } from '../lsp/protocol';
+import { layoutProbe, type Judged } from '../runtime/judge';
 import type { NodeModel } from '../engine/model/model';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
 import { layoutReport } from '../engine/layout/report';
@@ -242,20 +241,6 @@ async function probeWith(qemu: QemuProfile, nodes: NodeModel[], agent: boolean, 
   }
 }
 
-/** What --probe says of a node in `layout --format json`. */
-function probeJson(j: Judged): LayoutProbe {
-  const v = j.verdict;
-  return {
-    qemu: v.qemu,
-    ...(v.firmware ? { firmware: v.firmware } : {}),
-    confirmed: j.result.ok && v.disagreements.length === 0,
-    ...(v.refused ? { refused: v.refused.message } : {}),
-    ...(v.firmwareStop ? { firmwareStop: v.firmwareStop } : {}),
-    ...(v.inconclusive ? { inconclusive: v.inconclusive } : {}),
-    disagreements: v.disagreements,
-  };
-}
-
 function probeText(j: Judged): string {
   const v = j.verdict;
   if (v.refused) return `# ${j.node.name}: QEMU ${v.qemu} refuses this node: "${v.refused.message}"\n`;
@@ -277,7 +262,7 @@ export async function layout(args: string[], io: Io): Promise<number> {
   // The firmware's E820 table from QEMU itself replaces (or confirms) the model's.
   judged?.forEach((j, i) => {
     const n = result.nodes[i];
-    n.probe = probeJson(j);
+    n.probe = layoutProbe(j);
     if (j.result.ok) n.e820 = j.result.e820.map((e) => ({ start: '0x' + e.start.toString(16), end: '0x' + e.end.toString(16), type: e.type }));
   });
   if (flags.format === 'json') io.out(JSON.stringify(result, null, 2) + '\n');

@@ -39,7 +39,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { analyzeDocuments, AnalyzedDocument, forgetAnalysis, selectNodes } from '../engine/index';
+import { addVerdicts, analyzeDocuments, AnalyzedDocument, forgetAnalysis, selectNodes } from '../engine/index';
+import { layoutProbe, type Judged } from '../runtime/judge';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
 import { CompletionData, EditorAnalysis, ServedKind, servedKind as servedKindOf } from '../engine/editor/analysis';
@@ -99,6 +100,8 @@ const DEBOUNCE_MS = 150;
  * debounce fires, once per pause in typing.
  */
 const EAGER_MAX_MS = 20;
+/** How long a document rests after publishing before the background probe runs QEMU on it. */
+const PROBE_REST_MS = 800;
 /** Quiet time after publishing before a new analysis computes its completion data. */
 const PREPARE_IDLE_MS = 100;
 /** docs/diagnostics.md: from out/server/src/lsp in the repository, from dist/ in the installed extension. */
@@ -158,12 +161,25 @@ export class MemfabricServer {
   private qemu: QemuProfile = bundledProfile(installedQemuVersion());
   private qemuNote?: string;
   private qemuReady: Promise<void> = Promise.resolve();
+  /**
+   * The background probe (runtime/probe.ts): the user's QEMU run on each node
+   * shape of a document at rest, adding QEMU's own refusals and confirming the
+   * layout. Only when the client asks for it (initializationOptions.probe: the
+   * VS Code client in a trusted workspace); cancelled by the next change.
+   */
+  private probeEnabled = false;
+  private readonly probeTimers = new Map<string, NodeJS.Timeout>();
+  private readonly probeRuns = new Map<string, AbortController>();
+  /** The last probe of each document: its version and what QEMU said. */
+  private readonly probed = new Map<string, { version: number; judged: Judged[] }>();
 
   constructor(private readonly connection: Connection) {
     const c = connection;
     const docs = this.documents;
     c.onInitialize((p): InitializeResult => {
-      this.qemuReady = this.readProfile((p.initializationOptions as { qemuBinary?: string } | undefined)?.qemuBinary);
+      const init = p.initializationOptions as { qemuBinary?: string; probe?: boolean } | undefined;
+      this.probeEnabled = init?.probe === true;
+      this.qemuReady = this.readProfile(init?.qemuBinary);
       return {
       capabilities: {
         textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
@@ -202,6 +218,8 @@ export class MemfabricServer {
         clearTimeout(this.timers.get(uri));
         clearTimeout(this.prepareTimers.get(uri));
         clearImmediate(this.eager.get(uri));
+        this.cancelProbe(uri);
+        this.probed.delete(uri);
         this.timers.delete(uri);
         this.prepareTimers.delete(uri);
         this.eager.delete(uri);
@@ -266,6 +284,7 @@ export class MemfabricServer {
   }
 
   private schedule(uri: string) {
+    this.cancelProbe(uri);
     clearTimeout(this.prepareTimers.get(uri));
     clearTimeout(this.timers.get(uri));
     this.timers.set(
@@ -366,6 +385,48 @@ export class MemfabricServer {
     for (const m of group) {
       this.publish(m.uri);
       this.prepareWhenIdle(m.uri);
+      this.probeWhenAtRest(m.uri);
+    }
+  }
+
+  private cancelProbe(uri: string) {
+    clearTimeout(this.probeTimers.get(uri));
+    this.probeTimers.delete(uri);
+    this.probeRuns.get(uri)?.abort();
+    this.probeRuns.delete(uri);
+  }
+
+  /** After a publish: when the document rests, run the user's QEMU on it (if the client asked for the probe). */
+  private probeWhenAtRest(uri: string) {
+    if (!this.probeEnabled || this.qemu.origin.kind !== 'binary') return;
+    this.cancelProbe(uri);
+    this.probeTimers.set(
+      uri,
+      setTimeout(() => {
+        this.probeTimers.delete(uri);
+        void this.probe(uri);
+      }, PROBE_REST_MS),
+    );
+  }
+
+  private async probe(uri: string): Promise<void> {
+    const a = this.cache.get(uri);
+    const doc = a?.ed.doc;
+    if (!a || !doc || !doc.nodes.length || this.documents.get(uri)?.version !== a.version) return;
+    const ac = new AbortController();
+    this.probeRuns.set(uri, ac);
+    try {
+      const { judgeWithQemu } = await import('../runtime/judge');
+      const judged = await judgeWithQemu(doc.nodes, this.qemu, { signal: ac.signal, agent: true });
+      // A change since: this answer is for text that is gone (the next rest probes again).
+      if (ac.signal.aborted || this.cache.get(uri) !== a) return;
+      addVerdicts(doc, judged);
+      this.probed.set(uri, { version: a.version, judged });
+      this.publish(uri);
+    } catch (e) {
+      if (!ac.signal.aborted) this.connection.console.warn(`memfabric: probe of ${uri} failed: ${(e as Error).message}`);
+    } finally {
+      if (this.probeRuns.get(uri) === ac) this.probeRuns.delete(uri);
     }
   }
 
@@ -561,7 +622,17 @@ export class MemfabricServer {
       const [r] = analyzeDocuments([{ text, source: sourceOf(uri), kind }], nodeHost, { qemu: this.qemu });
       const sel = selectNodes(r, node, uri);
       if ('error' in sel) return new ResponseError(ErrorCodes.InvalidParams, sel.error);
-      return layoutReport(sel.nodes, { agent, qemu: this.qemu }).result;
+      const result = layoutReport(sel.nodes, { agent, qemu: this.qemu }).result;
+      // What the background probe found for this very text (with the agent, as the editor's layout is).
+      const probed = this.probed.get(uri);
+      const open = this.documents.get(uri);
+      if (agent && probed && open && probed.version === open.version) {
+        for (const n of result.nodes) {
+          const j = probed.judged.find((x) => x.node.name === n.name);
+          if (j) n.probe = layoutProbe(j);
+        }
+      }
+      return result;
     } catch (e) {
       return new ResponseError(ErrorCodes.InternalError, `memfabric/layout failed: ${(e as Error).message}`);
     }

@@ -10,6 +10,7 @@ import { computeLayout, NodeLayout } from '../engine/layout/index';
 import { QemuProfile, layoutQemu } from '../engine/qemu/profile';
 import { QemuVerdict } from '../engine/qemu/verdict';
 import { ProbeNodesOptions, ProbeResult, compareWithLayout, probeNodes } from './probe';
+import type { LayoutProbe } from '../lsp/protocol';
 
 export interface Judged {
   node: NodeModel;
@@ -54,4 +55,18 @@ export async function judgeWithQemu(nodes: NodeModel[], qemu: QemuProfile, opts:
     if (!layout) layouts.set(node, (layout = computeLayout(node, { agent, qemu: layoutQemu(qemu) })));
     return { node, result, layout, verdict: verdictOf(result, layout, qemu) };
   });
+}
+
+/** What the probe says of a node in the layout report (`layout --probe`, the memory-map view). */
+export function layoutProbe(j: Judged): LayoutProbe {
+  const v = j.verdict;
+  return {
+    qemu: v.qemu,
+    ...(v.firmware ? { firmware: v.firmware } : {}),
+    confirmed: j.result.ok && v.disagreements.length === 0,
+    ...(v.refused ? { refused: v.refused.message } : {}),
+    ...(v.firmwareStop ? { firmwareStop: v.firmwareStop } : {}),
+    ...(v.inconclusive ? { inconclusive: v.inconclusive } : {}),
+    disagreements: v.disagreements,
+  };
 }

@@ -1,0 +1,113 @@
+/**
+ * The language server's background probe: when a document rests, the user's
+ * QEMU runs on it (only when the client asks: the VS Code client in a trusted
+ * workspace), QEMU's refusals join the diagnostics, the memory map says
+ * "confirmed by QEMU"; a change cancels a probe, and without the option
+ * nothing is run.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { LayoutRequest, QemuRequest } from '../server/src/lsp/protocol';
+import { BIN, REPO, hasQemu } from './support/cli';
+
+interface Pub { uri: string; version?: number; diagnostics: { code?: string | number; message: string; severity?: number }[] }
+
+async function server(init: object, dir: string): Promise<{ conn: MessageConnection; pubs: Pub[]; waitFor(pred: (p: Pub) => boolean, ms?: number): Promise<Pub>; close(): void }> {
+  const child = spawn(process.execPath, [BIN, 'lsp', '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: dir } });
+  const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const pubs: Pub[] = [];
+  const waiters: { pred: (p: Pub) => boolean; res: (p: Pub) => void }[] = [];
+  conn.onNotification('textDocument/publishDiagnostics', (p: Pub) => {
+    pubs.push(p);
+    for (const w of [...waiters]) if (w.pred(p)) (waiters.splice(waiters.indexOf(w), 1), w.res(p));
+  });
+  conn.listen();
+  await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: init });
+  conn.sendNotification('initialized', {});
+  await conn.sendRequest(QemuRequest.type);
+  return {
+    conn,
+    pubs,
+    waitFor: (pred, ms = 15000) => {
+      const hit = pubs.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((res, rej) => {
+        const t = setTimeout(() => rej(new Error(`no such publish in ${ms} ms: ${JSON.stringify(pubs.at(-1))}`)), ms);
+        waiters.push({ pred, res: (p) => (clearTimeout(t), res(p)) });
+      });
+    },
+    close: () => {
+      conn.dispose();
+      child.kill();
+    },
+  };
+}
+
+const codes = (p: Pub) => p.diagnostics.map((d) => String(d.code));
+
+test('background probe: a refusal only QEMU knows appears when the document rests; without the option nothing runs', { skip: !hasQemu() && 'no qemu-system-x86_64' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lsp-probe-'));
+  const text = `qemu-system-x86_64 -M q35 -m 1G \\\n  -object memory-backend-file,id=fam,mem-path=${dir}/missing/fam.raw,size=1G,share=on \\\n  -device ivshmem-plain,id=shm,memdev=fam,bus=pcie.0\n`;
+  const uri = pathToFileURL(join(dir, 'missing.qemu')).toString();
+  const on = await server({ probe: true }, dir);
+  try {
+    on.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'qemu-cmdline', version: 1, text } });
+    const first = await on.waitFor((p) => p.uri === uri);
+    assert.ok(!codes(first).includes('qemu-refuses'), 'the model alone, at once');
+    const probed = await on.waitFor((p) => p.uri === uri && codes(p).includes('qemu-refuses'));
+    assert.equal(probed.version, 1);
+    assert.match(probed.diagnostics.find((d) => d.code === 'qemu-refuses')!.message, /^QEMU 7\.2\.\d+ refuses to start this node .*can't open backing store/);
+  } finally {
+    on.close();
+  }
+  const off = await server({}, dir);
+  try {
+    off.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'qemu-cmdline', version: 1, text } });
+    await off.waitFor((p) => p.uri === uri);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.ok(off.pubs.every((p) => !codes(p).includes('qemu-refuses')), 'no probe without the client asking');
+  } finally {
+    off.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('background probe: typing cancels it; what is published is for the last text; memfabric/layout says "confirmed"', { skip: !hasQemu() && 'no qemu-system-x86_64' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lsp-probe-'));
+  const fame = readFileSync(join(REPO, 'examples', 'fame-4node.cluster.xml'), 'utf8').replace('path="fam.raw"', `path="${dir}/fam.raw"`);
+  const file = join(dir, 'fame.cluster.xml');
+  writeFileSync(file, fame);
+  const uri = pathToFileURL(file).toString();
+  const s = await server({ probe: true }, dir);
+  try {
+    s.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'memfabric-topology', version: 1, text: fame } });
+    // Keep typing (each change within the rest time): no probe may finish for an old version.
+    for (let v = 2; v <= 6; v++) {
+      await new Promise((r) => setTimeout(r, 300));
+      s.conn.sendNotification('textDocument/didChange', { textDocument: { uri, version: v }, contentChanges: [{ text: fame.replace('memory="1G"', `memory="${v}G"`) }] });
+    }
+    await s.waitFor((p) => p.uri === uri && p.version === 6);
+    // At rest: the probe runs on version 6 and confirms the prediction for 6G.
+    let layout;
+    for (let i = 0; i < 60; i++) {
+      layout = await s.conn.sendRequest(LayoutRequest.type, { uri, node: 'node01' });
+      if (layout.nodes[0].probe) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const n = layout!.nodes[0];
+    assert.ok(n.probe, 'the probe ran once the document rested');
+    assert.equal(n.probe!.confirmed, true, JSON.stringify(n.probe));
+    assert.ok(n.e820.some((e) => e.type === 'System RAM' && e.end === '0x1ffffffff'), '6G on q35: 2 GiB below 4 GiB, 4 GiB above');
+    assert.ok(s.pubs.filter((p) => p.uri === uri).every((p) => !codes(p).includes('probe-disagrees')));
+    assert.equal(spawnSync('pgrep', ['-f', `${dir}`]).status, 1, 'no QEMU of the probe is left');
+  } finally {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
