@@ -20,10 +20,11 @@ export interface Judged {
 }
 
 /** The verdict of one probe result against the model's layout of the same node. */
-export function verdictOf(result: ProbeResult, layout: NodeLayout, qemu: QemuProfile): QemuVerdict {
+export function verdictOf(result: ProbeResult, layout: NodeLayout, qemu: QemuProfile, known?: string[]): QemuVerdict {
   const caveats = result.standIns.filter((s) => s.caveat).map((s) => ({ argIndex: s.argIndex, message: s.caveat! }));
   if (result.ok) {
-    const disagreements = compareWithLayout(layout, result).map((d) => d.message);
+    // (known: the disagreements of another node of the same shape, which are these.)
+    const disagreements = known ?? compareWithLayout(layout, result).map((d) => d.message);
     return { qemu: result.qemuVersion, firmware: result.firmware, disagreements, caveats };
   }
   const v: QemuVerdict = { qemu: result.qemuVersion ?? qemu.version, disagreements: [], caveats };
@@ -48,12 +49,19 @@ export async function judgeWithQemu(nodes: NodeModel[], qemu: QemuProfile, opts:
   if (qemu.origin.kind !== 'binary') throw new Error(`there is no QEMU binary to probe with (judging with the bundled QEMU ${qemu.version} profile)`);
   const agent = opts.agent ?? false;
   const results = await probeNodes(nodes, { ...opts, agent, qemu: qemu.origin.path });
-  const layouts = new Map<NodeModel, NodeLayout>();
+  // Nodes of one shape (one probe key) have one layout but for their names, and one memory map from QEMU.
+  const shapes = new Map<string, { layout: NodeLayout; disagreements?: string[] }>();
   return nodes.map((node, i) => {
-    const result = results[i].result;
-    let layout = layouts.get(node);
-    if (!layout) layouts.set(node, (layout = computeLayout(node, { agent, qemu: layoutQemu(qemu) })));
-    return { node, result, layout, verdict: verdictOf(result, layout, qemu) };
+    const { result, key } = results[i];
+    let shape = key !== undefined ? shapes.get(key) : undefined;
+    let layout: NodeLayout;
+    if (!shape) {
+      layout = computeLayout(node, { agent, qemu: layoutQemu(qemu) });
+      if (key !== undefined) shapes.set(key, (shape = { layout }));
+    } else layout = { ...shape.layout, name: node.name };
+    const verdict = verdictOf(result, layout, qemu, shape?.disagreements);
+    if (shape && result.ok) shape.disagreements = verdict.disagreements;
+    return { node, result, layout, verdict };
   });
 }
 

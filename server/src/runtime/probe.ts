@@ -1205,9 +1205,15 @@ interface Prepared {
   key?: string;
 }
 
-function prepare(argv: string[], opts: ProbeOptions): Prepared {
-  const cwd = opts.cwd ?? process.cwd();
-  const plan = planProbe(argv, cwd);
+/** The binary and accelerator a probe uses: looked up once per probeNodes call, not once per node. */
+interface Resolved {
+  accel: 'kvm' | 'tcg';
+  want: string;
+  bin?: string;
+  identity?: string;
+}
+
+function resolveFor(argv: string[], opts: ProbeOptions): Resolved {
   let accel: 'kvm' | 'tcg';
   try {
     accel = opts.accel ?? accelerator();
@@ -1216,17 +1222,25 @@ function prepare(argv: string[], opts: ProbeOptions): Prepared {
   }
   const want = opts.qemu ?? qemuBinary(argv[0]);
   const bin = findExecutable(want);
+  if (!bin) return { accel, want };
+  const abs = resolve(bin);
+  const st = statSync(abs);
+  return { accel, want, bin: abs, identity: `${abs}\u0000${st.size}\u0000${st.mtimeMs}` };
+}
+
+function prepare(argv: string[], opts: ProbeOptions, resolved: Resolved = resolveFor(argv, opts)): Prepared {
+  const cwd = opts.cwd ?? process.cwd();
+  const plan = planProbe(argv, cwd);
+  const { accel, want } = resolved;
   const p: Prepared = { argv, plan, accel, cwd };
-  if (!bin) {
+  if (!resolved.bin || !resolved.identity) {
     p.binError = existsSync(want)
       ? `the QEMU binary '${want}' is not an executable file`
       : `the QEMU binary '${want}' is not ${want.includes('/') ? 'there' : 'found in PATH'}; install qemu-system-x86 or set MEMFABRIC_QEMU to the binary`;
     return p;
   }
-  const abs = resolve(bin);
-  const st = statSync(abs);
-  p.bin = abs;
-  p.identity = `${abs}\u0000${st.size}\u0000${st.mtimeMs}`;
+  p.bin = resolved.bin;
+  p.identity = resolved.identity;
   p.key = createHash('sha256')
     .update(JSON.stringify({
       format: PROBE_FORMAT,
@@ -1292,10 +1306,14 @@ export const probeStats = { runs: 0, cacheHits: 0 };
  * throws and never rejects: every failure is a ProbeFailure.
  */
 export async function probeArgv(argv: string[], opts: ProbeOptions = {}): Promise<ProbeResult> {
+  return probePrepared(argv, opts);
+}
+
+async function probePrepared(argv: string[], opts: ProbeOptions, prepared?: Prepared): Promise<ProbeResult> {
   const t0 = Date.now();
   let p: Prepared;
   try {
-    p = prepare(argv, opts);
+    p = prepared ?? prepare(argv, opts);
   } catch (e) {
     return { ok: false, reason: 'internal', message: `the probe failed: ${(e as Error).message}`, standIns: [], ms: Date.now() - t0 };
   }
@@ -1363,14 +1381,26 @@ export interface ProbeNodesOptions extends ProbeOptions {
 export async function probeNodes(nodes: NodeModel[], opts: ProbeNodesOptions = {}): Promise<{ name: string; key?: string; result: ProbeResult }[]> {
   const cache = opts.cache === false ? new ProbeCache({ dir: false }) : opts.cache ?? defaultProbeCache();
   const o: ProbeOptions = { ...opts, cache };
-  const keyed = nodes.map((n) => ({ n, key: probeKey(nodeArgv(n), { cwd: n.baseDir, ...o }) }));
+  // One lookup of the binary and the accelerator for all the nodes; one plan per node (its own stand-ins and paths).
+  const resolved = nodes.length ? resolveFor(nodeArgv(nodes[0]), o) : undefined;
+  const keyed = nodes.map((n) => {
+    const argv = nodeArgv(n);
+    let prepared: Prepared | undefined;
+    let error: string | undefined;
+    try {
+      prepared = prepare(argv, { ...o, cwd: n.baseDir }, resolved);
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    return { n, argv, prepared, error, key: prepared?.key };
+  });
   const order: string[] = [];
-  const first = new Map<string, NodeModel>();
-  for (const { n, key } of keyed) {
-    const k = key ?? `nokey:${n.name}`;
-    if (!first.has(k)) {
-      first.set(k, n);
-      order.push(k);
+  const first = new Map<string, (typeof keyed)[number]>();
+  for (const k of keyed) {
+    const id = k.key ?? `nokey:${k.n.name}`;
+    if (!first.has(id)) {
+      first.set(id, k);
+      order.push(id);
     }
   }
   const conc = Math.max(1, Math.min(MAX_QEMUS, opts.concurrency ?? MAX_QEMUS));
@@ -1378,19 +1408,23 @@ export async function probeNodes(nodes: NodeModel[], opts: ProbeNodesOptions = {
   let next = 0;
   const worker = async () => {
     while (next < order.length) {
-      const k = order[next++];
-      byKey.set(k, await probeNode(first.get(k)!, o));
+      const id = order[next++];
+      const k = first.get(id)!;
+      byKey.set(id, await probePrepared(k.argv, { ...o, cwd: k.n.baseDir }, k.prepared));
     }
   };
   await Promise.all(Array.from({ length: Math.min(conc, order.length) }, worker));
-  // every other node of a shape: its own stand-ins and paths, from the cache (no QEMU)
-  return Promise.all(keyed.map(async ({ n, key }) => {
-    const k = key ?? `nokey:${n.name}`;
-    const r0 = byKey.get(k)!;
-    if (first.get(k) === n) return { name: n.name, key, result: r0 };
-    // a result QEMU gave is in the cache; a timeout, abort or bad binary is not: the shape's result, this node's stand-ins
-    if (key && cache.get(key)) return { name: n.name, key, result: await probeNode(n, o) };
-    return { name: n.name, key, result: { ...structuredClone(r0), standIns: planProbe(nodeArgv(n), o.cwd ?? n.baseDir).standIns.map(publicStandIn) } };
+  // Every other node of a shape: the shape's result with its own stand-ins (its paths); no QEMU.
+  return Promise.all(keyed.map(async (k) => {
+    const id = k.key ?? `nokey:${k.n.name}`;
+    const r0 = byKey.get(id)!;
+    if (first.get(id) === k) return { name: k.n.name, key: k.key, result: r0 };
+    const standIns = (k.prepared?.plan.standIns ?? []).map(publicStandIn);
+    // An answer QEMU gave names no path of the node when it is a memory map (shared, never changed by callers);
+    // a refusal may name one: made the node's own from the cache.
+    if (r0.ok) return { name: k.n.name, key: k.key, result: { ...r0, standIns, cached: r0.cached ?? 'memory' } };
+    if (k.key && cache.get(k.key)) return { name: k.n.name, key: k.key, result: await probePrepared(k.argv, { ...o, cwd: k.n.baseDir }, k.prepared) };
+    return { name: k.n.name, key: k.key, result: { ...structuredClone(r0), standIns } };
   }));
 }
 
