@@ -17,6 +17,8 @@ import { ProfileError, forgetProfiles, readProfile, userProfile } from '../serve
 import { BUNDLED, QemuProfile, bundledProfile, qemuAtLeast } from '../server/src/engine/qemu/profile';
 import { analyzeDocument, NO_HOST } from '../server/src/engine/index';
 import { complete } from '../server/src/engine/editor/completion';
+import { hover } from '../server/src/engine/editor/hover';
+import { EditorAnalysis } from '../server/src/engine/editor/analysis';
 import { BIN, QEMU10, REPO, hasQemu, hasQemu10, runCli } from './support/cli';
 
 const bundled72 = BUNDLED.find((p) => p.version.startsWith('7.2.'))!;
@@ -212,4 +214,16 @@ test('the language server judges for memfabric.qemuBinary (initializationOptions
   const onPath = await lspJudge(undefined, VOLATILE);
   assert.match(onPath.qemu.label, /^QEMU 7\.2\.\d+, SeaBIOS 1\.16\.2$/);
   assert.ok(onPath.codes.includes('unknown-property'), onPath.codes.join(' '));
+});
+
+test('hover on a property name gives its type and default in the QEMU judged for', () => {
+  const text = 'qemu-system-x86_64 -M q35 -m 1G -device cxl-type3,sn=0x1,volatile-memdev=v0 -object memory-backend-ram,id=v0,size=256M\n';
+  const at = (q: QemuProfile, word: string) => {
+    const doc = analyzeDocument(text, '/tmp/h.qemu', NO_HOST, 'qemu', { qemu: q, incremental: false });
+    return hover(new EditorAnalysis(text, 'qemu', doc, q), text.indexOf(word) + 1)?.markdown ?? '';
+  };
+  assert.match(at(bundled100, 'sn=0x1'), /`sn` of -device cxl-type3: uint64, default `0xffffffffffffffff` \(QEMU 10\.0\.\d+, SeaBIOS 1\.16\.3 \(bundled profile\)\)/);
+  assert.match(at(bundled100, 'volatile-memdev'), /`volatile-memdev` of -device cxl-type3: link<memory-backend>/);
+  // QEMU 7.2 has no such property: no description, the diagnostic says why.
+  assert.doesNotMatch(at(bundled72, 'volatile-memdev'), /link<memory-backend>/);
 });

@@ -4,7 +4,7 @@
  * hex and human units, and the rule behind each diagnostic at the cursor.
  * Markdown out; offsets of the analyzed text.
  */
-import { profileLabel } from '../qemu/profile';
+import { PropInfo, profileLabel } from '../qemu/profile';
 import { NodeModel, prop } from '../model/model';
 import type { NodeLayout } from '../layout/index';
 import { bdf } from '../layout/pci';
@@ -62,6 +62,12 @@ export function hover(a: EditorAnalysis, off: number): HoverResult | undefined {
   if (size) {
     parts.push(`\`${size.text}\` = **${hexHuman(size.value)}**${size.what ? ` (${size.what})` : ''}`);
     range = size.span;
+  }
+  // A property name of a -device / -object: its type and default in the QEMU judged for.
+  const prop = propertyAt(a, off);
+  if (prop) {
+    parts.push(prop.markdown);
+    range ??= prop.span;
   }
   // Diagnostics here: the rule in one sentence.
   const seen = new Set<string>();
@@ -201,4 +207,27 @@ export function placementAt(a: EditorAnalysis, off: number): HoverResult | undef
     out.push(`${who}guest physical placement (${profileLabel(a.qemu)}, as \`memfabric layout\` predicts)\n\n${text}`);
   }
   return { markdown: out.join('\n\n'), span };
+}
+
+/** The -device / -object property whose name is at off, described from the profile (type, QEMU's default). */
+export function propertyAt(a: EditorAnalysis, off: number): HoverResult | undefined {
+  const q = a.qemu;
+  for (const n of a.doc?.nodes ?? []) {
+    const owners: { what: string; props: { key: string; keySpan: Span }[]; info: Record<string, PropInfo> | undefined }[] = [
+      ...n.devices.map((d) => ({ what: `-device ${d.driver}`, props: d.props, info: q.devices[d.driver]?.props })),
+      ...n.objects.map((o) => ({ what: `-object ${o.qomType}`, props: o.props, info: q.objects[o.qomType]?.props })),
+    ];
+    for (const o of owners) {
+      for (const p of o.props) {
+        if (p.keySpan.start > off || p.keySpan.end < off || p.keySpan.end > a.text.length) continue;
+        const info = o.info && Object.hasOwn(o.info, p.key) ? o.info[p.key] : undefined;
+        if (!info) return undefined;
+        const d = info.default;
+        const big = (typeof d === 'number' && d > 0xffff) || (typeof d === 'string' && /^\d{6,}$/.test(d));
+        const dflt = d === undefined ? '' : `, default \`${big ? `0x${BigInt(d as number | string).toString(16)}` : String(d)}\``;
+        return { markdown: `\`${p.key}\` of ${o.what}: ${info.type}${dflt} (${profileLabel(q)})`, span: p.keySpan };
+      }
+    }
+  }
+  return undefined;
 }
