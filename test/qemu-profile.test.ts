@@ -14,7 +14,9 @@ import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { QemuInfo, QemuRequest } from '../server/src/lsp/protocol';
 import { ProfileError, forgetProfiles, readProfile, userProfile } from '../server/src/host/qemu-profile';
-import { BUNDLED, QemuProfile, bundledProfile, qemuAtLeast } from '../server/src/engine/qemu/profile';
+import { BUNDLED, QemuProfile, bundledProfile, layoutQemu, qemuAtLeast } from '../server/src/engine/qemu/profile';
+import { versionWarning } from '../server/src/engine/layout/report';
+import { computeLayout } from '../server/src/engine/layout/index';
 import { analyzeDocument, NO_HOST } from '../server/src/engine/index';
 import { complete } from '../server/src/engine/editor/completion';
 import { hover } from '../server/src/engine/editor/hover';
@@ -226,4 +228,18 @@ test('hover on a property name gives its type and default in the QEMU judged for
   assert.match(at(bundled100, 'volatile-memdev'), /`volatile-memdev` of -device cxl-type3: link<memory-backend>/);
   // QEMU 7.2 has no such property: no description, the diagnostic says why.
   assert.doesNotMatch(at(bundled72, 'volatile-memdev'), /link<memory-backend>/);
+});
+
+test('layout: a QEMU or firmware the model was not checked against gets the nearest model, and the difference is stated', () => {
+  assert.equal(versionWarning(bundled72), undefined);
+  assert.equal(versionWarning(bundled100), undefined);
+  const git = { ...bundled100, version: '10.2.50', firmware: { name: 'SeaBIOS', version: '1.17.0' } };
+  assert.match(versionWarning(git)!, /checked against QEMU 7\.2 with SeaBIOS 1\.16\.2 and QEMU 10\.0 with SeaBIOS 1\.16\.3; QEMU 10\.2\.50 is predicted with the nearest model/);
+  const otherFw = { ...bundled72, firmware: { name: 'SeaBIOS', version: '1.16.3' } };
+  assert.match(versionWarning(otherFw)!, /this QEMU 7\.2\.\d+ loads SeaBIOS 1\.16\.3, predicted with the nearest model/);
+  // The nearest model: a 10.2 is laid out as 10.0 (8.2+ platform, SeaBIOS 1.16.3 placement).
+  const n = analyzeDocument('qemu-system-x86_64 -M q35 -m 1G -object memory-backend-file,id=f,mem-path=/tmp/f.raw,size=32G,share=on -device ivshmem-plain,memdev=f,id=s,bus=pcie.0\n', '/tmp/w.qemu', NO_HOST, 'qemu', { incremental: false }).nodes[0];
+  const bar = (q: QemuProfile) => computeLayout(n, { agent: false, qemu: layoutQemu(q) }).bars.find((b) => b.device === 's' && b.bar === 2)!.start;
+  assert.equal(bar(git), bar(bundled100));
+  assert.notEqual(bar(bundled72), bar(bundled100));
 });

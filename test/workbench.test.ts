@@ -157,6 +157,8 @@ describe('memfabric in a real VS Code workbench (trusted workspace)', { skip, ti
       const t = (await status.innerText()).replace(/\s+/g, ' ').trim();
       return t.startsWith('memfabric') && /2\/2 ready/.test(t);
     });
+    // ... and names the QEMU the files are judged for (the server's profile of the QEMU on PATH).
+    assert.match((await status.innerText()).replace(/\s+/g, ' '), /QEMU 7\.2\.\d+/);
     assert.equal(qemuPidsMentioning(ws).length, 2, 'two QEMU processes for the workspace');
     await wb.screenshot('e2e-booted');
   }, 420_000);
@@ -201,6 +203,13 @@ describe('memfabric in a real VS Code workbench (trusted workspace)', { skip, ti
     assert.ok(regions.includes('bar 0x800000000 0xfffffffff'), `no 32 GiB fabric BAR at 0x800000000: ${regions.join('; ')}`);
     assert.ok(regions.some((r) => /^ram 0x100000 0x/.test(r)), `no RAM from 1 MiB: ${regions.join('; ')}`);
     assert.ok(regions.some((r) => r.startsWith('pci-window ')), `no PCI window: ${regions.join('; ')}`);
+    // The background probe ran the QEMU on PATH on the resting file: the map says QEMU confirmed it.
+    const confirmed = await waitFor('"confirmed by QEMU" in the header', async () => {
+      const frame = await wb.webviewFrame('h1', 'Memory map: node01', 10_000);
+      const t = await frame.$$eval('p.confirmed', (ps) => ps.map((p) => p.textContent ?? ''));
+      return t.length ? t[0] : undefined;
+    }, 30_000, 500);
+    assert.match(confirmed, /^confirmed by QEMU 7\.2\.\d+/);
     await wb.screenshot('e2e-memory-map');
   });
 
