@@ -15,9 +15,11 @@
  * NNN-name.guest-MAJOR.MINOR.json (the version the binary reports, e.g.
  * 025-….guest-10.0.json), so a 10.0 recording never replaces the 7.2 one.
  * A config with a `# only: 10.0` header line is only recorded under that
- * version (it does not start under the others); `--qemu` runs skip it otherwise.
+ * version (it does not start under the others): runs under any other QEMU skip
+ * it, and its recordings carry `only`.
  *
- *   qemu     first line of `qemu-system-x86_64 --version`
+ *   qemu     first line of `qemu-system-x86_64 --version` (of the binary used)
+ *   only     the config's `# only:` version, when it has one
  *   firmware the guest's /sys/class/dmi/id/bios_version (SeaBIOS as the guest sees it)
  *   kernel   `uname -r` in the guest
  *   image    guest image cache key (the image directory is written as $IMAGE in argv)
