@@ -1,9 +1,10 @@
 /**
  * The ground-truth recordings of test/layout (real guests under real QEMU 7.2,
- * written by test/layout/record.mjs) parse, and say basic true things:
- * every config has a recording, System RAM is there, QEMU's RAM split adds up
- * to -m, every ivshmem BAR2 is as large as its backend, CXL configs show a
- * CXL Window.
+ * NNN-name.guest.json, and QEMU 10.0, NNN-name.guest-10.0.json, written by
+ * test/layout/record.mjs) parse, and say basic true things: every config has
+ * a recording under both (a config marked `# only: 10.0` under that one only),
+ * System RAM is there, QEMU's RAM split adds up to -m, every ivshmem BAR2 is
+ * as large as its backend, CXL configs show a CXL Window.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ const DIR = join(REPO, 'test', 'layout', 'configs');
 interface Recording {
   config: string;
   qemu: string;
+  firmware?: string;
   kernel: string;
   argv: string[];
   iomem: string;
@@ -32,7 +34,13 @@ interface Recording {
 
 /** The product's parsers of guest output (memfabric verify/view use them too). */
 const p = { parseIomem, flattenIomem, parseLspciBars: lspciBars };
-interface RecordModule { parseConfig(text: string): { what: string; append: string; argv: string[] } }
+interface RecordModule {
+  parseConfig(text: string): { what: string; append: string; only: string | null; argv: string[] };
+  recordingName(name: string, mm: string): string;
+  majorMinor(versionLine: string): string;
+}
+/** The QEMU versions (major.minor) every config is recorded under. */
+const VERSIONS = ['7.2', '10.0'];
 
 const UNIT: Record<string, bigint> = { '': 1n, B: 1n, K: 1n << 10n, M: 1n << 20n, G: 1n << 30n, T: 1n << 40n };
 /** QEMU size (object properties: bytes by default). */
@@ -48,10 +56,28 @@ function opts(s: string): Map<string, string> {
 
 const configs = existsSync(DIR) ? readdirSync(DIR).filter((f) => f.endsWith('.qemu')).sort() : [];
 
-test('there are at least 30 layout configurations, each with a recording', () => {
+test('there are at least 30 layout configurations, each with a recording under every version it starts under', async () => {
+  const r = await importEsm<RecordModule>(join(REPO, 'test', 'layout', 'record.mjs'));
   assert.ok(configs.length >= 30, `${configs.length} configs`);
-  const missing = configs.filter((c) => !existsSync(join(DIR, c.replace(/\.qemu$/, '.guest.json'))));
-  assert.deepEqual(missing, [], 'run: node test/layout/record.mjs <names>');
+  for (const mm of VERSIONS) {
+    const missing = configs.filter((c) => {
+      const only = r.parseConfig(readFileSync(join(DIR, c), 'utf8')).only;
+      return (!only || only === mm) && !existsSync(join(DIR, r.recordingName(c.replace(/\.qemu$/, ''), mm)));
+    });
+    assert.deepEqual(missing, [], `run: node test/layout/record.mjs ${mm === '7.2' ? '' : '--qemu QEMU-' + mm + ' '}<names>`);
+  }
+  // a config recorded only under one version says so, and has no recording under the others
+  for (const c of configs) {
+    const only = r.parseConfig(readFileSync(join(DIR, c), 'utf8')).only;
+    if (only) for (const mm of VERSIONS.filter((v) => v !== only)) assert.ok(!existsSync(join(DIR, r.recordingName(c.replace(/\.qemu$/, ''), mm))), `${c} is only: ${only}`);
+  }
+});
+
+test('recordingName: 7.2 keeps NNN-name.guest.json, other versions get their major.minor', async () => {
+  const r = await importEsm<RecordModule>(join(REPO, 'test', 'layout', 'record.mjs'));
+  assert.equal(r.majorMinor('QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)'), '10.0');
+  assert.equal(r.recordingName('023-q35', '7.2'), '023-q35.guest.json');
+  assert.equal(r.recordingName('023-q35', '10.0'), '023-q35.guest-10.0.json');
 });
 
 test('parseLspciBars: exact BAR indexes from lspci -vv, and from -v with sysfs resources', async () => {
@@ -74,14 +100,16 @@ test('parseLspciBars: exact BAR indexes from lspci -vv, and from -v with sysfs r
   assert.deepEqual(p.parseLspciBars(v, res).map((b) => b.bar), [0, 2, 0, 1]); // ivshmem BAR2 inferred as 1 without resources
 });
 
-for (const cfg of configs) {
+for (const cfg of configs) for (const mm of VERSIONS) {
   const name = cfg.replace(/\.qemu$/, '');
-  const file = join(DIR, `${name}.guest.json`);
-  test(`layout recording ${name}`, { skip: !existsSync(file) && 'not recorded' }, async () => {
-      const r = await importEsm<RecordModule>(join(REPO, 'test', 'layout', 'record.mjs'));
+  const file = join(DIR, mm === '7.2' ? `${name}.guest.json` : `${name}.guest-${mm}.json`);
+  if (!existsSync(file)) continue;
+  test(`layout recording ${name} under QEMU ${mm}`, async () => {
+    const r = await importEsm<RecordModule>(join(REPO, 'test', 'layout', 'record.mjs'));
     const rec = JSON.parse(readFileSync(file, 'utf8')) as Recording;
     const { argv } = r.parseConfig(readFileSync(join(DIR, cfg), 'utf8'));
-    assert.match(rec.qemu, /^QEMU emulator version 7\.2\./);
+    assert.equal(r.majorMinor(rec.qemu), mm, 'recorded under the version its name says');
+    if (rec.firmware !== undefined) assert.match(rec.firmware, mm === '7.2' ? /^1\.16\.2-/ : /^1\.16\.3-/, 'SeaBIOS of that QEMU');
 
     // iomem parses completely and has System RAM at the top level
     const iomem = p.parseIomem(rec.iomem);

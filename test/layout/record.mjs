@@ -6,9 +6,21 @@
  * command line: `node test/layout/record.mjs 023 040-cxl-ref-maxmem`), boots
  * the configuration under real QEMU with memfabric's guest image (compiled
  * out/server/src/runtime/*.js: buildImage, launchNode), and writes
- * test/layout/configs/NNN-name.guest.json with what the guest and QEMU show:
+ * test/layout/configs/NNN-name.guest.json with what the guest and QEMU show.
  *
- *   qemu     first line of `qemu-system-x86_64 --version`
+ * The QEMU binary: `--qemu BIN` (e.g. the QEMU 10.0 wrapper
+ * ~/.cache/memfabric/qemu-10.0/bin/qemu-system-x86_64), else $MEMFABRIC_QEMU,
+ * else the config's own (qemu-system-x86_64 in PATH, QEMU 7.2). Recordings
+ * made under 7.2 are NNN-name.guest.json; under any other version they are
+ * NNN-name.guest-MAJOR.MINOR.json (the version the binary reports, e.g.
+ * 025-….guest-10.0.json), so a 10.0 recording never replaces the 7.2 one.
+ * A config with a `# only: 10.0` header line is only recorded under that
+ * version (it does not start under the others): runs under any other QEMU skip
+ * it, and its recordings carry `only`.
+ *
+ *   qemu     first line of `qemu-system-x86_64 --version` (of the binary used)
+ *   only     the config's `# only:` version, when it has one
+ *   firmware the guest's /sys/class/dmi/id/bios_version (SeaBIOS as the guest sees it)
  *   kernel   `uname -r` in the guest
  *   image    guest image cache key (the image directory is written as $IMAGE in argv)
  *   argv     the full QEMU argv as launched; the run directory is written as `.`
@@ -32,7 +44,7 @@
  *   mtreeMemory  the `address-space: memory` tree of `info mtree` (not flattened: shows
  *            the empty device-memory container, cxl_host_reg, the ram-below/above-4g aliases)
  *
- * Config format: `# what: …`, `# append: KERNEL ARGS` header lines, then one
+ * Config format: `# what: …`, `# append: KERNEL ARGS`, `# only: VERSION` header lines, then one
  * QEMU command line (binary first; backslash-newline continuation; simple
  * '…' / "…" quoting). Relative `mem-path=` values are resolved in a fresh
  * temporary run directory. At most two configurations run at a time; every
@@ -93,15 +105,33 @@ export function splitWords(text) {
 export function parseConfig(text) {
   let what = '';
   let append = '';
+  let only = null;
   const body = [];
   for (const line of text.split('\n')) {
-    const m = /^\s*#\s*(what|append):\s?(.*)$/.exec(line);
-    if (m) { if (m[1] === 'what') what = m[2].trim(); else append = m[2].trim(); continue; }
+    const m = /^\s*#\s*(what|append|only):\s?(.*)$/.exec(line);
+    if (m) {
+      if (m[1] === 'what') what = m[2].trim();
+      else if (m[1] === 'append') append = m[2].trim();
+      else only = m[2].trim();
+      continue;
+    }
     if (/^\s*#/.test(line)) continue;
     body.push(line);
   }
   const argv = splitWords(body.join('\n'));
-  return { what, append, argv };
+  return { what, append, only, argv };
+}
+
+/** major.minor of a `QEMU emulator version X.Y.Z …` line. */
+export function majorMinor(versionLine) {
+  const m = /version (\d+)\.(\d+)/.exec(versionLine);
+  if (!m) throw new Error(`no QEMU version in: ${versionLine}`);
+  return `${m[1]}.${m[2]}`;
+}
+
+/** The recording file of config `name` for QEMU major.minor `mm`: 7.2 keeps the plain name. */
+export function recordingName(name, mm) {
+  return mm === '7.2' ? `${name}.guest.json` : `${name}.guest-${mm}.json`;
 }
 
 /** Make relative mem-path= (and path=) option values absolute inside dir. */
@@ -247,7 +277,8 @@ async function guestRecord(node) {
   }
   for (const d of pciResources) delete d._i;
   const dmesg = await sh(node, `dmesg | grep -E '${DMESG_RE}' || true`);
-  return { kernel, iomem, lspci, lspciVV, pciResources, memmap, dmesg };
+  const firmware = (await sh(node, 'cat /sys/class/dmi/id/bios_version 2>/dev/null || true')).trim();
+  return { kernel, firmware, iomem, lspci, lspciVV, pciResources, memmap, dmesg };
 }
 
 // ---------------------------------------------------------------------------
@@ -257,9 +288,10 @@ function qemuVersion(bin) {
   return (r.stdout || '').split('\n')[0].trim();
 }
 
-async function recordOne(file, image, log) {
+async function recordOne(file, image, log, qemu) {
   const name = basename(file, '.qemu');
   const cfg = parseConfig(readFileSync(file, 'utf8'));
+  if (qemu.bin) cfg.argv[0] = qemu.bin;
   const dir = mkdtempSync(join(tmpdir(), `mf-layout-${name}-`));
   const q35 = cfg.argv.some((a, i) => (cfg.argv[i - 1] === '-M' || cfg.argv[i - 1] === '-machine') && /^(q35|pc-q35)/.test(a));
   let node;
@@ -275,8 +307,10 @@ async function recordOne(file, image, log) {
     const rec = {
       config: `${name}.qemu`,
       what: cfg.what,
-      qemu: qemuVersion(cfg.argv[0]),
+      qemu: qemu.version,
+      ...(cfg.only ? { only: cfg.only } : {}),
       kernel: guest.kernel,
+      firmware: guest.firmware,
       image: image.key ?? basename(image.dir),
       argv: node.argv.map(scrub),
       append: cfg.append,
@@ -291,11 +325,11 @@ async function recordOne(file, image, log) {
       mtreeMemory: scrub(memoryTree),
       bootMs: node.bootMs,
     };
-    writeFileSync(join(dirname(file), `${name}.guest.json`), JSON.stringify(rec, null, 2) + '\n');
-    log(`${name}: ok (boot ${(node.bootMs / 1000).toFixed(1)} s, total ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    writeFileSync(join(dirname(file), recordingName(name, qemu.mm)), JSON.stringify(rec, null, 2) + '\n');
+    log(`${name} (QEMU ${qemu.mm}): ok (boot ${(node.bootMs / 1000).toFixed(1)} s, total ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     return true;
   } catch (e) {
-    log(`${name}: FAILED: ${e.message}${node ? `\n${tail(node.consoleLog, 30)}` : ''}`);
+    log(`${name} (QEMU ${qemu.mm}): FAILED: ${e.message}${node ? `\n${tail(node.consoleLog, 30)}` : ''}`);
     return false;
   } finally {
     if (node) await node.stop().catch(() => {});
@@ -304,9 +338,27 @@ async function recordOne(file, image, log) {
 }
 
 async function main() {
-  const want = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const want = [];
+  let bin = (process.env.MEMFABRIC_QEMU ?? '').trim() || null;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--qemu') bin = args[++i];
+    else if (args[i].startsWith('--qemu=')) bin = args[i].slice('--qemu='.length);
+    else want.push(args[i]);
+  }
+  // launchNode would take $MEMFABRIC_QEMU over the config's binary: the binary is set in argv[0] instead.
+  delete process.env.MEMFABRIC_QEMU;
+  const version = qemuVersion(bin ?? 'qemu-system-x86_64');
+  if (!version) throw new Error(`${bin ?? 'qemu-system-x86_64'} --version printed nothing`);
+  const qemu = { bin, version, mm: majorMinor(version) };
+  console.error(`recording under ${version}${bin ? ` (${bin})` : ''}`);
   let files = readdirSync(CONFIGS).filter((f) => f.endsWith('.qemu')).sort();
   if (want.length) files = files.filter((f) => want.some((w) => f === w || f === `${w}.qemu` || f.startsWith(w)));
+  files = files.filter((f) => {
+    const only = parseConfig(readFileSync(join(CONFIGS, f), 'utf8')).only;
+    if (only && only !== qemu.mm) console.error(`${f}: skipped (only: ${only})`);
+    return !only || only === qemu.mm;
+  });
   if (!files.length) throw new Error(`no configs match ${want.join(' ')}`);
   const image = await buildImage({ log: (l) => console.error(l) });
   const log = (l) => console.log(l);
@@ -317,7 +369,7 @@ async function main() {
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
     while (queue.length) {
       const f = queue.shift();
-      if (!(await recordOne(f, image, log))) failed.push(basename(f));
+      if (!(await recordOne(f, image, log, qemu))) failed.push(basename(f));
     }
   }));
   if (failed.length) {

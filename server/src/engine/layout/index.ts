@@ -74,26 +74,24 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
   const fw = firmwareE820(p, target, highTables);
   const kernel = kernelE820(fw, node.memmap);
 
-  // 64-bit window: QEMU widens its default hole to cover what the firmware placed on the main
-  // root bus (q35_host_get_pci_hole64_*, pci_bus_get_w64_range): the 64-bit BARs of the
-  // functions on bus 0 and the prefetchable windows of the bridges there. Expander buses
-  // (pxb, pxb-cxl) are root buses of their own: what the firmware placed there does not count.
+  // 64-bit window: QEMU widens its default hole to cover what the firmware placed (q35_host_get_pci_hole64_*).
+  // It looks at the main root bus only (pci_bus_get_w64_range): the BARs and bridge windows of the
+  // functions on bus 0, not what sits behind an expander bridge (its own root bus). A CXL host
+  // bridge's component registers placed high by SeaBIOS 1.16.3 do not move the hole's start.
   const high: { start: bigint; end: bigint }[] = [];
-  const expanderHigh: { start: bigint; end: bigint }[] = [];
   for (const f of fns) {
-    for (const b of f.bars) if (b.start !== undefined && b.start >= 1n << 32n && !b.rom) (f.bus === 0 ? high : expanderHigh).push({ start: b.start, end: b.start + b.size });
-    for (const w of f.bridge?.windows ?? []) if (w.start !== undefined && w.start >= 1n << 32n && f.bus === 0) high.push({ start: w.start, end: w.start + w.size });
+    if (f.bus !== 0) continue;
+    for (const b of f.bars) if (b.start !== undefined && b.start >= 1n << 32n && !b.rom) high.push({ start: b.start, end: b.start + b.size });
+    for (const w of f.bridge?.windows ?? []) if (w.start !== undefined && w.start >= 1n << 32n) high.push({ start: w.start, end: w.start + w.size });
   }
-  const hole64 = (rs: { start: bigint; end: bigint }[]) => {
-    if (!rs.length) return { start: p.hole64DefaultStart, end: alignUp1G(p.hole64DefaultStart + p.hole64Size) };
-    const start = rs.reduce((a, r) => (r.start < a ? r.start : a), rs[0].start);
-    const highest = rs.reduce((a, r) => (r.end > a ? r.end : a), 0n);
-    const dflt = alignUp1G(start + p.hole64Size);
-    return { start, end: highest > dflt ? highest : dflt };
-  };
-  const { start: h64Start, end: h64End } = hole64(high);
-  // (Which expander windows Linux lists at the top level was matched on the 7.2 recordings with the range of every high BAR.)
-  const listed = hole64([...high, ...expanderHigh]);
+  let h64Start = p.hole64DefaultStart;
+  let h64End: bigint;
+  if (high.length) {
+    h64Start = high.reduce((a, r) => (r.start < a ? r.start : a), high[0].start);
+    const highest = high.reduce((a, r) => (r.end > a ? r.end : a), 0n);
+    const dflt = alignUp1G(h64Start + p.hole64Size);
+    h64End = highest > dflt ? highest : dflt;
+  } else h64End = alignUp1G(h64Start + p.hole64Size);
 
   const top: IomemEntry[] = [];
   // e820 (kernel view), from 1 MiB up.
@@ -109,7 +107,10 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
   // free ranges of the 32-bit hole around them (crs_replace_with_free_ranges).
   const pxbRanges = expanderRanges(fns, p);
   const below4g = (r: Range) => r.end < 1n << 32n;
-  const addressable = (r: Range) => r.end < 1n << BigInt(p.physBits);
+  // Linux cuts a host bridge window to what the CPU can address (iomem_resource ends at
+  // 2^phys-bits - 1) and ignores it when nothing is left (acpi_pci_root_validate_resources).
+  const cpuEnd = (1n << BigInt(p.physBits)) - 1n;
+  const clip = (r: Range): Range | undefined => (r.end <= cpuEnd ? r : cpuEnd <= r.start ? undefined : { ...r, end: cpuEnd });
   const used = [...pxbRanges.flatMap((x) => x.ranges.filter(below4g)), ...pxbRanges.flatMap((x) => x.registers)];
   if (p.base === 'q35') used.push(MMCONFIG);
   // They are DWord descriptors: a limit past 4 GiB is cut to 32 bits, and Linux drops a window that ends before it starts.
@@ -117,15 +118,21 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
     .map((r) => ({ start: r.start, end: r.end & 0xffffffffn, name: 'PCI Bus 0000:00' }))
     .filter((r) => r.end >= r.start);
   for (const w of w32) top.push(w);
-  for (const x of pxbRanges) for (const r of x.ranges) if (below4g(r) || (r.start >= listed.start && r.end < listed.end && addressable(r))) top.push({ ...r, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
+  for (const x of pxbRanges) {
+    for (const r of x.ranges) {
+      const c = below4g(r) ? r : clip(r);
+      if (c) top.push({ ...c, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
+    }
+  }
   if (p.base === 'q35') top.push({ start: MMCONFIG.start, end: MMCONFIG.end, name: 'PCI MMCONFIG 0000 [bus 00-ff]' });
   top.push({ start: 0xfec00000n, end: 0xfec003ffn, name: 'IOAPIC 0' });
   top.push({ start: 0xfed00000n, end: 0xfed003ffn, name: 'HPET 0' });
   top.push({ start: 0xfee00000n, end: 0xfee00fffn, name: 'Local APIC' });
   // The 64-bit window is carved the same way (QWord descriptors: no truncation).
-  // Linux ignores a window beyond the CPU's physical address bits.
+  // Linux cuts it to the CPU's physical address bits (SeaBIOS 1.16.3 puts it at their top, and
+  // QEMU's hole ends 1 GiB-aligned past start + pci-hole64-size, beyond them).
   const used64 = pxbRanges.flatMap((x) => x.ranges.filter((r) => !below4g(r)));
-  const w64 = freeRanges(used64, h64Start, h64End - 1n).filter(addressable);
+  const w64 = freeRanges(used64, h64Start, h64End - 1n).map(clip).filter((r): r is Range => !!r);
   for (const r of w64) top.push({ ...r, name: 'PCI Bus 0000:00' });
   reassign(fns, [...w32, ...w64]);
   for (const w of p.cxl?.windows ?? []) if (w.size > 0n) top.push({ start: w.base, end: w.base + w.size - 1n, name: `CXL Window ${w.index}` });
