@@ -17,7 +17,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { findExecutable, qemuBinary } from '../runtime/launch';
 import { PropInfo, QemuProfile, bundledProfile } from '../engine/qemu/profile';
 
 /** Bumped when the profile's shape or the way it is read changes (old cache entries are then ignored). */
@@ -28,22 +29,13 @@ export class ProfileError extends Error {}
 
 /** The QEMU binary the user runs: $MEMFABRIC_QEMU (the memfabric.qemuBinary setting reaches us through it), else qemu-system-x86_64 from PATH. */
 export function userQemuBinary(env: NodeJS.ProcessEnv = process.env): string {
-  return (env.MEMFABRIC_QEMU ?? '').trim() || DEFAULT_BINARY;
+  return qemuBinary(DEFAULT_BINARY, env);
 }
 
 /** The absolute path of an executable (PATH lookup for a bare name), or undefined. */
 export function resolveBinary(bin: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const isExec = (p: string) => {
-    try {
-      const st = statSync(p);
-      return st.isFile() && (st.mode & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  if (bin.includes('/')) return isExec(bin) ? bin : undefined;
-  for (const dir of (env.PATH ?? '').split(delimiter)) if (dir && isExec(join(dir, bin))) return join(dir, bin);
-  return undefined;
+  const found = findExecutable(bin, env);
+  return found && resolve(found);
 }
 
 function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
