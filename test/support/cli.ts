@@ -24,13 +24,13 @@ export function hasQemu(): boolean {
 }
 
 /** The CLI with a private run directory (MEMFABRIC_RUN_DIR), as the runtime tests need. */
-export function runCliWithRunDir(runBase: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): { status: number; stdout: string; stderr: string } {
+export function runCliWithRunDir(runBase: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: REPO,
     encoding: 'utf8',
     input: opts.input,
     timeout: opts.timeoutMs ?? 300_000,
-    env: { ...process.env, MEMFABRIC_RUN_DIR: runBase },
+    env: { ...process.env, ...opts.env, MEMFABRIC_RUN_DIR: runBase },
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
