@@ -42,7 +42,7 @@ export const rule: Rule = {
       if (st.size < end) {
         report({
           span: b.size!.m.span(),
-          message: `The existing file '${b.memPath.text}' is ${hexHuman(st.size)}, smaller than ${offset ? `offset + size = ${hexHuman(end)}` : `size ${hexHuman(s)}`}: ${qemuName(qemu)} refuses to start (it never grows a non-empty file, and memfabric never resizes user data). QEMU: "${backingStoreText(qemu, b.id, st.size, want, offset)}"`,
+          message: `The existing file '${b.memPath.text}' is ${hexHuman(st.size)}, smaller than ${offset ? `offset + size = ${hexHuman(end)}` : `size ${hexHuman(s)}`}: ${qemuName(qemu)} refuses to start (it never grows a non-empty file, and memfabric never resizes user data). QEMU: "${backingStoreText(qemu, b.id, st.size, want, offset)}" (${qemuName(qemu)})`,
           related,
         });
       } else if (st.size > (reach.get(path) ?? end)) {

@@ -38,7 +38,7 @@ export const rule: Rule = {
       if (end <= first.end) continue;
       report({
         span: b.size!.m.span(),
-        message: `Backend '${b.id}' maps ${b.memPath.text} with size ${hexHuman(s)}${offset ? ` at offset ${hexHuman(offset)} (up to ${hexHuman(end)})` : ''}, but backend '${first.b.id}' of this node opens the same file first and makes it ${hexHuman(first.end)}: ${qemuName(qemu)} refuses to start (it never grows a non-empty file). QEMU: "${backingStoreText(qemu, b.id, first.end, want, offset)}". Give each backend its own file, or ${offset ? 'sizes and offsets that fit in the first' : 'the same size'}.`,
+        message: `Backend '${b.id}' maps ${b.memPath.text} with size ${hexHuman(s)}${offset ? ` at offset ${hexHuman(offset)} (up to ${hexHuman(end)})` : ''}, but backend '${first.b.id}' of this node opens the same file first and makes it ${hexHuman(first.end)}: ${qemuName(qemu)} refuses to start (it never grows a non-empty file). QEMU: "${backingStoreText(qemu, b.id, first.end, want, offset)}" (${qemuName(qemu)}). Give each backend its own file, or ${offset ? 'sizes and offsets that fit in the first' : 'the same size'}.`,
         related: [{ span: first.b.size!.m.span(), message: `backend '${first.b.id}' creates the file at ${hexHuman(first.end)}` }],
       });
     }

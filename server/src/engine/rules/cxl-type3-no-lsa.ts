@@ -24,7 +24,7 @@ export const rule: Rule = {
       if (!multi) {
         // 7.2 asks for memdev= first (cxl-type3-no-memdev).
         if (!devProp(d, 'memdev')) continue;
-        report({ span: d.driverM.span(), message: `${label} has no lsa= (label storage area backend); ${qemuName(qemu)} requires one for every Type 3 device. QEMU: "${TEXT_72}"` });
+        report({ span: d.driverM.span(), message: `${label} has no lsa= (label storage area backend); ${qemuName(qemu)} requires one for every Type 3 device. QEMU: "${TEXT_72}" (${qemuName(qemu)})` });
         continue;
       }
       // memdev= together with persistent-memdev= is refused first (cxl-type3-memdev-conflict).
@@ -32,7 +32,7 @@ export const rule: Rule = {
       if (!p || (devProp(d, 'memdev') && devProp(d, 'persistent-memdev'))) continue;
       report({
         span: d.driverM.span(),
-        message: `${label} has persistent capacity (${p.key}=${p.value.text}) but no lsa= (label storage area backend); ${qemuName(qemu)} requires one for persistent devices (a volatile-memdev= alone needs none). QEMU: "${TEXT_81}"`,
+        message: `${label} has persistent capacity (${p.key}=${p.value.text}) but no lsa= (label storage area backend); ${qemuName(qemu)} requires one for persistent devices (a volatile-memdev= alone needs none). QEMU: "${TEXT_81}" (${qemuName(qemu)})`,
         related: [{ span: p.value.span(), message: 'persistent capacity' }],
       });
     }

@@ -24,7 +24,7 @@ export const rule: Rule = {
       if (d.driver !== 'cxl-type3' || devProp(d, 'memdev') || devProp(d, 'volatile-memdev') || devProp(d, 'persistent-memdev')) continue;
       const label = `cxl-type3${d.id ? ` '${d.id.text}'` : ''}`;
       if (!multi) {
-        report({ span: d.driverM.span(), message: `${label} has no memdev= backend for its capacity (${qemuName(qemu)} has no other). QEMU: "${TEXT_72}"` });
+        report({ span: d.driverM.span(), message: `${label} has no memdev= backend for its capacity (${qemuName(qemu)} has no other). QEMU: "${TEXT_72}" (${qemuName(qemu)})` });
         continue;
       }
       const dc = deviceHasProp(qemu, 'cxl-type3', 'num-dc-regions');
