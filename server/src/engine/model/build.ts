@@ -237,6 +237,11 @@ function addBackend(node: NodeModel, obj: QObject) {
     b.align = sizeValue(align.value, `${obj.qomType} align`, `Parameter 'align' expects a size value`);
     node.sizes.push(b.align);
   }
+  const offset = prop(obj.props, 'offset');
+  if (offset) {
+    b.offset = sizeValue(offset.value, `${obj.qomType} offset`, `Parameter 'offset' expects a size value`);
+    node.sizes.push(b.offset);
+  }
   if (id && !node.backends.has(id)) node.backends.set(id, b);
 }
 

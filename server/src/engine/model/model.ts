@@ -62,6 +62,8 @@ export interface MemoryBackend {
   prealloc?: Prop;
   discardData?: Prop;
   readonly?: Prop;
+  /** memory-backend-file offset= (QEMU 8.1 and later): where in the file the backend's memory starts. */
+  offset?: SizeValue;
 }
 
 export interface NumaNode {

@@ -5,7 +5,7 @@ import { isOn } from './util';
 export const rule: Rule = {
   code: 'backend-prealloc-reserve',
   severity: 'error',
-  summary: 'A memory backend cannot both preallocate (prealloc=on) and skip reserving swap space (reserve=off, MAP_NORESERVE): QEMU 7.2 refuses the pair in either order.',
+  summary: 'A memory backend cannot both preallocate (prealloc=on) and skip reserving swap space (reserve=off, MAP_NORESERVE): QEMU refuses the pair in either order.',
   enforcedBy: "'prealloc=on' and 'reserve=off' are incompatible",
   check({ node, report }) {
     for (const b of node.backends.values()) {

@@ -6,9 +6,9 @@ export const rule: Rule = {
   code: 'cxl-bar-overlap',
   severity: 'error',
   summary:
-    'With cxl=on and no maxmem, QEMU 7.2 does not tell the firmware where the CXL host registers and windows end (etc/reserved-memory-end), so SeaBIOS puts 64-bit BARs on top of them and the guest reaches neither. Give -m a maxmem larger than the RAM (with slots).',
-  enforcedBy: 'silent in QEMU 7.2 (fixed in later releases); seen in a guest: the cxl-rp BAR0 at the CXL host-register block',
-  check({ node, layout, report }) {
+    'With cxl=on and no maxmem, QEMU (7.2, and still 10.0) does not tell the firmware where the CXL host registers and windows end (etc/reserved-memory-end), so SeaBIOS puts 64-bit BARs on top of them and the guest reaches neither. Give -m a maxmem larger than the RAM (with slots).',
+  enforcedBy: 'silent in QEMU 7.2 and 10.0 (hw/i386/pc.c writes etc/reserved-memory-end only with a device-memory region); seen in a guest: the cxl-rp BAR0 at the CXL host-register block',
+  check({ node, qemu, layout, report }) {
     const l = layout();
     const cxl = l.platform.cxl;
     if (!cxl) return;
@@ -32,7 +32,7 @@ export const rule: Rule = {
         const where = f.source?.driverM.span() ?? node.memory.m?.span() ?? node.nameSpan;
         report({
           span: where,
-          message: `The firmware will place ${f.device} (${bdf(f)}) ${it.what} at ${hexHuman(it.start)}, on top of ${hit.name}: with cxl=on but no maxmem, QEMU 7.2 does not tell SeaBIOS where the CXL ranges end. Add maxmem (and slots) to -m, e.g. -m ${node.memory.size?.m.text ?? '1G'},maxmem=${node.memory.size?.m.text ?? '1G'}+1G,slots=1.`,
+          message: `The firmware will place ${f.device} (${bdf(f)}) ${it.what} at ${hexHuman(it.start)}, on top of ${hit.name}: with cxl=on but no maxmem, QEMU ${qemu.version} does not tell SeaBIOS where the CXL ranges end. Add maxmem (and slots) to -m, e.g. -m ${node.memory.size?.m.text ?? '1G'},maxmem=${node.memory.size?.m.text ?? '1G'}+1G,slots=1.`,
           related: node.memory.m ? [{ span: node.memory.m.span(), message: 'no maxmem here' }] : [],
         });
       }

@@ -7,6 +7,8 @@ import { rule as r_backend_align_pow2 } from './backend-align-pow2';
 import { rule as r_backend_host_nodes_policy } from './backend-host-nodes-policy';
 import { rule as r_backend_missing_mem_path } from './backend-missing-mem-path';
 import { rule as r_backend_prealloc_reserve } from './backend-prealloc-reserve';
+import { rule as r_backend_rom_readonly } from './backend-rom-readonly';
+import { rule as r_backend_size_page_multiple } from './backend-size-page-multiple';
 import { rule as r_backend_size_zero } from './backend-size-zero';
 import { rule as r_backing_file_size } from './backing-file-size';
 import { rule as r_backing_file_twice } from './backing-file-twice';
@@ -15,6 +17,9 @@ import { rule as r_bus_nr_duplicate } from './bus-nr-duplicate';
 import { rule as r_chassis_slot_duplicate } from './chassis-slot-duplicate';
 import { rule as r_comment_in_continuation } from './comment-in-continuation';
 import { rule as r_cxl_bar_overlap } from './cxl-bar-overlap';
+import { rule as r_cxl_dc_base_unaligned } from './cxl-dc-base-unaligned';
+import { rule as r_cxl_dc_no_backend } from './cxl-dc-no-backend';
+import { rule as r_cxl_dc_region_size } from './cxl-dc-region-size';
 import { rule as r_cxl_fmw_granularity } from './cxl-fmw-granularity';
 import { rule as r_cxl_fmw_missing_property } from './cxl-fmw-missing-property';
 import { rule as r_cxl_fmw_size_256m } from './cxl-fmw-size-256m';
@@ -22,6 +27,8 @@ import { rule as r_cxl_fmw_split } from './cxl-fmw-split';
 import { rule as r_cxl_fmw_ways } from './cxl-fmw-ways';
 import { rule as r_cxl_fmw_without_cxl_on } from './cxl-fmw-without-cxl-on';
 import { rule as r_cxl_rp_port_duplicate } from './cxl-rp-port-duplicate';
+import { rule as r_cxl_switch_cci_target } from './cxl-switch-cci-target';
+import { rule as r_cxl_type3_memdev_conflict } from './cxl-type3-memdev-conflict';
 import { rule as r_cxl_type3_no_lsa } from './cxl-type3-no-lsa';
 import { rule as r_cxl_type3_no_memdev } from './cxl-type3-no-memdev';
 import { rule as r_cxl_type3_size_256m } from './cxl-type3-size-256m';
@@ -60,12 +67,14 @@ import { rule as r_numa_sum } from './numa-sum';
 import { rule as r_nvdimm_label_size } from './nvdimm-label-size';
 import { rule as r_nvdimm_needs_nvdimm_on } from './nvdimm-needs-nvdimm-on';
 import { rule as r_pci_32bit_exhausted } from './pci-32bit-exhausted';
+import { rule as r_phys_bits_too_low } from './phys-bits-too-low';
 import { rule as r_pmem_without_share } from './pmem-without-share';
 import { rule as r_probe_disagrees } from './probe-disagrees';
 import { rule as r_probe_stand_in } from './probe-stand-in';
 import { rule as r_pxb_cxl_needs_pcie } from './pxb-cxl-needs-pcie';
 import { rule as r_pxb_cxl_without_cxl_on } from './pxb-cxl-without-cxl-on';
 import { rule as r_qemu_refuses } from './qemu-refuses';
+import { rule as r_reserved_ram_id } from './reserved-ram-id';
 import { rule as r_shell_syntax } from './shell-syntax';
 import { rule as r_size_syntax } from './size-syntax';
 import { rule as r_slots_maxmem_equal } from './slots-maxmem-equal';
@@ -79,6 +88,7 @@ import { rule as r_unknown_object_type } from './unknown-object-type';
 import { rule as r_unknown_option } from './unknown-option';
 import { rule as r_unknown_property } from './unknown-property';
 import { rule as r_unresolved_variable } from './unresolved-variable';
+import { rule as r_virtio_mem_prealloc_memdev } from './virtio-mem-prealloc-memdev';
 import { rule as r_xml_syntax } from './xml-syntax';
 
 export const RULES: Rule[] = [
@@ -86,6 +96,8 @@ export const RULES: Rule[] = [
   r_backend_host_nodes_policy,
   r_backend_missing_mem_path,
   r_backend_prealloc_reserve,
+  r_backend_rom_readonly,
+  r_backend_size_page_multiple,
   r_backend_size_zero,
   r_backing_file_size,
   r_backing_file_twice,
@@ -94,6 +106,9 @@ export const RULES: Rule[] = [
   r_chassis_slot_duplicate,
   r_comment_in_continuation,
   r_cxl_bar_overlap,
+  r_cxl_dc_base_unaligned,
+  r_cxl_dc_no_backend,
+  r_cxl_dc_region_size,
   r_cxl_fmw_granularity,
   r_cxl_fmw_missing_property,
   r_cxl_fmw_size_256m,
@@ -101,6 +116,8 @@ export const RULES: Rule[] = [
   r_cxl_fmw_ways,
   r_cxl_fmw_without_cxl_on,
   r_cxl_rp_port_duplicate,
+  r_cxl_switch_cci_target,
+  r_cxl_type3_memdev_conflict,
   r_cxl_type3_no_lsa,
   r_cxl_type3_no_memdev,
   r_cxl_type3_size_256m,
@@ -139,12 +156,14 @@ export const RULES: Rule[] = [
   r_nvdimm_label_size,
   r_nvdimm_needs_nvdimm_on,
   r_pci_32bit_exhausted,
+  r_phys_bits_too_low,
   r_pmem_without_share,
   r_probe_disagrees,
   r_probe_stand_in,
   r_pxb_cxl_needs_pcie,
   r_pxb_cxl_without_cxl_on,
   r_qemu_refuses,
+  r_reserved_ram_id,
   r_shell_syntax,
   r_size_syntax,
   r_slots_maxmem_equal,
@@ -158,6 +177,7 @@ export const RULES: Rule[] = [
   r_unknown_option,
   r_unknown_property,
   r_unresolved_variable,
+  r_virtio_mem_prealloc_memdev,
   r_xml_syntax,
 ];
 

@@ -5,7 +5,7 @@ export const rule: Rule = {
   code: 'ivshmem-doorbell-no-chardev',
   severity: 'error',
   summary:
-    'ivshmem-doorbell gets its shared memory and interrupts from an ivshmem server through chardev= (a -chardev socket); QEMU 7.2 refuses it without one. For plain shared memory without interrupts use ivshmem-plain,memdev=.',
+    'ivshmem-doorbell gets its shared memory and interrupts from an ivshmem server through chardev= (a -chardev socket); QEMU refuses it without one. For plain shared memory without interrupts use ivshmem-plain,memdev=.',
   enforcedBy: "You must specify a 'chardev'",
   check({ node, report }) {
     for (const d of node.devices) {

@@ -5,7 +5,7 @@ export const rule: Rule = {
   code: 'ivshmem-share-off',
   severity: 'error',
   summary:
-    'The backend of an ivshmem device must be a memory-backend-file with share=on: without it QEMU maps the file privately (copy-on-write), so guest writes reach neither the file nor any other VM. QEMU does not check.',
+    'The backend of an ivshmem device must be shared memory: a memory-backend-file with share=on (without it QEMU maps the file privately, copy-on-write, so guest writes reach neither the file nor any other VM), or a memory-backend-shm (QEMU 9.1 and later, always shared). QEMU does not check.',
   enforcedBy: 'docs/specs/ivshmem-spec.txt: "It should have option \'share\' set."',
   check({ node, report }) {
     for (const d of node.devices) {
@@ -14,6 +14,8 @@ export const rule: Rule = {
       if (!link) continue;
       const { p, b } = link;
       const type = b.obj.qomType;
+      // backends/hostmem-shm.c (9.1): POSIX shared memory, share is always on (it refuses share=off).
+      if (type === 'memory-backend-shm') continue;
       if (type === 'memory-backend-ram' || type === 'memory-backend-memfd') {
         report({
           severity: 'warning',

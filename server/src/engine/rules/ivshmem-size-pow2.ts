@@ -5,9 +5,9 @@ import { linkedBackend, hexHuman, sizeOf } from './util';
 export const rule: Rule = {
   code: 'ivshmem-size-pow2',
   severity: 'error',
-  summary: "An ivshmem device's shared memory becomes its BAR2, and a PCI BAR must be a power of two: the backend size must be one. QEMU 7.2 aborts otherwise.",
+  summary: "An ivshmem device's shared memory becomes its BAR2, and a PCI BAR must be a power of two: the backend size must be one. QEMU aborts otherwise.",
   enforcedBy: "pci_register_bar: Assertion `is_power_of_2(size)' failed.",
-  check({ node, report }) {
+  check({ node, qemu, report }) {
     for (const d of node.devices) {
       if (d.driver !== 'ivshmem-plain') continue;
       const link = linkedBackend(node, d);
@@ -20,7 +20,7 @@ export const rule: Rule = {
       const down = up >> 1n;
       report({
         span: b.size!.m.span(),
-        message: `ivshmem BAR2 would be ${hexHuman(s)}, not a power of two: QEMU 7.2 aborts (core dump) at start. Use ${hexHuman(down)} or ${hexHuman(up)}. QEMU: "pci_register_bar: Assertion \`is_power_of_2(size)' failed."`,
+        message: `ivshmem BAR2 would be ${hexHuman(s)}, not a power of two: QEMU ${qemu.version} aborts (core dump) at start. Use ${hexHuman(down)} or ${hexHuman(up)}. QEMU: "pci_register_bar: Assertion \`is_power_of_2(size)' failed."`,
         related: [{ span: p.value.span(), message: `shared through ivshmem here` }],
         fixes: [
           { title: `Round up to ${qemuSizeString(up)}`, edits: [{ span: b.size!.m.span(), newText: qemuSizeString(up) }] },

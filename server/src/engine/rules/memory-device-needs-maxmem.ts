@@ -2,7 +2,8 @@ import { Rule } from './rule';
 import { NodeModel, QDevice, prop, qemuBool } from '../model/model';
 import { qemuSizeString } from '../text/sizes';
 import { Fix } from '../diagnostics';
-import { devProp, deviceLabel, hexHuman, ramSize, sizeOf } from './util';
+import { devProp, deviceLabel, hexHuman, qemuName, ramSize, sizeOf } from './util';
+import { qemuAtLeast } from '../qemu/profile';
 
 /** Devices that plug into the machine's device-memory (hotplug) region. */
 export const MEMORY_DEVICES = new Set(['pc-dimm', 'nvdimm', 'virtio-mem-pci']);
@@ -35,14 +36,21 @@ export function nvdimmOn(node: NodeModel): boolean {
 
 const NO_SLOTS = "no slots where allocated, please specify the 'slots' option";
 const NOT_ENABLED = 'memory devices (e.g. for memory hotplug) are not enabled, please specify the maxmem option';
+/**
+ * hw/mem/memory-device.c: QEMU 7.2 memory_device_get_free_addr() says
+ * NOT_ENABLED; 10.0 memory_device_pre_plug() says NOT_PREPARED. The release
+ * of the change is not pinned (VERSIONS.md): versions from 8.0 get 10.0's words.
+ */
+const NOT_PREPARED = 'the configuration is not prepared for memory devices (e.g., for memory hotplug), consider specifying the maxmem option';
 
 export const rule: Rule = {
   code: 'memory-device-needs-maxmem',
   severity: 'error',
   summary:
-    'pc-dimm, nvdimm and virtio-mem-pci plug into the device-memory (hotplug) region, which QEMU creates only when -m maxmem= is above the RAM size; pc-dimm and nvdimm also need -m slots=. Without maxmem QEMU 7.2 refuses the device.',
-  enforcedBy: `${NOT_ENABLED} / ${NO_SLOTS}`,
-  check({ node, report }) {
+    'pc-dimm, nvdimm and virtio-mem-pci plug into the device-memory (hotplug) region, which QEMU creates only when -m maxmem= is above the RAM size; pc-dimm and nvdimm also need -m slots=. Without maxmem QEMU refuses the device.',
+  enforcedBy: `${NOT_ENABLED} (QEMU 7.2) / ${NOT_PREPARED} (10.0) / ${NO_SLOTS}`,
+  check({ node, qemu, report }) {
+    const notEnabled = qemuAtLeast(qemu, '8.0') ? NOT_PREPARED : NOT_ENABLED;
     if (hotplugSpace(node) !== undefined) return;
     const devs = memoryDevices(node);
     if (!devs.length) return;
@@ -69,7 +77,7 @@ export const rule: Rule = {
       const dimm = DIMM_DEVICES.has(d.driver);
       report({
         span: d.driverM.span(),
-        message: `${deviceLabel(d)} needs the hotplug region, but ${why}: give maxmem= above the RAM by at least the memory devices' total${total !== undefined ? ` ${hexHuman(total)}` : ''}${dimm ? ', and slots= for the DIMMs' : ''}. QEMU: "${dimm ? NO_SLOTS : NOT_ENABLED}"`,
+        message: `${deviceLabel(d)} needs the hotplug region, but ${why}: give maxmem= above the RAM by at least the memory devices' total${total !== undefined ? ` ${hexHuman(total)}` : ''}${dimm ? ', and slots= for the DIMMs' : ''}. QEMU: "${dimm ? NO_SLOTS : notEnabled}" (${qemuName(qemu)})`,
         related: node.memory.m ? [{ span: node.memory.m.span(), message: 'memory options (-m)' }] : [],
         fixes,
       });

@@ -6,7 +6,7 @@ export const rule: Rule = {
   code: 'memory-device-needs-slots',
   severity: 'error',
   summary:
-    'Every pc-dimm and nvdimm takes one of the -m slots=: with maxmem but no slots (or slots=0) QEMU 7.2 refuses the DIMM. virtio-mem-pci needs no slot.',
+    'Every pc-dimm and nvdimm takes one of the -m slots=: with maxmem but no slots (or slots=0) QEMU refuses the DIMM. virtio-mem-pci needs no slot.',
   enforcedBy: "no slots where allocated, please specify the 'slots' option",
   check({ node, report }) {
     const space = hotplugSpace(node);

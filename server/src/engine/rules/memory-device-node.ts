@@ -6,7 +6,7 @@ export const rule: Rule = {
   code: 'memory-device-node',
   severity: 'error',
   summary:
-    'A memory device\'s node= (pc-dimm, nvdimm, virtio-mem-pci) must name an existing guest NUMA node: below the number of -numa nodes, or 0 when there are none. QEMU 7.2 refuses the device otherwise.',
+    'A memory device\'s node= (pc-dimm, nvdimm, virtio-mem-pci) must name an existing guest NUMA node: below the number of -numa nodes, or 0 when there are none. QEMU refuses the device otherwise.',
   enforcedBy: "'DIMM property node has value 1' which exceeds the number of numa nodes: 1",
   check({ node, report }) {
     const nodes = node.numa.length;

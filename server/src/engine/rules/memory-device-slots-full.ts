@@ -48,7 +48,7 @@ export const rule: Rule = {
   code: 'memory-device-slots-full',
   severity: 'error',
   summary:
-    'Each pc-dimm and nvdimm takes one of the -m slots= (an explicit slot= must be below slots and not taken): more DIMMs than slots, or a bad slot=, and QEMU 7.2 refuses the DIMM.',
+    'Each pc-dimm and nvdimm takes one of the -m slots= (an explicit slot= must be below slots and not taken): more DIMMs than slots, or a bad slot=, and QEMU refuses the DIMM.',
   enforcedBy: 'no free slots available / invalid slot number 2, valid range is [0-1] / slot 0 is busy',
   check({ node, report }) {
     const failures = dimmSlotFailures(node);

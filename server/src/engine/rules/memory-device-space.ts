@@ -8,7 +8,7 @@ export const rule: Rule = {
   code: 'memory-device-space',
   severity: 'error',
   summary:
-    'The memory devices (pc-dimm, nvdimm, virtio-mem-pci; each as large as its memdev backend) must fit together into maxmem − RAM: QEMU 7.2 refuses the first one that does not fit.',
+    'The memory devices (pc-dimm, nvdimm, virtio-mem-pci; each as large as its memdev backend) must fit together into maxmem − RAM: QEMU refuses the first one that does not fit.',
   enforcedBy: 'not enough space, currently 0x30000000 in use of total space for memory devices 0x40000000',
   check({ node, report }) {
     const space = hotplugSpace(node);

@@ -7,7 +7,7 @@ const MIN = 128n * KiB; // MIN_NAMESPACE_LABEL_SIZE
 export const rule: Rule = {
   code: 'nvdimm-label-size',
   severity: 'error',
-  summary: 'An nvdimm label-size= must be at least 128 KiB (the minimum namespace label area); QEMU 7.2 refuses smaller values, including 0. Leave label-size out for no label.',
+  summary: 'An nvdimm label-size= must be at least 128 KiB (the minimum namespace label area); QEMU refuses smaller values, including 0. Leave label-size out for no label.',
   enforcedBy: "Property 'nvdimm.label-size' (0x10000) is required at least 0x20000",
   check({ node, report }) {
     for (const d of node.devices) {

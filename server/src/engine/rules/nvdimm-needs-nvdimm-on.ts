@@ -7,7 +7,7 @@ import { deviceLabel } from './util';
 export const rule: Rule = {
   code: 'nvdimm-needs-nvdimm-on',
   severity: 'error',
-  summary: 'An nvdimm device needs the machine option nvdimm=on (-M q35,nvdimm=on), which builds the ACPI NFIT; QEMU 7.2 refuses the nvdimm without it.',
+  summary: 'An nvdimm device needs the machine option nvdimm=on (-M q35,nvdimm=on), which builds the ACPI NFIT; QEMU refuses the nvdimm without it.',
   enforcedBy: "nvdimm is not enabled: missing 'nvdimm' in '-M'",
   check({ node, report }) {
     // libvirt adds nvdimm=on itself for <memory model='nvdimm'>.

@@ -4,10 +4,24 @@ import {
 } from '../qemu/catalog';
 import { machineBase } from '../model/model';
 
-const MOVED: Record<string, string> = {
-  'volatile-memdev': "cxl-type3 in QEMU 7.2 has only memdev= (persistent) and lsa=; volatile-memdev and persistent-memdev arrived in 8.0",
-  'persistent-memdev': "cxl-type3 in QEMU 7.2 has only memdev= (persistent) and lsa=; volatile-memdev and persistent-memdev arrived in 8.0",
+/**
+ * Properties that newer QEMUs have (test/corpus/VERSIONS.md): when the QEMU
+ * judged for lacks one, say from which release it exists.
+ */
+const SINCE: Record<string, Record<string, string>> = {
+  'cxl-type3': { 'volatile-memdev': '8.1', 'persistent-memdev': '8.1', 'num-dc-regions': '9.1', 'volatile-dc-memdev': '9.1' },
+  'virtio-mem-pci': { 'dynamic-memslots': '8.2' },
+  'memory-backend-file': { offset: '8.1', rom: '8.2' },
 };
+
+function sinceHint(type: string, key: string, version: string): string {
+  const since = SINCE[type]?.[key];
+  if (!since) return '';
+  if (type === 'cxl-type3' && (key === 'volatile-memdev' || key === 'persistent-memdev')) {
+    return ` (cxl-type3 in QEMU ${version} has only memdev= (persistent) and lsa=; volatile-memdev and persistent-memdev arrived in 8.1)`;
+  }
+  return ` (it arrived in QEMU ${since}; this is QEMU ${version})`;
+}
 
 export const rule: Rule = {
   code: 'unknown-property',
@@ -33,10 +47,10 @@ export const rule: Rule = {
         if (deviceHasProp(qemu, d.driver, p.key)) continue;
         report({
           span: p.keySpan,
-          message: `${d.driver} has no property '${p.key}'${MOVED[p.key] && d.driver === 'cxl-type3' ? ` (${MOVED[p.key]})` : ''}. QEMU: "Property '${d.driver}.${p.key}' not found"`,
+          message: `${d.driver} has no property '${p.key}'${sinceHint(d.driver, p.key, qemu.version)}. QEMU: "Property '${d.driver}.${p.key}' not found"`,
           fixes:
-            MOVED[p.key] && d.driver === 'cxl-type3'
-              ? [{ title: 'Use memdev= (QEMU 7.2)', edits: [{ span: p.keySpan, newText: 'memdev' }] }]
+            d.driver === 'cxl-type3' && (p.key === 'volatile-memdev' || p.key === 'persistent-memdev')
+              ? [{ title: `Use memdev= (QEMU ${qemu.version})`, edits: [{ span: p.keySpan, newText: 'memdev' }] }]
               : [],
         });
       }
@@ -45,7 +59,7 @@ export const rule: Rule = {
       if (!objectKnown(qemu, o.qomType) || o.json) continue;
       for (const p of o.props) {
         if (objectHasProp(qemu, o.qomType, p.key)) continue;
-        report({ span: p.keySpan, message: `${o.qomType} has no property '${p.key}'. QEMU: "Invalid parameter '${p.key}'"` });
+        report({ span: p.keySpan, message: `${o.qomType} has no property '${p.key}'${sinceHint(o.qomType, p.key, qemu.version)}. QEMU: "Invalid parameter '${p.key}'"` });
       }
     }
     for (const g of node.globals) {

@@ -6,6 +6,9 @@ import { hexHuman } from '../text/sizes';
 export { ramSize, sizeOf, isOn, cxlOn } from '../model/facts';
 import { Span } from '../text/source';
 import { Fix } from '../diagnostics';
+import { QemuProfile, qemuAtLeast } from '../qemu/profile';
+import { objectHasProp } from '../qemu/catalog';
+import { sizeOf } from '../model/facts';
 
 export { hexHuman };
 
@@ -44,3 +47,39 @@ export const BRIDGE_DRIVERS = new Set([
 ]);
 
 export const PXB_DRIVERS = new Set(['pxb', 'pxb-pcie', 'pxb-cxl']);
+
+/** "QEMU 10.0.2": the QEMU a finding is judged for, for messages. */
+export function qemuName(qemu: { version: string }): string {
+  return `QEMU ${qemu.version}`;
+}
+
+/** A device's integer property (decimal or 0x hex, as QEMU's integer properties take it), or undefined. */
+export function devInt(d: QDevice, key: string): number | undefined {
+  const p = devProp(d, key);
+  if (!p) return undefined;
+  const t = p.value.text.trim();
+  if (/^\d+$/.test(t)) return Number(t);
+  if (/^0x[0-9a-f]+$/i.test(t)) return Number.parseInt(t.slice(2), 16);
+  return undefined;
+}
+
+/**
+ * Where a memory-backend-file's memory starts in its file: offset= (QEMU 8.1
+ * and later; a QEMU without the property refuses it: unknown-property).
+ */
+export function backendOffset(b: MemoryBackend, qemu: QemuProfile): bigint {
+  if (!b.offset || !objectHasProp(qemu, b.obj.qomType, 'offset')) return 0n;
+  return sizeOf(b.offset) ?? 0n;
+}
+
+/**
+ * QEMU's words when a backing file is smaller than a backend needs
+ * (qemu_ram_alloc_from_fd): QEMU 7.2 "backing store size 0x.. does not match
+ * 'size' option 0x.."; from 8.1 (offset=) the backend's name, the size and the offset.
+ */
+export function backingStoreText(qemu: QemuProfile, id: string, fileSize: bigint, want: bigint, offset: bigint): string {
+  const h = (v: bigint) => `0x${v.toString(16)}`;
+  return qemuAtLeast(qemu, '8.1')
+    ? `${id} backing store size ${h(fileSize)} is too small for 'size' option ${h(want)} plus 'offset' option ${h(offset)}`
+    : `backing store size ${h(fileSize)} does not match 'size' option ${h(want)}`;
+}
