@@ -12,9 +12,9 @@
  * A version whose binary is missing has its record and check skipped, unless
  * CI or MEMFABRIC_CORPUS_ALL_QEMUS=1 is set: then a missing QEMU fails.
  *
- * test/corpus/pending-checks.txt lists the checks that cannot agree yet
- * (`memfabric check` does not know which QEMU it judges for): those run as
- * TODO (reported, not failing); one that passes fails until its line is removed.
+ * test/corpus/pending-checks.txt lists checks that cannot agree yet (none
+ * today): those run as TODO (reported, not failing); one that passes fails
+ * until its line is removed.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
