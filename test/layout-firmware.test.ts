@@ -4,7 +4,7 @@
  * 10.0 with SeaBIOS 1.16.3 (scripts/qemu10-setup.sh; MEMFABRIC_QEMU10 names
  * another binary). Each configuration is started without a guest; SeaBIOS's
  * debug console gives its E820 table, every memory BAR it maps and its 64-bit
- * window (test/support/firmware-oracle.ts), QMP `info mtree` QEMU's own
+ * window (test/support/firmware-oracle.ts, run by memfabric's own probe), QMP `info mtree` QEMU's own
  * regions (device memory, CXL host registers and fixed windows), and
  * computeLayout with the matching profile must give the same, entry by entry.
  *

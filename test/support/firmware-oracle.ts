@@ -1,21 +1,17 @@
 /**
- * The firmware oracle: runs a QEMU configuration with no guest and reads what
- * SeaBIOS prints on its debug console (isa-debugcon at 0x402) – its final
- * E820 table, every BAR it maps, its 64-bit window, the CPU physical address
- * bits it accepted and how much of its 16 MiB ZoneHigh it gave back.
- * SeaBIOS prints all of that within about a second, long before a boot
- * device is tried; the QEMU process is then killed.
- *
- * Relative `mem-path=`/`path=` values of the configuration are resolved in
- * a private temporary directory (QEMU creates the backing files sparse) that
- * is removed afterwards. Every QEMU started is killed, also on failure,
- * timeout or when the test process exits.
+ * The firmware oracle: a QEMU configuration run with no guest by memfabric's
+ * probe (server/src/runtime/probe.ts), and what SeaBIOS printed on its debug
+ * console (its final E820 table, every BAR it maps, its 64-bit window, the CPU
+ * physical address bits it accepted) and QEMU's own regions (`info mtree`),
+ * in SeaBIOS's terms, for comparison with the layout model entry by entry.
+ * The probe resolves relative `mem-path=` values in a private temporary
+ * directory, stands in for backing files, and ends every QEMU it starts.
  */
-import { spawn, ChildProcess, spawnSync } from 'node:child_process';
-import net from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, isAbsolute } from 'node:path';
+import { join } from 'node:path';
+import { probeArgv } from '../../server/src/runtime/probe';
 
 export interface OracleE820 {
   start: bigint;
@@ -42,8 +38,6 @@ export interface FirmwareView {
   bars: OracleBar[];
   /** "PCI: 64: start - end" (only when SeaBIOS used a 64-bit window). */
   window64?: { start: bigint; end: bigint };
-  /** Bytes of ZoneHigh given back ("Returned N bytes of ZoneHigh"). */
-  zoneHighReturned?: bigint;
   /** Set when SeaBIOS stopped (e.g. "PCI: out of 32bit address space"). */
   panic?: string;
   /**
@@ -57,148 +51,39 @@ export interface FirmwareView {
 
 const REGION_NAMES = new Set(['device-memory', 'cxl_host_reg', 'pxb-cxl-host', 'cxl-fixed-memory-region']);
 
-/** One QMP human-monitor-command over a unix socket. */
-async function hmp(sock: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.createConnection(sock);
-    let buf = '';
-    let step = 0;
-    const timer = setTimeout(() => { c.destroy(); reject(new Error(`QMP ${command}: timeout`)); }, 10_000);
-    c.setEncoding('utf8');
-    c.on('error', (e) => { clearTimeout(timer); reject(e); });
-    c.on('data', (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (!line) continue;
-        const msg = JSON.parse(line);
-        if (msg.event) continue;
-        if (step === 0) c.write('{"execute":"qmp_capabilities"}\n');
-        else if (step === 1) c.write(JSON.stringify({ execute: 'human-monitor-command', arguments: { 'command-line': command } }) + '\n');
-        else {
-          clearTimeout(timer);
-          c.destroy();
-          if (msg.error) reject(new Error(msg.error.desc));
-          else resolve(String(msg.return));
-        }
-        step++;
-      }
-    });
-  });
-}
-
-export function parseMtreeRegions(tree: string): { name: string; start: bigint; end: bigint }[] {
-  const seen = new Map<string, { name: string; start: bigint; end: bigint }>();
-  for (const l of tree.split('\n')) {
-    const m = /^\s*([0-9a-f]+)-([0-9a-f]+) \(prio -?\d+, [^)]*\): ([^\s]+)/.exec(l);
-    if (m && REGION_NAMES.has(m[3])) seen.set(`${m[3]} ${m[1]}`, { name: m[3], start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]) });
-  }
-  return [...seen.values()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-}
-
-const live = new Set<ChildProcess>();
-let exitHook = false;
-function killAll() {
-  for (const p of live) {
-    try {
-      p.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-
-/** Make relative mem-path= (and path=) option values absolute inside dir. */
-export function resolvePaths(argv: string[], dir: string): string[] {
-  return argv.map((a) => a.replace(/(^|,)(mem-path|path)=([^,]+)/g, (all, pre, k, v) => (isAbsolute(v) ? all : `${pre}${k}=${join(dir, v)}`)));
-}
-
 export function qemuVersionOf(bin: string): string | undefined {
   const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
   return r.status === 0 ? /version (\d+\.\d+\.\d+)/.exec(r.stdout)?.[1] : undefined;
 }
 
-/** Parse what SeaBIOS printed; undefined while its E820 table is not complete yet. */
-export function parseFirmwareLog(log: string): FirmwareView | undefined {
-  const lines = log.split('\n');
-  const seabios = lines.find((l) => /^SeaBIOS \(version/.test(l)) ?? '';
-  const panic = lines.find((l) => /panic|out of 32bit address space|out of I\/O address space/i.test(l));
-  const at = lines.findIndex((l) => /^e820 map has \d+ items:/.test(l));
-  if (at < 0 && !panic) return undefined;
-  const e820: OracleE820[] = [];
-  if (at >= 0) {
-    const n = Number(/^e820 map has (\d+) items:/.exec(lines[at])![1]);
-    for (let i = 1; i <= n; i++) {
-      const m = /^\s*\d+: ([0-9a-f]+) - ([0-9a-f]+) = (\d+)/.exec(lines[at + i] ?? '');
-      if (!m || lines[at + i + 1] === undefined) return undefined; // still being written
-      e820.push({ start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), type: Number(m[3]) });
-    }
-  }
-  const bars: OracleBar[] = [];
-  for (const l of lines) {
-    const m = /^PCI: map device bdf=([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\s+bar (\d+), addr ([0-9a-f]+), size ([0-9a-f]+) \[(io|mem|prefmem)\]/.exec(l);
-    if (m) bars.push({ bdf: m[1], bar: Number(m[2]), addr: BigInt('0x' + m[3]), size: BigInt('0x' + m[4]), type: m[5] as OracleBar['type'] });
-  }
-  const w = lines.map((l) => /^PCI: 64: ([0-9a-f]+) - ([0-9a-f]+)/.exec(l)).find(Boolean);
-  const pb = lines.map((l) => /^physbits: signature="([^"]*)", pae=(yes|no), lm=(yes|no), phys-bits=(\d+), valid=(yes|no)/.exec(l)).find(Boolean);
-  const zh = lines.map((l) => /^Returned (\d+) bytes of ZoneHigh/.exec(l)).find(Boolean);
-  return {
-    seabios,
-    physbits: pb ? { signature: pb[1], pae: pb[2] === 'yes', lm: pb[3] === 'yes', bits: Number(pb[4]), valid: pb[5] === 'yes' } : undefined,
-    e820,
-    bars,
-    window64: w ? { start: BigInt('0x' + w[1]), end: BigInt('0x' + w[2]) } : undefined,
-    zoneHighReturned: zh ? BigInt(zh[1]) : undefined,
-    panic,
-    log,
-  };
-}
-
 /**
  * Run `argv` (a QEMU command line; argv[0], the binary, is replaced by `qemu`)
- * until SeaBIOS has printed its E820 table, then kill it.
+ * with memfabric's own probe (server/src/runtime/probe.ts: SeaBIOS's debug
+ * console until its E820 table, QMP `info mtree`, scratch stand-ins for the
+ * backing files, every process ended), and give what it saw in SeaBIOS's own
+ * terms. The layout tests so hold the model and the probe to the same firmware.
  */
 export async function runFirmware(qemu: string, argv: string[], opts: { timeoutMs?: number } = {}): Promise<FirmwareView> {
-  if (!exitHook) {
-    exitHook = true;
-    process.on('exit', killAll);
-  }
   const dir = mkdtempSync(join(tmpdir(), 'mf-fw-oracle-'));
-  const logFile = join(dir, 'debugcon.log');
-  const qmpSock = join(dir, 'qmp.sock');
-  const args = [
-    '-qmp', `unix:${qmpSock},server=on,wait=off`,
-    ...resolvePaths(argv.slice(1), dir),
-    '-display', 'none', '-monitor', 'none', '-serial', 'none', '-parallel', 'none',
-    '-chardev', `file,id=mfdbg,path=${logFile}`,
-    '-device', 'isa-debugcon,iobase=0x402,chardev=mfdbg',
-  ];
-  const child = spawn(qemu, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  let exited: number | null | undefined;
-  const gone = new Promise<void>((res) => child.on('exit', (code) => { exited = code; res(); }));
-  const t0 = Date.now();
-  const timeoutMs = opts.timeoutMs ?? 20_000;
   try {
-    for (;;) {
-      await new Promise((r) => setTimeout(r, 50));
-      const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-      const view = parseFirmwareLog(log);
-      if (view) {
-        view.regions = parseMtreeRegions((await hmp(qmpSock, 'info mtree')).replace(/\r\n/g, '\n'));
-        return view;
-      }
-      if (exited !== undefined) throw new Error(`QEMU exited (${exited}) before SeaBIOS printed its E820 table: ${stderr.trim()}\n${log.slice(-2000)}`);
-      if (Date.now() - t0 > timeoutMs) throw new Error(`no E820 table from SeaBIOS within ${timeoutMs} ms\n${log.slice(-2000)}`);
+    const r = await probeArgv(argv, { qemu, cwd: dir, cache: false, agent: false, timeoutMs: opts.timeoutMs ?? 20_000 });
+    if (!r.ok) {
+      if (r.reason === 'firmware') return { seabios: '', e820: [], bars: [], panic: r.message, log: (r.firmwareTail ?? []).join('\n') };
+      throw new Error(`the probe under ${qemu} failed (${r.reason}): ${r.message}\n${r.stderr ?? ''}\n${(r.firmwareTail ?? []).join('\n')}`);
     }
+    const regions = new Map<string, { name: string; start: bigint; end: bigint }>();
+    for (const x of r.regions) if (REGION_NAMES.has(x.name)) regions.set(`${x.name} ${x.start}`, { name: x.name, start: x.start, end: x.end });
+    const w = r.windows64[0];
+    return {
+      seabios: `SeaBIOS (version ${r.firmware})`,
+      physbits: r.cpu ? { signature: r.cpu.vendor, pae: true, lm: true, bits: r.cpu.physBits, valid: true } : undefined,
+      e820: r.e820.map((e) => ({ start: e.start, end: e.end + 1n, type: e.code })),
+      bars: r.bars.map((b) => ({ bdf: b.bdf.replace(/^[0-9a-f]{4}:/, ''), bar: b.bar, addr: b.start, size: b.size, type: b.kind })),
+      window64: w ? { start: w.start, end: w.end + 1n } : undefined,
+      regions: [...regions.values()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0)),
+      log: '',
+    };
   } finally {
-    if (exited === undefined) child.kill('SIGKILL');
-    await gone;
-    live.delete(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
