@@ -291,17 +291,25 @@ export function userProfile(env: NodeJS.ProcessEnv = process.env): Promise<Resol
   const bin = userQemuBinary(env);
   let p = memo.get(bin);
   if (!p) {
-    p = loadProfile(bin, env);
+    const known = knownProfile(env);
+    p = known.resolved ? Promise.resolve(known.resolved) : readAndKeep(known, env);
     memo.set(bin, p);
   }
   return p;
 }
 
-async function loadProfile(bin: string, env: NodeJS.ProcessEnv): Promise<ResolvedProfile> {
+/**
+ * What can be known without reading the binary's types: no binary at all (a
+ * bundled profile), or its profile in the on-disk cache; else what reading it
+ * needs. Synchronous (one `--version`), so that a language server can judge
+ * its first documents for the right QEMU when the profile was read before.
+ */
+export function knownProfile(env: NodeJS.ProcessEnv = process.env): { resolved?: ResolvedProfile; path?: string; line?: string; file?: string } {
+  const bin = userQemuBinary(env);
   const path = resolveBinary(bin, env);
   if (!path) {
     const profile = bundledProfile();
-    return { profile, note: `no QEMU binary '${bin}'${env.MEMFABRIC_QEMU?.trim() ? ' (MEMFABRIC_QEMU)' : ' in PATH'}: judging with the bundled QEMU ${profile.version} profile` };
+    return { resolved: { profile, note: `no QEMU binary '${bin}'${env.MEMFABRIC_QEMU?.trim() ? ' (MEMFABRIC_QEMU)' : ' in PATH'}: judging with the bundled QEMU ${profile.version} profile` } };
   }
   const v = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10000 });
   const line = (v.stdout ?? '').split('\n')[0].trim();
@@ -310,13 +318,18 @@ async function loadProfile(bin: string, env: NodeJS.ProcessEnv): Promise<Resolve
   if (file) {
     try {
       const cached = JSON.parse(readFileSync(file, 'utf8')) as QemuProfile;
-      if (cached.versionLine === line) return { profile: cached };
+      if (cached.versionLine === line) return { resolved: { profile: cached } };
     } catch {
       // not cached yet (or unreadable): read it again
     }
   }
+  return { path, line, file: file || undefined };
+}
+
+async function readAndKeep(known: { path?: string; line?: string; file?: string }, env: NodeJS.ProcessEnv): Promise<ResolvedProfile> {
+  const { path, line, file } = known;
   try {
-    const profile = await readProfile(path);
+    const profile = await readProfile(path!);
     if (file) {
       try {
         mkdirSync(cacheDir(env), { recursive: true });
@@ -329,7 +342,7 @@ async function loadProfile(bin: string, env: NodeJS.ProcessEnv): Promise<Resolve
     }
     return { profile };
   } catch (e) {
-    const vv = /version (\d+\.\d+(?:\.\d+)?)/.exec(line)?.[1];
+    const vv = /version (\d+\.\d+(?:\.\d+)?)/.exec(line ?? '')?.[1];
     const profile = bundledProfile(vv);
     return { profile, note: `${(e as Error).message}; judging with the bundled QEMU ${profile.version} profile` };
   }

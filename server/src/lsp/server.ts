@@ -49,8 +49,8 @@ import { hover } from '../engine/editor/hover';
 import { quickFixes } from '../engine/editor/fixes';
 import { definition, prepareRename, references, rename } from '../engine/editor/navigation';
 import { outline, OutlineItem } from '../engine/editor/outline';
-import { cachedHost, installedQemuVersion, nodeHost } from '../host/probe';
-import { userProfile } from '../host/qemu-profile';
+import { cachedHost, nodeHost } from '../host/probe';
+import { knownProfile, userProfile } from '../host/qemu-profile';
 import { bundledProfile, profileLabel, QemuProfile } from '../engine/qemu/profile';
 import { layoutReport } from '../engine/layout/report';
 import { LayoutRequest, LayoutResult, QemuInfo, QemuRequest } from './protocol';
@@ -158,7 +158,7 @@ export class MemfabricServer {
    * the bundled profile nearest to its version; then every open document is
    * judged again.
    */
-  private qemu: QemuProfile = bundledProfile(installedQemuVersion());
+  private qemu: QemuProfile = bundledProfile();
   private qemuNote?: string;
   private qemuReady: Promise<void> = Promise.resolve();
   /**
@@ -269,6 +269,15 @@ export class MemfabricServer {
   private async readProfile(binary: string | undefined): Promise<void> {
     const env = binary?.trim() ? { ...process.env, MEMFABRIC_QEMU: binary.trim() } : process.env;
     try {
+      // Read before (cached on disk): judge with it from the first document on, nothing to judge again.
+      const known = knownProfile(env);
+      if (known.resolved) {
+        this.qemu = known.resolved.profile;
+        this.qemuNote = known.resolved.note;
+        return;
+      }
+      // Else the bundled profile nearest to its version until the binary is read.
+      this.qemu = bundledProfile(/version (\d+\.\d+(?:\.\d+)?)/.exec(known.line ?? '')?.[1]);
       const { profile, note } = await userProfile(env);
       this.qemuNote = note;
       if (note) this.connection.console.info(`memfabric: ${note}`);
