@@ -461,9 +461,10 @@ async function probeFigures() {
     const bare = (bin) => new Promise((res, rej) => {
       const log = join(dir, `bare-${Math.random().toString(36).slice(2)}.log`);
       writeFileSync(join(dir, 'fam.raw'), '');
-      const argv = nodeArgv(fame).slice(1).map((a) => a);
+      const argv = nodeArgv(fame).slice(1);
       const t0 = performance.now();
-      const p = spawn(bin, [...argv, '-display', 'none', '-nodefaults', '-monitor', 'none', '-serial', 'none', '-chardev', `file,id=dbg,path=${log}`, '-device', 'isa-debugcon,iobase=0x402,chardev=dbg'], { stdio: 'ignore' });
+      // The node's own configuration (its default devices too: the NIC's option ROM runs before the table).
+      const p = spawn(bin, [...argv, '-display', 'none', '-monitor', 'none', '-serial', 'none', '-chardev', `file,id=dbg,path=${log}`, '-device', 'isa-debugcon,iobase=0x402,chardev=dbg'], { stdio: 'ignore' });
       const poll = setInterval(() => {
         const t = ex(log) ? rd(log, 'utf8') : '';
         const m = /e820 map has (\d+) items:\n/.exec(t);

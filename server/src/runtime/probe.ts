@@ -1384,16 +1384,21 @@ export async function probeNodes(nodes: NodeModel[], opts: ProbeNodesOptions = {
   const o: ProbeOptions = { ...opts, cache };
   // One lookup of the binary and the accelerator for all the nodes; one plan per node (its own stand-ins and paths).
   const resolved = nodes.length ? resolveFor(nodeArgv(nodes[0]), o) : undefined;
+  // Nodes with the very same argv (a fabric shared by every node) share one plan too.
+  const plans = new Map<string, Prepared | undefined>();
   const keyed = nodes.map((n) => {
     const argv = nodeArgv(n);
-    let prepared: Prepared | undefined;
-    let error: string | undefined;
-    try {
-      prepared = prepare(argv, { ...o, cwd: n.baseDir }, resolved);
-    } catch (e) {
-      error = (e as Error).message;
+    const same = `${n.baseDir}\u0001${argv.join('\u0000')}`;
+    let prepared = plans.get(same);
+    if (!plans.has(same)) {
+      try {
+        prepared = prepare(argv, { ...o, cwd: n.baseDir }, resolved);
+      } catch {
+        prepared = undefined;
+      }
+      plans.set(same, prepared);
     }
-    return { n, argv, prepared, error, key: prepared?.key };
+    return { n, argv, prepared, key: prepared?.key };
   });
   const order: string[] = [];
   const first = new Map<string, (typeof keyed)[number]>();
