@@ -88,22 +88,6 @@ export async function runFirmware(qemu: string, argv: string[], opts: { timeoutM
   }
 }
 
-/** At most `n` runs at a time. */
-export function limiter(n: number): <T>(f: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(f: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
-    try {
-      return await f();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
-}
-
 /** The model's firmware view, in the oracle's terms. */
 export interface ModelFirmware {
   platform: {

@@ -593,17 +593,11 @@ function standInFor(path: string, backendSize: bigint | undefined, purpose: 'mem
 
 // ---------------------------------------------------------------- parsers
 
-export interface FirmwareLog {
+export interface FirmwareLog extends Pick<ProbeOk, 'qemuE820' | 'bars' | 'windowIo' | 'windows32' | 'windows64' | 'cpu'> {
   firmware?: string;
   e820?: ProbeE820Entry[];
   /** The log printed 'e820 map has N items:' and all N lines. */
   complete: boolean;
-  qemuE820: { start: bigint; end: bigint; type: string }[];
-  bars: ProbeBar[];
-  windowIo?: ProbeRange;
-  windows32: ProbeRange[];
-  windows64: ProbeRange[];
-  cpu?: { vendor: string; physBits: number };
   /** The firmware stopped with this message. */
   stopped?: string;
 }
