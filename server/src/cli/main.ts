@@ -15,7 +15,7 @@ import { nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
 import { userProfile } from '../host/qemu-profile';
 import { QemuProfile, layoutQemu, profileLabel } from '../engine/qemu/profile';
-import { layoutProbe, type Judged } from '../runtime/judge';
+import type { Judged } from '../runtime/judge';
 import type { NodeModel } from '../engine/model/model';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
 import { layoutReport } from '../engine/layout/report';
@@ -259,6 +259,7 @@ export async function layout(args: string[], io: Io): Promise<number> {
   const { layouts, result, warning } = layoutReport(nodes, { agent, qemu });
   if (warning) io.err(`memfabric: warning: ${warning}\n`);
   const judged = flags.probe === 'on' ? await probeWith(qemu, nodes, agent, io) : undefined;
+  const { layoutProbe } = await import('../runtime/judge');
   // The firmware's E820 table from QEMU itself replaces (or confirms) the model's.
   judged?.forEach((j, i) => {
     const n = result.nodes[i];
