@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The main job on the built-in example cluster, with memfabric's own commands:
-// check the examples, plan and lay out the 4-node FAME cluster, boot all four
+// check the examples, plan and lay out the 4-node FAME cluster (and ask the QEMU
+// that will run it to confirm the layout: --probe), boot all four
 // nodes under real QEMU with memfabric's guest, show what the guests see,
 // prove that the fabric memory is shared (a value written on node01 is read on
 // every other node and lands in the host file), and stop the cluster.
@@ -35,6 +36,11 @@ try {
   const layout = mf(['layout', '--node', 'node01', cluster], { show: false });
   console.log(`\n$ memfabric layout --node node01 $DEMO/fame.cluster.xml   (the fabric's BAR)`);
   console.log(layout.stdout.split('\n').filter((l) => /fam-shm|PCI Bus 0000:00 .*GiB$/.test(l)).join('\n'));
+  // The QEMU that will run the nodes, asked before anything boots: its firmware's map against the prediction.
+  const probed = mf(['layout', '--probe', '--node', 'node01', cluster], { show: false });
+  console.log(`\n$ memfabric layout --probe --node node01 $DEMO/fame.cluster.xml   (QEMU itself, firmware only, no guest)`);
+  process.stdout.write(probed.stdout.split('\n').filter((l) => /^# node01: (confirmed|QEMU)|^#   /.test(l)).join('\n') + '\n');
+  process.stderr.write(probed.stderr.split(dir).join('$DEMO'));
 
   const boot = mf(['boot', cluster]);
   if (boot.status !== 0) throw new Error('boot failed');
