@@ -4,6 +4,7 @@
  * written natively; every QEMU option libvirt has no element for (memory
  * backends, ivshmem, CXL) goes into <qemu:commandline>, in order.
  */
+import { isPciDriver } from '../readers/libvirt-slots';
 import { create } from 'xmlbuilder2';
 import { NodeModel, machineBase, qemuBool } from '../model/model';
 import { KiB, MiB } from '../text/sizes';
@@ -72,6 +73,18 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}
   // Everything else as raw QEMU arguments. -machine properties beyond the type, -object/-device, -global, -numa
   // whose memdev is ours (libvirt would otherwise allocate the cell's memory itself).
   const cl: string[] = [];
+  // A PCI device without addr= would take the root-bus slot libvirt gives its own devices (QEMU creates
+  // key=value -device options first: rules/libvirt-passthrough-slot.ts): give each one a slot from 0x10 on.
+  const fixedSlots = new Set(node.args.filter((a) => a.name === 'device' && a.value).map((a) => /(?:^|,)addr=(0x[0-9a-f]+|\d+)/i.exec(a.value!.text)?.[1]).filter((x): x is string => !!x).map((x) => Number(x)));
+  let nextSlot = 0x10;
+  const withSlot = (v: string): string => {
+    const parts = v.split(',');
+    const bus = parts.find((p) => p.startsWith('bus='))?.slice(4);
+    if (!isPciDriver(parts[0]) || parts.some((p) => p.startsWith('addr=')) || (bus !== undefined && bus !== 'pcie.0' && bus !== 'pci.0')) return v;
+    while (fixedSlots.has(nextSlot) && nextSlot < 0x1e) nextSlot++;
+    fixedSlots.add(nextSlot);
+    return `${v},addr=0x${nextSlot.toString(16)}`;
+  };
   for (const a of node.args) {
     if (NATIVE.has(a.name)) continue;
     if (a.name === 'numa') continue; // written as <cell>
@@ -83,7 +96,7 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}
     }
     if (a.name === 'object' && a.value && cells.length && [...numaMemdevs].some((id) => new RegExp(`(^|,)id=${id}(,|$)`).test(a.value!.text))) continue;
     cl.push(`-${a.name}`);
-    if (a.value) cl.push(a.value.text);
+    if (a.value) cl.push(a.name === 'device' ? withSlot(a.value.text) : a.value.text);
   }
   if (cl.length) {
     const q = dom.ele('qemu:commandline');

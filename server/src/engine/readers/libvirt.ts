@@ -20,6 +20,9 @@ import { rule as shmemRule } from '../rules/libvirt-shmem';
 import { rule as numaRule } from '../rules/libvirt-numa-memory';
 import { rule as memoryRule } from '../rules/libvirt-memory';
 import { rule as egmRule } from '../rules/egm-unsupported';
+import { rule as slotRule } from '../rules/libvirt-passthrough-slot';
+import { isPciDriver, libvirtRootSlots } from './libvirt-slots';
+import { XmlAttr } from '../syntax/xml';
 
 export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
 
@@ -304,6 +307,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   }
 
   // <qemu:commandline>: only a direct child of <domain> in the right namespace counts.
+  const passArgs: XmlAttr[] = [];
   const cmdlines = collect(dom, (e) => e.local === 'commandline' && (e.prefix !== undefined || e.ns === QEMU_NS));
   for (const cl of cmdlines) {
     const okNs = cl.ns === QEMU_NS;
@@ -329,17 +333,79 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     const words: MStr[] = [];
     for (const a of childElements(cl, 'arg')) {
       const v = attr(a, 'value');
-      if (v) words.push(v.value);
-      else diagnostics.push(makeDiagnostic(nsRule, { span: a.nameSpan, message: `<${a.name}> without value=. libvirt: "No qemu command-line argument specified"` }));
+      if (v) {
+        words.push(v.value);
+        passArgs.push(v);
+      } else diagnostics.push(makeDiagnostic(nsRule, { span: a.nameSpan, message: `<${a.name}> without value=. libvirt: "No qemu command-line argument specified"` }));
     }
     args.push(...qemuArgsFromWords(words, diagnostics));
   }
+
+  checkPassthroughSlots(passArgs, devices, machineBase(machineType) === 'q35', diagnostics);
 
   const nameSpan = name?.span() ?? dom.nameSpan;
   return {
     nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', baseDir, args, egm }],
     diagnostics,
   };
+}
+
+/**
+ * Pass-through PCI devices without addr= against libvirt's automatic root-bus
+ * slots (readers/libvirt-slots.ts): QEMU creates them first, so the libvirt
+ * device at the same slot is the one QEMU refuses.
+ */
+function checkPassthroughSlots(words: XmlAttr[], devices: XmlElement | undefined, q35: boolean, diagnostics: Diagnostic[]) {
+  const rootBus = q35 ? 'pcie.0' : 'pci.0';
+  const builtin = q35 ? [0, 0x1f] : [0, 1];
+  const used = new Set<number>(builtin);
+  const pass: { a: XmlAttr; driver: string; hasBus: boolean }[] = [];
+  for (let i = 0; i + 1 < words.length; i++) {
+    if (!/^--?device$/.test(words[i].value.text)) continue;
+    const a = words[i + 1];
+    const v = a.value.text;
+    // JSON -device options are created in command-line order with libvirt's own: not this case.
+    if (v.startsWith('{')) continue;
+    const parts = v.split(',');
+    const driver = parts[0].startsWith('driver=') ? parts[0].slice(7) : parts[0];
+    if (!isPciDriver(driver)) continue;
+    const props = new Map(parts.slice(1).map((p) => [p.slice(0, p.indexOf('=') >>> 0), p.slice(p.indexOf('=') + 1)] as [string, string]));
+    const bus = props.get('bus');
+    if (bus !== undefined && bus !== rootBus) continue;
+    const addr = props.get('addr');
+    if (addr !== undefined) {
+      const n = Number(addr.split('.')[0]);
+      if (Number.isFinite(n)) used.add(n);
+      continue;
+    }
+    pass.push({ a, driver, hasBus: bus !== undefined });
+  }
+  if (!pass.length) return;
+  const lv = libvirtRootSlots(devices, q35);
+  const suggested = new Set<number>();
+  const isFree = (s: number) => !lv.has(s) && !used.has(s) && !suggested.has(s);
+  for (const p of pass) {
+    let slot = 0;
+    while (slot < 32 && used.has(slot)) slot++;
+    if (slot >= 32) return;
+    used.add(slot);
+    const there = lv.get(slot);
+    if (!there) continue;
+    let to = 0x10;
+    while (to < 0x1f && !isFree(to)) to++;
+    if (to >= 0x1f) for (to = 2; to < 0x1f && !isFree(to); to++);
+    const addrText = `${p.hasBus ? '' : `,bus=${rootBus}`},addr=0x${to.toString(16)}`;
+    const words = `PCI: slot ${slot} function 0 not available for ${there.driver}, in use by ${p.driver},id=(null)`;
+    diagnostics.push(
+      makeDiagnostic(slotRule, {
+        span: p.a.valueSpan,
+        message: `${p.driver} has no addr=: QEMU creates the key=value -device options of <qemu:commandline> before libvirt's own (JSON) devices, so it takes the first free slot of ${rootBus}, slot ${slot}, which libvirt 9.0 assigned to ${there.what}; QEMU then refuses to start: "${words}". Give it a free slot, e.g. ${addrText.slice(1)}.`,
+        related: [{ span: there.el ? there.el.nameSpan : p.a.valueSpan, message: `libvirt puts ${there.driver} at ${rootBus} slot 0x${slot.toString(16)}${there.el ? '' : ` (${there.what}; not in the XML)`}` }],
+        fixes: [{ title: `Add ${addrText.slice(1)}`, edits: [{ span: { start: p.a.valueSpan.end, end: p.a.valueSpan.end }, newText: addrText }] }],
+      }),
+    );
+    suggested.add(to);
+  }
 }
 
 function unitScale(u: string): bigint {

@@ -45,6 +45,7 @@ import { rule as r_ivshmem_size_pow2 } from './ivshmem-size-pow2';
 import { rule as r_layout_placement } from './layout-placement';
 import { rule as r_libvirt_memory } from './libvirt-memory';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
+import { rule as r_libvirt_passthrough_slot } from './libvirt-passthrough-slot';
 import { rule as r_libvirt_qemu_namespace } from './libvirt-qemu-namespace';
 import { rule as r_libvirt_shmem } from './libvirt-shmem';
 import { rule as r_libvirt_unit } from './libvirt-unit';
@@ -134,6 +135,7 @@ export const RULES: Rule[] = [
   r_layout_placement,
   r_libvirt_memory,
   r_libvirt_numa_memory,
+  r_libvirt_passthrough_slot,
   r_libvirt_qemu_namespace,
   r_libvirt_shmem,
   r_libvirt_unit,
