@@ -359,7 +359,7 @@ function checkPassthroughSlots(words: XmlAttr[], devices: XmlElement | undefined
   const rootBus = q35 ? 'pcie.0' : 'pci.0';
   const builtin = q35 ? [0, 0x1f] : [0, 1];
   const used = new Set<number>(builtin);
-  const pass: { a: XmlAttr; driver: string; hasBus: boolean }[] = [];
+  const pass: { a: XmlAttr; driver: string; hasBus: boolean; id: string }[] = [];
   for (let i = 0; i + 1 < words.length; i++) {
     if (!/^--?device$/.test(words[i].value.text)) continue;
     const a = words[i + 1];
@@ -378,34 +378,41 @@ function checkPassthroughSlots(words: XmlAttr[], devices: XmlElement | undefined
       if (Number.isFinite(n)) used.add(n);
       continue;
     }
-    pass.push({ a, driver, hasBus: bus !== undefined });
+    // QEMU names the device with its id, "(null)" (glibc's printf of NULL) without one.
+    pass.push({ a, driver, hasBus: bus !== undefined, id: props.get('id') ?? '(null)' });
   }
   if (!pass.length) return;
   const lv = libvirtRootSlots(devices, q35);
   const suggested = new Set<number>();
   const isFree = (s: number) => !lv.has(s) && !used.has(s) && !suggested.has(s);
-  for (const p of pass) {
+  // The fix gives every pass-through device without addr= a slot of its own: with one fixed, the next
+  // would move down to the slot it left.
+  const fixFor = pass.map((p) => {
+    let to = 0x10;
+    while (to < 0x1f && !isFree(to)) to++;
+    if (to >= 0x1f) for (to = 2; to < 0x1f && !isFree(to); to++);
+    suggested.add(to);
+    return { span: { start: p.a.valueSpan.end, end: p.a.valueSpan.end }, newText: `${p.hasBus ? '' : `,bus=${rootBus}`},addr=0x${to.toString(16)}` };
+  });
+  const fixTitle = (i: number) =>
+    pass.length === 1 ? `Add ${fixFor[0].newText.slice(1)}` : `Give the ${pass.length} pass-through PCI devices without addr= slots of their own (${fixFor.map((f) => f.newText.replace(/.*addr=/, '')).join(', ')}); this one: ${fixFor[i].newText.slice(1)}`;
+  pass.forEach((p, i) => {
     let slot = 0;
     while (slot < 32 && used.has(slot)) slot++;
     if (slot >= 32) return;
     used.add(slot);
     const there = lv.get(slot);
-    if (!there) continue;
-    let to = 0x10;
-    while (to < 0x1f && !isFree(to)) to++;
-    if (to >= 0x1f) for (to = 2; to < 0x1f && !isFree(to); to++);
-    const addrText = `${p.hasBus ? '' : `,bus=${rootBus}`},addr=0x${to.toString(16)}`;
-    const words = `PCI: slot ${slot} function 0 not available for ${there.driver}, in use by ${p.driver},id=(null)`;
+    if (!there) return;
+    const words = `PCI: slot ${slot} function 0 not available for ${there.driver}, in use by ${p.driver},id=${p.id}`;
     diagnostics.push(
       makeDiagnostic(slotRule, {
         span: p.a.valueSpan,
-        message: `${p.driver} has no addr=: QEMU creates the key=value -device options of <qemu:commandline> before libvirt's own (JSON) devices, so it takes the first free slot of ${rootBus}, slot ${slot}, which libvirt 9.0 assigned to ${there.what}; QEMU then refuses to start: "${words}". Give it a free slot, e.g. ${addrText.slice(1)}.`,
+        message: `${p.driver} has no addr=: QEMU creates the key=value -device options of <qemu:commandline> before libvirt's own (JSON) devices, so it takes the first free slot of ${rootBus}, slot ${slot}, which libvirt 9.0 assigned to ${there.what}; QEMU then refuses to start: "${words}". Give it a free slot, e.g. ${fixFor[i].newText.slice(1)}.`,
         related: [{ span: there.el ? there.el.nameSpan : p.a.valueSpan, message: `libvirt puts ${there.driver} at ${rootBus} slot 0x${slot.toString(16)}${there.el ? '' : ` (${there.what}; not in the XML)`}` }],
-        fixes: [{ title: `Add ${addrText.slice(1)}`, edits: [{ span: { start: p.a.valueSpan.end, end: p.a.valueSpan.end }, newText: addrText }] }],
+        fixes: [{ title: fixTitle(i), edits: fixFor }],
       }),
     );
-    suggested.add(to);
-  }
+  });
 }
 
 function unitScale(u: string): bigint {
