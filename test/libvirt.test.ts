@@ -527,12 +527,6 @@ test('libvirt 9.0 drops <qemu:commandline> without xmlns:qemu, as libvirt-qemu-n
   assert.equal((kept.xml.match(/<qemu:arg /g) ?? []).length, 4, kept.xml);
 });
 
-test('cleanup: the embedded libvirt leaves no process and no file behind', { skip: lvSkip }, () => {
-  const l = lv as EmbeddedLibvirt;
-  l.close();
-  assert.ok(!existsSync(l.dir));
-});
-
 // ---------------------------------------------------------------------------------------------- PCI slots
 
 /** libvirt's JSON -device options on the root bus: slot → driver (function 0 first). */
@@ -610,6 +604,12 @@ test('libvirt 9.0 assigns the root-bus PCI slots our model says, and QEMU refuse
   }
   assert.ok(compared >= 10, `${compared} fixtures compared`);
   if (qemus.length) assert.ok(ran >= compared, `${ran} QEMU runs`);
+});
+
+test('cleanup: the embedded libvirt leaves no process and no file behind', { skip: lvSkip }, () => {
+  const l = lv as EmbeddedLibvirt;
+  l.close();
+  assert.ok(!existsSync(l.dir));
 });
 
 process.on('exit', () => {
