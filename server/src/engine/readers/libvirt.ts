@@ -21,6 +21,7 @@ import { rule as numaRule } from '../rules/libvirt-numa-memory';
 import { rule as memoryRule } from '../rules/libvirt-memory';
 import { rule as egmRule } from '../rules/egm-unsupported';
 import { rule as slotRule } from '../rules/libvirt-passthrough-slot';
+import { rule as memAcpiRule } from '../rules/libvirt-memory-device-acpi';
 import { isPciDriver, libvirtRootSlots } from './libvirt-slots';
 import { XmlAttr } from '../syntax/xml';
 
@@ -107,6 +108,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   const cpu = child(dom, 'cpu');
   const numaEl = cpu && child(cpu, 'numa');
   const cells = numaEl ? childElements(numaEl, 'cell') : [];
+  const devicesEl = child(dom, 'devices');
   const cellSizes: { bytes: bigint; m: MStr; el: XmlElement; id: string; cpus?: MStr }[] = [];
   for (const c of cells) {
     const ma = attr(c, 'memory');
@@ -130,7 +132,15 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
       const scale = u ? unitScale(u.value.text) : KiB;
       return sum % scale === 0n ? [{ title: `Set <memory> to ${sum / KiB} KiB`, edits: [{ span: mem!.m.span(), newText: String(sum / scale) }] }] : [];
     };
-    if (mem && roundMiB(mem.bytes) !== sum) {
+    // libvirt 9.0 counts memory devices in <memory>: cells + <memory model='dimm|nvdimm'> sizes (checked with virsh: -m is the cells').
+    let devSum = 0n;
+    for (const d of devicesEl ? childElements(devicesEl, 'memory') : []) {
+      const t = child(d, 'target');
+      const sz = t && child(t, 'size');
+      const r = sz && parseLibvirtScaled(textOf(sz).text, attr(sz, 'unit')?.value.text, KiB);
+      if (r && r.ok) devSum += roundMiB(r.bytes);
+    }
+    if (mem && roundMiB(mem.bytes) !== sum && (devSum === 0n || roundMiB(mem.bytes) !== sum + devSum)) {
       diagnostics.push(
         makeDiagnostic(numaRule, {
           span: mem.m.span(),
@@ -182,6 +192,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   });
 
   const devices = child(dom, 'devices');
+  let memIdx = 0;
   if (devices) {
     let shmemIdx = 0;
     for (const d of childElements(devices)) {
@@ -273,7 +284,8 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     const size = target ? scaled(child(target, 'size'), KiB, 'size') : undefined;
     if (!model || !size) return;
     const where = el.nameSpan;
-    const alias = aliasOf(el)?.text ?? `${model.value.text}${args.length}`;
+    // libvirt's alias: the model and the index among the memory devices (nvdimm0, dimm1 …).
+    const alias = aliasOf(el)?.text ?? `${model.value.text}${memIdx++}`;
     const srcPath = child(el, 'source') && child(child(el, 'source')!, 'path');
     const access = attr(el, 'access')?.value.text;
     const share = access === 'shared' ? ',share=on' : access === 'private' ? ',share=off' : '';
@@ -342,6 +354,31 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   }
 
   checkPassthroughSlots(passArgs, devices, machineBase(machineType) === 'q35', diagnostics);
+
+  // Memory devices need ACPI; without <features><acpi/> libvirt 9.0 passes -no-acpi. QEMU 7.2 refuses
+  // the device on pc; on q35 its -no-acpi keeps the ICH9 ACPI device and it starts.
+  const features = child(dom, 'features');
+  const acpi = features && child(features, 'acpi');
+  if (!acpi && devices && machineBase(machineType) !== 'q35') {
+    for (const d of childElements(devices, 'memory')) {
+      const m = attr(d, 'model');
+      if (!m || (m.value.text !== 'nvdimm' && m.value.text !== 'dimm')) continue;
+      const osEl = os;
+      const fix = features
+        ? { title: 'Add <acpi/> to <features>', edits: [{ span: { start: features.startTagSpan.end, end: features.startTagSpan.end }, newText: features.selfClosing ? '' : '\n    <acpi/>' }] }
+        : osEl
+          ? { title: 'Add <features><acpi/></features>', edits: [{ span: { start: osEl.span.end, end: osEl.span.end }, newText: '\n  <features>\n    <acpi/>\n  </features>' }] }
+          : undefined;
+      diagnostics.push(
+        makeDiagnostic(memAcpiRule, {
+          span: m.valueSpan,
+          message: `A <memory model='${m.value.text}'> needs ACPI, and this domain has no <features><acpi/></features>: libvirt 9.0 then starts QEMU with -no-acpi and QEMU refuses the device: "memory hotplug is not enabled: missing acpi device or acpi disabled". Add <acpi/> to <features>.`,
+          related: [features ? { span: features.nameSpan, message: '<features> without <acpi/>' } : { span: (machineAttr ?? attr(dom, 'type'))?.valueSpan ?? dom.nameSpan, message: `machine ${machineType}: no <features>, so no ACPI` }],
+          fixes: fix && !(features && features.selfClosing) ? [fix] : [],
+        }),
+      );
+    }
+  }
 
   const nameSpan = name?.span() ?? dom.nameSpan;
   return {

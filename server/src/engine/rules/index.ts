@@ -43,6 +43,7 @@ import { rule as r_ivshmem_no_memdev } from './ivshmem-no-memdev';
 import { rule as r_ivshmem_share_off } from './ivshmem-share-off';
 import { rule as r_ivshmem_size_pow2 } from './ivshmem-size-pow2';
 import { rule as r_layout_placement } from './layout-placement';
+import { rule as r_libvirt_memory_device_acpi } from './libvirt-memory-device-acpi';
 import { rule as r_libvirt_memory } from './libvirt-memory';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
 import { rule as r_libvirt_passthrough_slot } from './libvirt-passthrough-slot';
@@ -133,6 +134,7 @@ export const RULES: Rule[] = [
   r_ivshmem_share_off,
   r_ivshmem_size_pow2,
   r_layout_placement,
+  r_libvirt_memory_device_acpi,
   r_libvirt_memory,
   r_libvirt_numa_memory,
   r_libvirt_passthrough_slot,
