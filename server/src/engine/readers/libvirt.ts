@@ -355,11 +355,11 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
 
   checkPassthroughSlots(passArgs, devices, machineBase(machineType) === 'q35', diagnostics);
 
-  // Memory devices need ACPI; without <features><acpi/> libvirt 9.0 passes -no-acpi. QEMU 7.2 refuses
-  // the device on pc; on q35 its -no-acpi keeps the ICH9 ACPI device and it starts.
+  // Memory devices need ACPI; without <features><acpi/> libvirt 9.0 passes -no-acpi and QEMU 7.2 refuses
+  // the device, on pc and q35 alike.
   const features = child(dom, 'features');
   const acpi = features && child(features, 'acpi');
-  if (!acpi && devices && machineBase(machineType) !== 'q35') {
+  if (!acpi && devices) {
     for (const d of childElements(devices, 'memory')) {
       const m = attr(d, 'model');
       if (!m || (m.value.text !== 'nvdimm' && m.value.text !== 'dimm')) continue;
