@@ -79,7 +79,7 @@ test('inputs are detected from their content, not their names', () => {
     {
       'topology.txt': GOOD_TOPO,
       'domain.conf': `<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>d</name><memory unit='GiB'>2</memory>
-<qemu:commandline><qemu:arg value='-object'/><qemu:arg value='memory-backend-file,id=m,mem-path=/dev/shm/m,size=3M,share=on'/><qemu:arg value='-device'/><qemu:arg value='ivshmem-plain,memdev=m'/></qemu:commandline></domain>`,
+<qemu:commandline><qemu:arg value='-object'/><qemu:arg value='memory-backend-file,id=m,mem-path=/dev/shm/m,size=3M,share=on'/><qemu:arg value='-device'/><qemu:arg value='ivshmem-plain,memdev=m,addr=0x10'/></qemu:commandline></domain>`,
       'opts.args': '-M q35 -m 1G,slots=2\n',
     },
     (dir) => {
