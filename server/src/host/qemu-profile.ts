@@ -4,7 +4,7 @@
  * $XDG_CACHE_HOME/memfabric/profiles (or ~/.cache/…).
  *
  * Three short runs, side by side, every one with an argv array and a timeout:
- *  - QMP on `-machine none`: query-version, query-machines, qom-list-types,
+ *  - QMP on `-machine none`: query-target (the architecture), query-machines, qom-list-types,
  *    device-list-properties of every device type, qom-list-properties of every
  *    user-creatable object type and of the q35/pc machine types;
  *  - `-device help` and `-machine help` for what QMP does not tell (each
@@ -22,7 +22,7 @@ import { findExecutable, qemuBinary } from '../runtime/launch';
 import { PropInfo, QemuProfile, bundledProfile } from '../engine/qemu/profile';
 
 /** Bumped when the profile's shape or the way it is read changes (old cache entries are then ignored). */
-const PROFILE_FORMAT = 1;
+const PROFILE_FORMAT = 2;
 const DEFAULT_BINARY = 'qemu-system-x86_64';
 
 export class ProfileError extends Error {}
@@ -199,12 +199,14 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
     run(path, ['-machine', 'help'], undefined, timeoutMs),
     firmwareOf(path, Math.min(timeoutMs, 5000)).catch(() => undefined),
     qmp(path, [
+      { execute: 'query-target' },
       { execute: 'query-machines' },
       { execute: 'qom-list-types', arguments: { implements: 'device', abstract: false } },
       { execute: 'qom-list-types', arguments: { implements: 'user-creatable', abstract: false } },
     ], timeoutMs),
   ]);
-  const [machinesQ, deviceTypes, objectTypes] = first as [
+  const [target, machinesQ, deviceTypes, objectTypes] = first as [
+    { arch: string },
     { name: string; alias?: string; 'is-default'?: boolean; 'default-cpu-type'?: string }[],
     { name: string }[],
     { name: string }[],
@@ -253,6 +255,7 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
   hostBridges.forEach((n, i) => (globals[n] = propsOf(list(base + 2 + i))));
 
   return {
+    arch: target.arch,
     version: vm[1],
     versionLine: version.stdout.split('\n')[0].trim(),
     ...(firmware ? { firmware } : {}),

@@ -2,7 +2,7 @@ import { Rule } from './rule';
 import { NodeModel } from '../model/model';
 import { MStr, Span } from '../text/source';
 import { cxlOn, devProp } from './util';
-import { machineBase, prop } from '../model/model';
+import { machineBase, prop, X86_ARCHES } from '../model/model';
 import { closest } from './unknown-device-type';
 
 /** Device properties that name a memory backend (-object id). */
@@ -17,6 +17,8 @@ const BACKEND_LINKS: Record<string, string[]> = {
 
 /** Buses that exist before any device is added. */
 function builtinBuses(node: NodeModel): string[] {
+  // The aarch64 virt machine: one PCI Express root bus (its IDE is not on a bus of its own).
+  if (!X86_ARCHES.includes(node.arch)) return ['pcie.0'];
   const base = machineBase(node.machine.type?.text);
   return base === 'q35' ? ['pcie.0', 'ide.0', 'ide.1', 'ide.2', 'ide.3', 'ide.4', 'ide.5'] : ['pci.0', 'ide.0', 'ide.1', 'isa.0'];
 }
