@@ -309,3 +309,10 @@ test('the engine takes one profile or one per architecture; a node of another ar
   assert.deepEqual(r.diagnostics.map((d) => d.code), ['unknown-machine-type']);
   assert.equal(profileFor({ x86_64: bundled100 }, 'aarch64'), bundledArm);
 });
+
+test('CLI: an aarch64 domain is judged for qemu-system-aarch64 (from PATH, else bundled), and says so', () => {
+  const r = runCli(['check', join(REPO, 'test/fixtures/libvirt/egm-rfc.xml')]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /1 problem\(s\), 0 error\(s\) in 1 file\(s\), 1 node\(s\) \(judged for QEMU [\d.]+[^;]*; aarch64 nodes: QEMU 7\.2\.\d+ \(aarch64\)/);
+  assert.doesNotMatch(r.stdout, /unknown-machine-type/);
+});
