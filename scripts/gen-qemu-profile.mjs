@@ -3,6 +3,8 @@
 // (server/src/host/qemu-profile.ts, compiled: run `npx tsc -p .` first):
 //   node scripts/gen-qemu-profile.mjs /usr/bin/qemu-system-x86_64                 -> server/src/engine/qemu/profile-7.2.json
 //   node scripts/gen-qemu-profile.mjs ~/.cache/memfabric/qemu-10.0/bin/qemu-system-x86_64  -> profile-10.0.json
+//   node scripts/gen-qemu-profile.mjs /usr/bin/qemu-system-aarch64                -> profile-aarch64-7.2.json
+// (x86_64 profiles are named by version alone, the others by architecture and version.)
 import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,7 +18,7 @@ const { shortVersion } = require(join(repo, 'out/server/src/engine/qemu/profile.
 const bin = process.argv[2] ?? 'qemu-system-x86_64';
 const p = await readProfile(bin);
 delete p.origin; // bundled copies get { kind: 'bundled' } when loaded
-const out = join(repo, 'server/src/engine/qemu', `profile-${shortVersion(p.version)}.json`);
+const out = join(repo, 'server/src/engine/qemu', `profile-${p.arch === 'x86_64' ? '' : `${p.arch}-`}${shortVersion(p.version)}.json`);
 // One type per line: diffs between two recordings show what changed.
 const lines = ['{'];
 const keys = Object.keys(p);
@@ -32,4 +34,4 @@ keys.forEach((k, i) => {
 });
 lines.push('}');
 writeFileSync(out, lines.join('\n') + '\n');
-console.log(`${out}: QEMU ${p.version}, ${p.firmware ? `${p.firmware.name} ${p.firmware.version}` : 'no firmware line'}, ${Object.keys(p.devices).length} devices, ${Object.keys(p.objects).length} objects, ${Object.keys(p.machines).length} machines`);
+console.log(`${out}: QEMU ${p.version} (${p.arch}), ${p.firmware ? `${p.firmware.name} ${p.firmware.version}` : 'no firmware line'}, ${Object.keys(p.devices).length} devices, ${Object.keys(p.objects).length} objects, ${Object.keys(p.machines).length} machines`);

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 have qemu-system-x86_64 || need+=(qemu-system-x86)
+have qemu-system-aarch64 || need+=(qemu-system-arm)
 have virt-xml-validate || need+=(libvirt-clients)
 have xmllint || need+=(libxml2-utils)
 have depmod || need+=(kmod)

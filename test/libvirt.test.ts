@@ -98,7 +98,7 @@ test('the fixtures cover what the brief lists', () => {
     'fame.xml', 'fame-no-namespace.xml', 'fame-wrong-uri.xml', 'fame-in-devices.xml', 'fame-other-prefix.xml',
     'memory-unit-gb.xml', 'memory-fraction.xml', 'memory-unknown-unit.xml', 'numa-sum.xml',
     'shmem-no-model.xml', 'shmem-not-pow2.xml', 'shmem-size-bytes.xml',
-    'egm-rfc.xml', 'egm-rfc-no-hostdev.xml', 'ivshmem-768m.xml', 'ivshmem-768m-entities.xml',
+    'egm-rfc.xml', 'egm-rfc-no-hostdev.xml', 'egm-rfc-wrong-pcidev.xml', 'egm-rfc-no-numa-node.xml', 'ivshmem-768m.xml', 'ivshmem-768m-entities.xml',
   ]) assert.ok(fixtureFiles.includes(f), f);
   // The entity fixture really has entities before the size, so decoded and raw offsets differ there.
   const line = read('ivshmem-768m-entities.xml').split('\n').find((l) => l.includes('size=768M'))!;

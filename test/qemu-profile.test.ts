@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { QemuInfo, QemuRequest } from '../server/src/lsp/protocol';
 import { ProfileError, forgetProfiles, readProfile, userProfile } from '../server/src/host/qemu-profile';
-import { BUNDLED, QemuProfile, bundledProfile, layoutQemu, qemuAtLeast } from '../server/src/engine/qemu/profile';
+import { BUNDLED, QemuProfile, bundledProfile, layoutQemu, profileFor, qemuAtLeast } from '../server/src/engine/qemu/profile';
 import { versionWarning } from '../server/src/engine/layout/report';
 import { computeLayout } from '../server/src/engine/layout/index';
 import { analyzeDocument, NO_HOST } from '../server/src/engine/index';
@@ -242,4 +242,77 @@ test('layout: a QEMU or firmware the model was not checked against gets the near
   const bar = (q: QemuProfile) => computeLayout(n, { agent: false, qemu: layoutQemu(q) }).bars.find((b) => b.device === 's' && b.bar === 2)!.start;
   assert.equal(bar(git), bar(bundled100));
   assert.notEqual(bar(bundled72), bar(bundled100));
+});
+
+// ------------------------------------------------------------------ aarch64: a profile per binary, a profile per node
+
+const bundledArm = BUNDLED.find((p) => p.arch === 'aarch64')!;
+const hasArm = () => spawnSync('qemu-system-aarch64', ['--version']).status === 0;
+
+/** An aarch64 guest as one would run it: virt, GICv3, two NUMA nodes, a root port and a NIC behind it. */
+const ARM_ARGV =
+  'qemu-system-aarch64 -M virt,gic-version=3 -cpu cortex-a57 -m 1G -smp 4 \\\n' +
+  '  -object memory-backend-ram,id=m0,size=512M -object memory-backend-ram,id=m1,size=512M \\\n' +
+  '  -numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1 \\\n' +
+  '  -device pcie-root-port,id=rp0,bus=pcie.0,chassis=1 -device virtio-net-pci,bus=rp0 \\\n' +
+  '  -object memory-backend-file,id=sh,mem-path=/dev/shm/arm-ivshmem,size=64M,share=on -device ivshmem-plain,memdev=sh,bus=pcie.0 \\\n' +
+  '  -display none\n';
+
+test('the bundled aarch64 profile is what qemu-system-aarch64 7.2 says of itself, read by the same code', { skip: !hasArm() && 'no qemu-system-aarch64 (Debian qemu-system-arm)' }, async () => {
+  const live = await readProfile('qemu-system-aarch64');
+  assert.equal(live.arch, 'aarch64');
+  assert.match(live.version, /^7\.2\.\d+$/);
+  assert.equal(live.firmware, undefined, 'no SeaBIOS line: there is no q35 to boot');
+  sameProfile(live, bundledArm);
+  assert.equal(live.machines.virt.alias, 'virt-7.2');
+  // And the x86 profiles name their architecture too.
+  assert.deepEqual(BUNDLED.map((p) => `${p.arch} ${shortVersionOf(p)}`), ['x86_64 7.2', 'x86_64 10.0', 'aarch64 7.2']);
+});
+
+function shortVersionOf(p: QemuProfile) {
+  return p.version.split('.').slice(0, 2).join('.');
+}
+
+test('an aarch64 command line is judged with the aarch64 profile: no false errors, and the x86 PC rules stay silent', () => {
+  const r = analyzeDocument(ARM_ARGV, '/tmp/arm.qemu', NO_HOST, 'qemu', { incremental: false, information: true });
+  assert.equal(r.nodes[0].arch, 'aarch64');
+  assert.deepEqual(r.diagnostics.map((d) => `${d.code}: ${d.message}`), []);
+  // Judged as x86 (the same options under qemu-system-x86_64) it is not clean: virt is no x86 machine.
+  const x86 = analyzeDocument(ARM_ARGV.replace('qemu-system-aarch64', 'qemu-system-x86_64'), '/tmp/x86.qemu', NO_HOST, 'qemu', { incremental: false });
+  assert.equal(x86.nodes[0].arch, 'x86_64');
+  assert.ok(x86.diagnostics.some((d) => d.code === 'unknown-machine-type' && /^qemu-system-x86_64 7\.2\.\d+ has no machine type 'virt'/.test(d.message)), x86.diagnostics.map((d) => d.message).join('\n'));
+  // What aarch64 QEMU lacks is reported in its own name.
+  const wrong = analyzeDocument('qemu-system-aarch64 -M q35 -m 1G -device isa-debugcon\n', '/tmp/arm2.qemu', NO_HOST, 'qemu', { incremental: false });
+  const msgs = wrong.diagnostics.map((d) => `${d.code}: ${d.message}`);
+  assert.ok(msgs.some((m) => /^unknown-machine-type: qemu-system-aarch64 7\.2\.\d+ has no machine type 'q35'/.test(m)), msgs.join('\n'));
+  assert.ok(msgs.some((m) => /^unknown-device-type: QEMU 7\.2\.\d+ has no device 'isa-debugcon'/.test(m)), msgs.join('\n'));
+});
+
+test('qemu-system-aarch64 7.2 itself starts the aarch64 command line that memfabric finds clean', { skip: !hasArm() && 'no qemu-system-aarch64' }, () => {
+  const words = ARM_ARGV.replace(/\\\n/g, ' ').trim().split(/\s+/).slice(1).map((w) => w.replace('/dev/shm/arm-ivshmem', join(tmpdir(), `memfabric-arm-${process.pid}`)));
+  const r = spawnSync('qemu-system-aarch64', [...words, '-S', '-nodefaults', '-qmp', 'stdio'], { input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', encoding: 'utf8', timeout: 20000 });
+  rmSync(join(tmpdir(), `memfabric-arm-${process.pid}`), { force: true });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /"error"/);
+});
+
+test('the engine takes one profile or one per architecture; a node of another architecture gets the bundled profile of its own', () => {
+  const text = 'qemu-system-aarch64 -M virt -m 1G\n';
+  // One x86 profile (what the CLI reads of qemu-system-x86_64): the aarch64 node is judged with the bundled aarch64 one.
+  assert.deepEqual(analyzeDocument(text, '/tmp/a.qemu', NO_HOST, 'qemu', { qemu: bundled100, incremental: false }).diagnostics, []);
+  assert.equal(profileFor(bundled100, 'aarch64'), bundledArm);
+  assert.equal(profileFor(bundled100, 'x86_64'), bundled100);
+  assert.equal(profileFor(undefined, 'x86_64'), bundled72);
+  // A map by architecture: each node gets its own.
+  const fake = { ...bundledArm, machines: {} };
+  const r = analyzeDocument(text, '/tmp/a.qemu', NO_HOST, 'qemu', { qemu: { x86_64: bundled72, aarch64: fake }, incremental: false });
+  assert.deepEqual(r.diagnostics.map((d) => d.code), ['unknown-machine-type']);
+  assert.equal(profileFor({ x86_64: bundled100 }, 'aarch64'), bundledArm);
+});
+
+test('CLI: an aarch64 domain is judged for qemu-system-aarch64 (from PATH, else bundled), and says so', () => {
+  const r = runCli(['check', join(REPO, 'test/fixtures/libvirt/egm-rfc.xml')]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /1 problem\(s\), 0 error\(s\) in 1 file\(s\), 1 node\(s\) \(judged for QEMU [\d.]+[^;]*; aarch64 nodes: QEMU 7\.2\.\d+ \(aarch64\)/);
+  assert.doesNotMatch(r.stdout, /unknown-machine-type/);
 });

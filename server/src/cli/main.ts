@@ -13,8 +13,8 @@ import { nodeArgv, shellQuote } from '../engine/emit/argv';
 import { nodeFiles } from '../engine/emit/files';
 import { nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
-import { userProfile } from '../host/qemu-profile';
-import { QemuProfile, layoutQemu, profileLabel } from '../engine/qemu/profile';
+import { archProfile, userProfile } from '../host/qemu-profile';
+import { QemuProfile, QemuProfiles, layoutQemu, profileLabel } from '../engine/qemu/profile';
 import type { Judged } from '../runtime/judge';
 import type { NodeModel } from '../engine/model/model';
 import { IomemEntry, NodeLayout } from '../engine/layout/index';
@@ -107,6 +107,30 @@ async function judgeFor(io: Io): Promise<QemuProfile> {
   return profile;
 }
 
+/**
+ * The profiles to judge a set of documents with: the user's QEMU for the nodes
+ * of its architecture, qemu-system-<arch> (else the bundled profile of that
+ * architecture) for the others, e.g. an aarch64 domain. Only asked for when
+ * such nodes are there: `analyze` is run again with the map.
+ */
+async function judgeArches(io: Io, qemu: QemuProfile, nodes: NodeModel[]): Promise<Record<string, QemuProfile> | undefined> {
+  const others = [...new Set(nodes.map((n) => n.arch).filter((a) => a !== qemu.arch))].sort();
+  if (!others.length) return undefined;
+  const map: Record<string, QemuProfile> = { [qemu.arch]: qemu };
+  for (const arch of others) {
+    const { profile, note } = await archProfile(arch);
+    if (note) io.err(`memfabric: note: ${note}\n`);
+    map[arch] = profile;
+  }
+  return map;
+}
+
+/** "QEMU 7.2.22, SeaBIOS 1.16.2", and "; aarch64 nodes: QEMU 7.2.22 (aarch64)" when other architectures were judged too. */
+function judgedLabel(qemu: QemuProfile, map: Record<string, QemuProfile> | undefined): string {
+  const rest = Object.entries(map ?? {}).filter(([a]) => a !== qemu.arch);
+  return profileLabel(qemu) + rest.map(([a, p]) => `; ${a} nodes: ${profileLabel(p)}`).join('');
+}
+
 /** The profile as `check --format json` reports it. */
 function profileJson(q: QemuProfile) {
   return { version: q.version, ...(q.firmware ? { firmware: `${q.firmware.name} ${q.firmware.version}` } : {}), origin: q.origin.kind === 'binary' ? q.origin.path : 'bundled' };
@@ -118,11 +142,15 @@ export async function check(args: string[], io: Io): Promise<number> {
   if (!rest.length) throw new UsageError('check needs at least one FILE');
   const docs = loadDocs(rest);
   const qemu = await judgeFor(io);
-  const results = analyzeDocuments(docs, nodeHost, { information, qemu });
+  let results = analyzeDocuments(docs, nodeHost, { information, qemu });
+  const byArch = await judgeArches(io, qemu, results.flatMap((r) => r.nodes));
+  if (byArch) results = analyzeDocuments(docs, nodeHost, { information, qemu: byArch });
   if (flags.probe === 'on') {
     for (const r of results) {
-      if (!r.nodes.length) continue;
-      const judged = await probeWith(qemu, r.nodes, false, io);
+      // The probe runs the user's QEMU: it confirms the nodes of its architecture.
+      const own = r.nodes.filter((n) => n.arch === qemu.arch);
+      if (!own.length) continue;
+      const judged = await probeWith(qemu, own, false, io);
       if (judged) addVerdicts(r, judged);
     }
   }
@@ -153,19 +181,26 @@ export async function check(args: string[], io: Io): Promise<number> {
       }
     }
     const nodes = results.reduce((a, r) => a + r.nodes.length, 0);
-    io.out(`${count ? `${count} problem(s), ${errors} error(s)` : 'no problems'} in ${results.length} file(s), ${nodes} node(s) (judged for ${profileLabel(qemu)})\n`);
+    io.out(`${count ? `${count} problem(s), ${errors} error(s)` : 'no problems'} in ${results.length} file(s), ${nodes} node(s) (judged for ${judgedLabel(qemu, byArch)})\n`);
   }
   return errors ? 1 : 0;
 }
 
 /** One FILE, analyzed, and the nodes --node names (all by default). */
-function loadNodes(cmd: string, rest: string[], node: string | undefined, qemu?: QemuProfile) {
+function loadNodesSync(cmd: string, rest: string[], node: string | undefined, qemu?: QemuProfiles) {
   if (rest.length !== 1) throw new UsageError(`${cmd} needs exactly one FILE`);
   const [doc] = loadDocs(rest);
   const [r] = analyzeDocuments([doc], nodeHost, { qemu });
   const sel = selectNodes(r, node, rest[0]);
   if ('error' in sel) throw new UsageError(sel.error);
   return { doc, r, nodes: sel.nodes };
+}
+
+/** loadNodesSync, judged for the user's QEMU and, for nodes of other architectures, for theirs (judgeArches). */
+async function loadNodes(cmd: string, rest: string[], node: string | undefined, qemu: QemuProfile, io: Io) {
+  const first = loadNodesSync(cmd, rest, node, qemu);
+  const byArch = await judgeArches(io, qemu, first.r.nodes);
+  return byArch ? loadNodesSync(cmd, rest, node, byArch) : first;
 }
 
 /** The errors that concern these nodes, the first five printed; returns how many there are. */
@@ -184,7 +219,7 @@ function reportErrors(cmd: string, file: string, doc: { text: string }, r: Analy
 export async function plan(args: string[], io: Io): Promise<number> {
   const { flags, rest } = parseFlags(args, { format: ['json', 'argv', 'libvirt'], node: null });
   if (rest.length !== 1) throw new UsageError('plan needs exactly one FILE');
-  const { doc, r, nodes } = loadNodes('plan', rest, flags.node, await judgeFor(io));
+  const { doc, r, nodes } = await loadNodes('plan', rest, flags.node, await judgeFor(io), io);
   const errors = reportErrors('plan', rest[0], doc, r, nodes, io, 'the plan would not start');
   const format = flags.format ?? 'json';
   if (format === 'json') {
@@ -254,7 +289,7 @@ export async function layout(args: string[], io: Io): Promise<number> {
   const { flags, rest } = parseFlags(args, { format: ['text', 'json'], node: null, 'no-agent': 'switch', probe: 'switch' });
   if (rest.length !== 1) throw new UsageError('layout needs exactly one FILE');
   const qemu = await judgeFor(io);
-  const { nodes } = loadNodes('layout', rest, flags.node, qemu);
+  const { nodes } = await loadNodes('layout', rest, flags.node, qemu, io);
   const agent = flags['no-agent'] !== 'on';
   const { layouts, result, warning } = layoutReport(nodes, { agent, qemu });
   if (warning) io.err(`memfabric: warning: ${warning}\n`);
@@ -299,8 +334,8 @@ function topologyGuest(r: AnalyzedDocument, node: string, baseDir: string): User
 
 /** The plan of one FILE as a cluster (all nodes; --node narrows what boot starts). */
 function clusterSpec(cmd: string, file: string, node?: string) {
-  const { doc, r, nodes } = loadNodes(cmd, [file], node);
-  const all = loadNodes(cmd, [file], undefined).nodes;
+  const { doc, r, nodes } = loadNodesSync(cmd, [file], node);
+  const all = loadNodesSync(cmd, [file], undefined).nodes;
   const name = r.topology?.clusterName ?? basename(doc.source).replace(/(\.cluster)?\.xml$|\.[^.]*$/, '');
   const toSpec = (ns: typeof nodes): ClusterSpec => ({
     name,

@@ -18,7 +18,7 @@ import { OffsetMap } from './text/source';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
-import { DEFAULT_PROFILE, layoutQemu, QemuProfile } from './qemu/profile';
+import { layoutQemu, profileFor, QemuProfile, QemuProfiles } from './qemu/profile';
 import { QemuVerdict, verdictDiagnostics } from './qemu/verdict';
 
 export type { Diagnostic } from './diagnostics';
@@ -73,15 +73,21 @@ export interface AnalyzeOptions {
   incremental?: boolean;
   /**
    * The QEMU to judge for: the profile of the binary the user runs (host/qemu-profile.ts),
-   * or a bundled one. Default: the bundled QEMU 7.2 profile.
+   * or a bundled one; or one per architecture ({ x86_64, aarch64 }). Each node
+   * is judged with the profile of its own architecture (NodeModel.arch:
+   * qemu-system-aarch64, <type arch='aarch64'>); an architecture without one
+   * gets the bundled profile of that architecture nearest in version
+   * (qemu/profile.ts profileFor). Default: the bundled QEMU 7.2 profiles.
    */
-  qemu?: QemuProfile;
+  qemu?: QemuProfiles;
 }
 
 /** A number per profile object, for keys of kept analyses. */
-const profileIds = new WeakMap<QemuProfile, number>();
+const profileIds = new WeakMap<object, number>();
+/** Stands for AnalyzeOptions.qemu left out (the bundled defaults) in keys. */
+const NO_QEMU = {};
 let profileCount = 0;
-function profileId(q: QemuProfile): number {
+function profileId(q: object): number {
   let id = profileIds.get(q);
   if (id === undefined) profileIds.set(q, (id = profileCount++));
   return id;
@@ -103,19 +109,23 @@ function layoutOf(node: NodeModel, cache: LayoutCache, qemu: QemuProfile): NodeL
         return `${a.name}\u0000${a.value?.text ?? ''}\u0000${sp?.start}-${sp?.end}`;
       })
       .join('\u0001');
-  let l = cache.get(key);
+  const key2 = `${profileId(qemu)}\u0003${key}`;
+  let l = cache.get(key2);
   if (!l) {
     l = computeLayout(node, { qemu: layoutQemu(qemu) });
-    cache.set(key, l);
+    cache.set(key2, l);
   }
   return l.name === node.name ? l : { ...l, name: node.name };
 }
 
 function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts: AnalyzeOptions, layouts: LayoutCache) {
   let layout: NodeLayout | undefined;
+  const qemu = profileFor(opts.qemu, node.arch);
   for (const rule of RULES) {
     if (!rule.check || (rule.optIn && !opts.information)) continue;
-    const ctx: NodeContext = { node, host, qemu: opts.qemu ?? DEFAULT_PROFILE, layout: () => (layout ??= layoutOf(node, layouts, opts.qemu ?? DEFAULT_PROFILE)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
+    // A rule of one family of machines (the x86 PC's layout, SeaBIOS, e820) stays silent on other nodes.
+    if (rule.arches && !rule.arches.includes(node.arch)) continue;
+    const ctx: NodeContext = { node, host, qemu, layout: () => (layout ??= layoutOf(node, layouts, qemu)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
     try {
       rule.check(ctx);
     } catch (e) {
@@ -179,7 +189,7 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
       const ctx: ClusterContext = {
         nodes: all,
         host,
-        qemu: opts.qemu ?? DEFAULT_PROFILE,
+        qemu: profileFor(opts.qemu, 'x86_64'),
         report: (node, f) => {
           const target = bySource.get(node?.source ?? group[0].source) ?? group[0];
           target.diagnostics.push(placeFinding(makeDiagnostic(rule, f, node?.name), target));
@@ -270,7 +280,7 @@ function placeFinding(d: Diagnostic, target: AnalyzedDocument): Diagnostic {
 }
 
 function analyzeTopology(text: string, source: string, host: HostProbe, opts: AnalyzeOptions, layouts: LayoutCache, fromScratch = false): AnalyzedDocument {
-  const key = `${opts.information ? 'i' : '-'}${profileId(opts.qemu ?? DEFAULT_PROFILE)}\u0000${source}`;
+  const key = `${opts.information ? 'i' : '-'}${profileId(opts.qemu ?? NO_QEMU)}\u0000${source}`;
   const incremental = opts.incremental !== false;
   const prev = incremental && !fromScratch ? states.get(key) : undefined;
   const change = prev ? diffTexts(prev.text, text) : undefined;

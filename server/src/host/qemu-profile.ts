@@ -4,7 +4,7 @@
  * $XDG_CACHE_HOME/memfabric/profiles (or ~/.cache/…).
  *
  * Three short runs, side by side, every one with an argv array and a timeout:
- *  - QMP on `-machine none`: query-version, query-machines, qom-list-types,
+ *  - QMP on `-machine none`: query-target (the architecture), query-machines, qom-list-types,
  *    device-list-properties of every device type, qom-list-properties of every
  *    user-creatable object type and of the q35/pc machine types;
  *  - `-device help` and `-machine help` for what QMP does not tell (each
@@ -20,9 +20,10 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findExecutable, qemuBinary } from '../runtime/launch';
 import { PropInfo, QemuProfile, bundledProfile } from '../engine/qemu/profile';
+import { archOfBinary } from '../engine/model/model';
 
 /** Bumped when the profile's shape or the way it is read changes (old cache entries are then ignored). */
-const PROFILE_FORMAT = 1;
+const PROFILE_FORMAT = 2;
 const DEFAULT_BINARY = 'qemu-system-x86_64';
 
 export class ProfileError extends Error {}
@@ -199,12 +200,14 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
     run(path, ['-machine', 'help'], undefined, timeoutMs),
     firmwareOf(path, Math.min(timeoutMs, 5000)).catch(() => undefined),
     qmp(path, [
+      { execute: 'query-target' },
       { execute: 'query-machines' },
       { execute: 'qom-list-types', arguments: { implements: 'device', abstract: false } },
       { execute: 'qom-list-types', arguments: { implements: 'user-creatable', abstract: false } },
     ], timeoutMs),
   ]);
-  const [machinesQ, deviceTypes, objectTypes] = first as [
+  const [target, machinesQ, deviceTypes, objectTypes] = first as [
+    { arch: string },
     { name: string; alias?: string; 'is-default'?: boolean; 'default-cpu-type'?: string }[],
     { name: string }[],
     { name: string }[],
@@ -253,6 +256,7 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
   hostBridges.forEach((n, i) => (globals[n] = propsOf(list(base + 2 + i))));
 
   return {
+    arch: target.arch,
     version: vm[1],
     versionLine: version.stdout.split('\n')[0].trim(),
     ...(firmware ? { firmware } : {}),
@@ -287,12 +291,11 @@ const memo = new Map<string, Promise<ResolvedProfile>>();
  * the binary (and then cached). Where there is no usable QEMU, the nearest
  * bundled profile serves and `note` says so.
  */
-export function userProfile(env: NodeJS.ProcessEnv = process.env): Promise<ResolvedProfile> {
-  const bin = userQemuBinary(env);
+export function userProfile(env: NodeJS.ProcessEnv = process.env, bin = userQemuBinary(env)): Promise<ResolvedProfile> {
   let p = memo.get(bin);
   if (!p) {
-    const known = knownProfile(env);
-    p = known.resolved ? Promise.resolve(known.resolved) : readAndKeep(known, env);
+    const known = knownProfile(env, bin);
+    p = known.resolved ? Promise.resolve(known.resolved) : readAndKeep(known, env, archOfBinary(bin));
     memo.set(bin, p);
   }
   return p;
@@ -304,12 +307,13 @@ export function userProfile(env: NodeJS.ProcessEnv = process.env): Promise<Resol
  * needs. Synchronous (one `--version`), so that a language server can judge
  * its first documents for the right QEMU when the profile was read before.
  */
-export function knownProfile(env: NodeJS.ProcessEnv = process.env): { resolved?: ResolvedProfile; path?: string; line?: string; file?: string } {
-  const bin = userQemuBinary(env);
+export function knownProfile(env: NodeJS.ProcessEnv = process.env, bin = userQemuBinary(env)): { resolved?: ResolvedProfile; path?: string; line?: string; file?: string } {
   const path = resolveBinary(bin, env);
   if (!path) {
-    const profile = bundledProfile();
-    return { resolved: { profile, note: `no QEMU binary '${bin}'${env.MEMFABRIC_QEMU?.trim() ? ' (MEMFABRIC_QEMU)' : ' in PATH'}: judging with the bundled QEMU ${profile.version} profile` } };
+    const arch = archOfBinary(bin);
+    const profile = bundledProfile(undefined, arch);
+    const mine = bin === userQemuBinary(env) && env.MEMFABRIC_QEMU?.trim();
+    return { resolved: { profile, note: `no QEMU binary '${bin}'${mine ? ' (MEMFABRIC_QEMU)' : ' in PATH'}: judging with the bundled QEMU ${profile.version}${arch === 'x86_64' ? '' : ` (${arch})`} profile` } };
   }
   const v = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10000 });
   const line = (v.stdout ?? '').split('\n')[0].trim();
@@ -326,7 +330,7 @@ export function knownProfile(env: NodeJS.ProcessEnv = process.env): { resolved?:
   return { path, line, file: file || undefined };
 }
 
-async function readAndKeep(known: { path?: string; line?: string; file?: string }, env: NodeJS.ProcessEnv): Promise<ResolvedProfile> {
+async function readAndKeep(known: { path?: string; line?: string; file?: string }, env: NodeJS.ProcessEnv, arch: string): Promise<ResolvedProfile> {
   const { path, line, file } = known;
   try {
     const profile = await readProfile(path!);
@@ -343,9 +347,18 @@ async function readAndKeep(known: { path?: string; line?: string; file?: string 
     return { profile };
   } catch (e) {
     const vv = /version (\d+\.\d+(?:\.\d+)?)/.exec(line ?? '')?.[1];
-    const profile = bundledProfile(vv);
+    const profile = bundledProfile(vv, arch);
     return { profile, note: `${(e as Error).message}; judging with the bundled QEMU ${profile.version} profile` };
   }
+}
+
+/**
+ * The profile nodes of another architecture than the user's QEMU are judged
+ * with: qemu-system-<arch> from PATH (read and cached like the user's), else
+ * the bundled profile of that architecture (with a note saying so).
+ */
+export function archProfile(arch: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedProfile> {
+  return userProfile(env, `qemu-system-${arch}`);
 }
 
 /** Forget what was read in this process (the binary changed, or a test wants a fresh read). */

@@ -17,6 +17,8 @@ export interface NodeInput {
   name: string;
   nameSpan: Span;
   kind: InputKind;
+  /** The guest architecture (default x86_64): see NodeModel.arch. */
+  arch?: string;
   baseDir: string;
   args: { name: string; option: MStr; value?: MStr }[];
   /** EGM devices declared outside QEMU options (libvirt/topology). */
@@ -59,6 +61,7 @@ export function buildNode(input: NodeInput): NodeModel {
     name: input.name,
     nameSpan: input.nameSpan,
     kind: input.kind,
+    arch: input.arch ?? 'x86_64',
     baseDir: input.baseDir,
     args: input.args,
     machine: { props: [] },

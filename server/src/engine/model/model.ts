@@ -119,6 +119,13 @@ export interface NodeModel {
   name: string;
   nameSpan: Span;
   kind: InputKind;
+  /**
+   * The guest architecture, which names the QEMU that runs the node
+   * (qemu-system-<arch>) and so the profile it is judged with: "x86_64"
+   * unless the command line runs qemu-system-aarch64 (…) or the domain says
+   * <type arch='aarch64'>.
+   */
+  arch: string;
   /** Directory relative mem-path values are resolved against (QEMU: its cwd; we: the document's dir). */
   baseDir: string;
   /** The QEMU options the node is made of (what `plan` emits). */
@@ -158,6 +165,25 @@ export function qemuBool(v: string): boolean | undefined {
   if (['on', 'yes', 'true', 'y'].includes(v)) return true;
   if (['off', 'no', 'false', 'n'].includes(v)) return false;
   return undefined;
+}
+
+/** The architectures of the x86 PC machines (pc/q35, SeaBIOS, the e820 memory map). */
+export const X86_ARCHES: readonly string[] = ['x86_64', 'i386'];
+
+/**
+ * The architecture a QEMU binary emulates, from its name: qemu-system-aarch64
+ * is "aarch64"; qemu-kvm and other names are taken for x86_64.
+ */
+export function archOfBinary(word: string | undefined): string {
+  const base = (word ?? '').slice((word ?? '').lastIndexOf('/') + 1);
+  const m = /^qemu-system-([A-Za-z0-9_]+)$/.exec(base);
+  return m ? m[1] : 'x86_64';
+}
+
+/** The bus a PCI device lands on without bus=: pci.0 on pc, pcie.0 on q35 and on the aarch64 virt machine. */
+export function rootBus(node: Pick<NodeModel, 'arch' | 'machine'>): string {
+  if (!X86_ARCHES.includes(node.arch)) return 'pcie.0';
+  return machineBase(node.machine.type?.text) === 'q35' ? 'pcie.0' : 'pci.0';
 }
 
 export function machineBase(type: string | undefined): 'q35' | 'pc' | 'other' {

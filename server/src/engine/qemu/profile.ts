@@ -10,6 +10,7 @@
  */
 import profile72 from './profile-7.2.json';
 import profile100 from './profile-10.0.json';
+import profileAarch64_72 from './profile-aarch64-7.2.json';
 
 export interface PropInfo {
   type: string;
@@ -18,27 +19,61 @@ export interface PropInfo {
 }
 
 export interface QemuProfile {
+  /** The guest architecture the binary emulates, as QMP query-target names it: "x86_64", "aarch64". */
+  arch: string;
   /** "10.0.2" */
   version: string;
   /** The first line of `--version`. */
   versionLine: string;
-  /** The BIOS the binary loads for pc/q35: { name: 'SeaBIOS', version: '1.16.3' }. */
+  /** The BIOS the binary loads for pc/q35 (none for other architectures): { name: 'SeaBIOS', version: '1.16.3' }. */
   firmware?: { name: string; version: string; line?: string };
   /** Where the profile came from: the binary that was asked, or a bundled copy. */
   origin: { kind: 'binary'; path: string } | { kind: 'bundled' };
   devices: Record<string, { bus: string | null; props: Record<string, PropInfo> }>;
   objects: Record<string, { props: Record<string, PropInfo> }>;
   machines: Record<string, { alias: string | null; desc: string; isDefault?: boolean; defaultCpu?: string }>;
+  /** The pc/q35 machines' properties (empty for other architectures). */
   machineProps: { q35: Record<string, PropInfo>; pc: Record<string, PropInfo> };
   /** Host bridges' properties (set with -global). */
   globals: Record<string, Record<string, PropInfo>>;
 }
 
-/** The profiles bundled with memfabric, oldest first. */
+/** The profiles bundled with memfabric, oldest first per architecture: qemu-system-x86_64 7.2 and 10.0, qemu-system-aarch64 7.2. */
 export const BUNDLED: readonly QemuProfile[] = [
   { ...(profile72 as unknown as QemuProfile), origin: { kind: 'bundled' } },
   { ...(profile100 as unknown as QemuProfile), origin: { kind: 'bundled' } },
+  { ...(profileAarch64_72 as unknown as QemuProfile), origin: { kind: 'bundled' } },
 ];
+
+/** The architectures memfabric has a bundled profile for. */
+export const BUNDLED_ARCHES: readonly string[] = [...new Set(BUNDLED.map((p) => p.arch))];
+
+/**
+ * What the engine is handed to judge with: one profile (the QEMU the user
+ * runs, for its own architecture), or one per architecture
+ * ({ x86_64: …, aarch64: … }). A node of an architecture none is given for is
+ * judged with the bundled profile of that architecture nearest in version.
+ */
+export type QemuProfiles = QemuProfile | { readonly [arch: string]: QemuProfile | undefined };
+
+function isProfile(q: QemuProfiles): q is QemuProfile {
+  return typeof (q as QemuProfile).version === 'string' && typeof (q as QemuProfile).devices === 'object';
+}
+
+/** The profile a node of `arch` is judged with (engine/index.ts). */
+export function profileFor(q: QemuProfiles | undefined, arch: string): QemuProfile {
+  if (!q) return arch === DEFAULT_PROFILE.arch ? DEFAULT_PROFILE : bundledProfile(DEFAULT_PROFILE.version, arch);
+  if (isProfile(q)) return q.arch === arch ? q : bundledProfile(q.version, arch);
+  const own = q[arch];
+  if (own) return own;
+  const any = Object.values(q).find((p): p is QemuProfile => !!p);
+  return bundledProfile(any?.version ?? DEFAULT_PROFILE.version, arch);
+}
+
+/** The profiles of a QemuProfiles, for labels and keys. */
+export function profilesOf(q: QemuProfiles): QemuProfile[] {
+  return isProfile(q) ? [q] : Object.values(q).filter((p): p is QemuProfile => !!p);
+}
 
 /** [major, minor, micro] of "10.0.2" (missing parts are 0). */
 export function versionParts(v: string): number[] {
@@ -65,14 +100,18 @@ export function shortVersion(v: string): string {
 }
 
 /**
- * The bundled profile nearest to a version (by major.minor: a 9.2 is judged
- * as 10.0, an 8.0 as 7.2); without a version, the newest.
+ * The bundled profile of an architecture (default x86_64) nearest to a
+ * version (by major.minor: a 9.2 is judged as 10.0, an 8.0 as 7.2); without a
+ * version, the newest. An architecture without a bundled profile gets the
+ * x86_64 one (its types are the nearest guess there is).
  */
-export function bundledProfile(version?: string): QemuProfile {
-  if (!version) return BUNDLED[BUNDLED.length - 1];
+export function bundledProfile(version?: string, arch = 'x86_64'): QemuProfile {
+  const list = BUNDLED.filter((p) => p.arch === arch);
+  const pool = list.length ? list : BUNDLED.filter((p) => p.arch === 'x86_64');
+  if (!version) return pool[pool.length - 1];
   const key = (v: string) => versionParts(v)[0] * 100 + versionParts(v)[1];
-  let best = BUNDLED[0];
-  for (const p of BUNDLED) if (Math.abs(key(p.version) - key(version)) <= Math.abs(key(best.version) - key(version))) best = p;
+  let best = pool[0];
+  for (const p of pool) if (Math.abs(key(p.version) - key(version)) <= Math.abs(key(best.version) - key(version))) best = p;
   return best;
 }
 
@@ -84,8 +123,8 @@ export function layoutQemu(p: QemuProfile): { version: string; firmware?: string
   return { version: p.version, firmware: p.firmware?.version };
 }
 
-/** "QEMU 10.0.2, SeaBIOS 1.16.3" (and "(bundled profile)" when no binary was asked). */
+/** "QEMU 10.0.2, SeaBIOS 1.16.3" (and "(bundled profile)" when no binary was asked; the architecture when it is not x86_64). */
 export function profileLabel(p: QemuProfile): string {
   const fw = p.firmware ? `, ${p.firmware.name} ${p.firmware.version}` : '';
-  return `QEMU ${p.version}${fw}${p.origin.kind === 'bundled' ? ' (bundled profile)' : ''}`;
+  return `QEMU ${p.version}${p.arch !== 'x86_64' ? ` (${p.arch})` : ''}${fw}${p.origin.kind === 'bundled' ? ' (bundled profile)' : ''}`;
 }

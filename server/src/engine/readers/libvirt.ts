@@ -7,7 +7,7 @@
  */
 import { Diagnostic } from '../diagnostics';
 import { NodeInput } from '../model/build';
-import { EgmDevice, machineBase } from '../model/model';
+import { EgmDevice, X86_ARCHES, rootBus } from '../model/model';
 import { attr, child, childElements, textOf, XmlDocument, XmlElement } from '../syntax/xml';
 import { MStr, Span } from '../text/source';
 import { KiB, MiB, isPow2, parseLibvirtScaled } from '../text/sizes';
@@ -93,8 +93,13 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   const os = child(dom, 'os');
   const type = os && child(os, 'type');
   const machineAttr = type && attr(type, 'machine');
-  opt(args, 'machine', machineAttr ? machineAttr.value : 'pc', machineAttr?.valueSpan ?? dom.nameSpan);
-  const machineType = machineAttr?.value.text ?? 'pc';
+  // Without arch=, libvirt takes the host's (memfabric's hosts are x86_64); it names qemu-system-<arch>.
+  const archAttr = type && attr(type, 'arch');
+  const domArch = archAttr?.value.text === 'i686' ? 'i386' : (archAttr?.value.text ?? 'x86_64');
+  // libvirt's default machine: pc on x86 (libvirt 9.0), virt on aarch64.
+  const defaultMachine = X86_ARCHES.includes(domArch) ? 'pc' : domArch === 'aarch64' ? 'virt' : undefined;
+  if (machineAttr || defaultMachine) opt(args, 'machine', machineAttr ? machineAttr.value : defaultMachine!, machineAttr?.valueSpan ?? dom.nameSpan);
+  const machineType = machineAttr?.value.text ?? defaultMachine ?? 'pc';
   for (const [tag, o] of [['kernel', 'kernel'], ['initrd', 'initrd'], ['cmdline', 'append']] as const) {
     const el = os && child(os, tag);
     if (el) opt(args, o, textOf(el), el.nameSpan);
@@ -262,7 +267,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     opt(args, 'object', compose(where, `memory-backend-file,id=shmmem-${alias},mem-path=`, pathM, ',size=', MStr.synthetic(String(sz.bytes), sz.m.span()), ',share=on'), where);
     // libvirt always gives the device a PCI address on the root bus' side of the machine (on q35 behind a
     // pcie-to-pci-bridge, not modelled): pci.0 on pc, pcie.0 on q35. Never omit bus= (IVSHMEM_AUTOBUS_PXB).
-    const bus = machineBase(machineType) === 'q35' ? 'pcie.0' : 'pci.0';
+    const bus = rootBus({ arch: domArch, machine: { type: MStr.synthetic(machineType, where), props: [] } });
     opt(args, 'device', compose(where, `ivshmem-plain,id=${alias},memdev=shmmem-${alias},bus=${bus}`), where);
   }
 
@@ -382,7 +387,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
 
   const nameSpan = name?.span() ?? dom.nameSpan;
   return {
-    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', baseDir, args, egm }],
+    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', arch: domArch, baseDir, args, egm }],
     diagnostics,
   };
 }

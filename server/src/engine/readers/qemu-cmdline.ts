@@ -5,6 +5,7 @@
  */
 import { Diagnostic } from '../diagnostics';
 import { NodeInput } from '../model/build';
+import { archOfBinary } from '../model/model';
 import { parseShell, ShellCommand, ShellComment, ShellParse } from '../syntax/shell';
 import { isQemuBinary, parseKeyvals, readQemuArgv } from '../syntax/qemu-args';
 import { MStr, Span } from '../text/source';
@@ -170,7 +171,7 @@ export function readQemuCommandLine(text: string, path: string, baseDir: string)
   const nameM = nodeNameFromArgs(args);
   const nameSpan: Span = nameM ? nameM.span() : (words[0]?.span() ?? { start: 0, end: 0 });
   return {
-    nodes: [{ source: path, name: nameM?.text ?? baseName(path), nameSpan, kind: 'qemu', baseDir, args }],
+    nodes: [{ source: path, name: nameM?.text ?? baseName(path), nameSpan, kind: 'qemu', arch: archOfBinary(inv.binary?.text), baseDir, args }],
     diagnostics,
   };
 }

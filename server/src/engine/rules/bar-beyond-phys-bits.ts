@@ -1,10 +1,12 @@
 import { Rule } from './rule';
+import { X86_ARCHES } from '../model/model';
 import { hexHuman } from './util';
 import { bdf } from '../layout/pci';
 
 export const rule: Rule = {
   code: 'bar-beyond-phys-bits',
   severity: 'error',
+  arches: X86_ARCHES,
   summary:
     "A BAR the firmware places above the guest CPU's physical address width (2^phys-bits; 40 bits = 1 TiB by default) is lost: SeaBIOS 1.16.2 places it anyway, QEMU's own check only looks at the default 64-bit hole, and the guest's Linux drops the window and the BAR. Raise phys-bits (-cpu …,phys-bits=N) or shrink the BAR.",
   enforcedBy: "guest kernel: \"BAR 2 [mem 0x1000000000-0x1fffffffff 64bit pref]: can't claim; no compatible bridge window\" then \"can't assign; no space\"",

@@ -1,10 +1,12 @@
 import { Rule } from './rule';
+import { X86_ARCHES } from '../model/model';
 import { hexHuman } from './util';
 import { bdf } from '../layout/pci';
 
 export const rule: Rule = {
   code: 'cxl-bar-overlap',
   severity: 'error',
+  arches: X86_ARCHES,
   summary:
     'With cxl=on and no maxmem, QEMU (7.2, and still 10.0) does not tell the firmware where the CXL host registers and windows end (etc/reserved-memory-end), so SeaBIOS puts 64-bit BARs on top of them and the guest reaches neither. Give -m a maxmem larger than the RAM (with slots).',
   enforcedBy: 'silent in QEMU 7.2 and 10.0 (hw/i386/pc.c writes etc/reserved-memory-end only with a device-memory region); seen in a guest: the cxl-rp BAR0 at the CXL host-register block',

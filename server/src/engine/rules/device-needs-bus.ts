@@ -1,6 +1,6 @@
 import { Rule } from './rule';
 import { BRIDGE_DRIVERS, PXB_DRIVERS, devProp } from './util';
-import { machineBase } from '../model/model';
+import { rootBus } from '../model/model';
 
 export const rule: Rule = {
   code: 'device-needs-bus',
@@ -10,7 +10,7 @@ export const rule: Rule = {
   enforcedBy: 'PCI: Only PCI/PCIe bridges can be plugged into pxb-cxl',
   check({ node, qemu, report }) {
     let pxb: string | undefined;
-    const root = machineBase(node.machine.type?.text) === 'q35' ? 'pcie.0' : 'pci.0';
+    const root = rootBus(node);
     for (const d of node.devices) {
       if (PXB_DRIVERS.has(d.driver)) {
         pxb = d.driver;

@@ -1,9 +1,11 @@
 import { Rule } from './rule';
+import { X86_ARCHES } from '../model/model';
 import { hexHuman } from './util';
 
 export const rule: Rule = {
   code: 'layout-placement',
   severity: 'information',
+  arches: X86_ARCHES,
   optIn: true,
   summary: 'Where the large regions land in the guest: each ivshmem BAR2 (the shared fabric memory) and each CXL window, as QEMU 7.2, SeaBIOS and Linux will place them.',
   check({ node, layout, report }) {

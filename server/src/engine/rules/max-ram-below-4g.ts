@@ -1,11 +1,12 @@
 import { Rule } from './rule';
-import { machineBase, prop } from '../model/model';
+import { machineBase, prop, X86_ARCHES } from '../model/model';
 import { GiB, parseQemuSize } from '../text/sizes';
 import { hexHuman } from './util';
 
 export const rule: Rule = {
   code: 'max-ram-below-4g',
   severity: 'error',
+  arches: X86_ARCHES,
   summary: 'The pc/q35 machine option max-ram-below-4g= caps the RAM placed below the 4 GiB boundary, so it can be at most 4G.',
   enforcedBy: "Machine option 'max-ram-below-4g=8589934592' expects size less than or equal to 4G",
   check({ node, report }) {

@@ -1,9 +1,11 @@
 import { Rule } from './rule';
+import { X86_ARCHES } from '../model/model';
 import { hexHuman } from './util';
 
 export const rule: Rule = {
   code: 'memmap-outside-ram',
   severity: 'warning',
+  arches: X86_ARCHES,
   summary:
     'A kernel memmap= range that carves RAM into reserved, persistent or soft-reserved memory should lie inside the guest RAM the firmware reports; parts in holes (PCI windows, MMCONFIG, firmware areas) or beyond the end of RAM carve nothing usable.',
   check({ node, layout, report }) {

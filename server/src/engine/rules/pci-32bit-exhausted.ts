@@ -1,9 +1,11 @@
 import { Rule } from './rule';
+import { X86_ARCHES } from '../model/model';
 import { hexHuman } from './util';
 
 export const rule: Rule = {
   code: 'pci-32bit-exhausted',
   severity: 'error',
+  arches: X86_ARCHES,
   summary:
     'BARs that cannot move above 4 GiB (32-bit BARs, ROMs, windows of bridges with 32-bit children) must fit in the 32-bit PCI window below 0xfec00000, or SeaBIOS stops the boot.',
   enforcedBy: 'SeaBIOS: "PCI: out of 32bit address space"',

@@ -1,5 +1,5 @@
 import { Rule } from './rule';
-import { NodeModel, machineBase } from '../model/model';
+import { NodeModel, machineBase, X86_ARCHES } from '../model/model';
 import { cpuAddressing, cxlOn, machineTypeVersion, ramSize, ramSplit, sizeOf } from '../model/facts';
 import { GiB, MiB, alignUp, qemuSizeString } from '../text/sizes';
 import { QemuProfile, qemuAtLeast } from '../qemu/profile';
@@ -91,6 +91,7 @@ export function maxUsedGpa(node: NodeModel, qemu: QemuProfile, cpu: { lm: boolea
 export const rule: Rule = {
   code: 'phys-bits-too-low',
   severity: 'error',
+  arches: X86_ARCHES,
   summary:
     "The CPU's physical address bits must reach the highest guest-physical address QEMU uses: for 64-bit CPUs the end of the 64-bit PCI hole (after RAM, hotplug memory and CXL windows); for CPUs without long mode QEMU 7.2 checks the same only with more than 32 bits, QEMU 8.2 and later the end of the hotplug memory instead.",
   enforcedBy: 'Address space limit 0x1ffffffff < 0x97fffffff phys-bits too low (33)',

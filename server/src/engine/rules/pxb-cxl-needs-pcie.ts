@@ -1,9 +1,10 @@
 import { Rule } from './rule';
-import { machineBase } from '../model/model';
+import { machineBase, X86_ARCHES } from '../model/model';
 
 export const rule: Rule = {
   code: 'pxb-cxl-needs-pcie',
   severity: 'error',
+  arches: X86_ARCHES,
   summary: 'A CXL host bridge (pxb-cxl) must sit on a PCI Express root bus: use -machine q35.',
   enforcedBy: 'pxb-cxl devices cannot reside on a PCI bus',
   check({ node, report }) {

@@ -1,10 +1,11 @@
 import { Rule } from './rule';
 import { cxlOn } from './util';
-import { machineBase } from '../model/model';
+import { machineBase, X86_ARCHES } from '../model/model';
 
 export const rule: Rule = {
   code: 'pxb-cxl-without-cxl-on',
   severity: 'error',
+  arches: X86_ARCHES,
   summary: 'A CXL host bridge (pxb-cxl) needs -machine cxl=on.',
   enforcedBy: 'CXL host bridges present, but cxl=off',
   check({ node, report }) {

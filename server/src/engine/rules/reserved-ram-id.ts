@@ -1,6 +1,6 @@
 import { Rule } from './rule';
 import { qemuAtLeast } from '../qemu/profile';
-import { machineBase, prop } from '../model/model';
+import { machineBase, prop, X86_ARCHES } from '../model/model';
 import { qemuName, sizeOf, ramSize } from './util';
 import { Fix } from '../diagnostics';
 
@@ -16,6 +16,7 @@ const RAM_ID = 'pc.ram'; // default_ram_id of pc and q35
 export const rule: Rule = {
   code: 'reserved-ram-id',
   severity: 'error',
+  arches: X86_ARCHES,
   summary:
     "The id pc.ram belongs to the RAM backend QEMU creates for pc and q35: no -object may use it unless -machine memory-backend= names it (or -numa nodes give the RAM with memdev=).",
   enforcedBy: "object name 'pc.ram' is reserved for the default RAM backend, it can't be used for any other purposes. Change the object's 'id' to something else (QEMU 7.2) / object's id 'pc.ram' is reserved for the default RAM backend, it can't be used for any other purposes (10.0)",

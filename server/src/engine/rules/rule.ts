@@ -70,6 +70,12 @@ export interface Rule {
   checkCluster?(ctx: ClusterContext): void;
   /** Reported only when asked for (information that is not a problem, e.g. where regions land). */
   optIn?: boolean;
+  /**
+   * The guest architectures the rule holds for (NodeModel.arch), when not all:
+   * the x86 PC's rules (pc/q35, SeaBIOS, the e820 memory map) are X86_ARCHES
+   * and stay silent on an aarch64 node.
+   */
+  arches?: readonly string[];
 }
 
 export function makeDiagnostic(rule: Rule, f: Finding, node?: string): Diagnostic {

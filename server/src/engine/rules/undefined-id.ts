@@ -2,7 +2,7 @@ import { Rule } from './rule';
 import { NodeModel } from '../model/model';
 import { MStr, Span } from '../text/source';
 import { cxlOn, devProp } from './util';
-import { machineBase, prop } from '../model/model';
+import { machineBase, prop, X86_ARCHES } from '../model/model';
 import { closest } from './unknown-device-type';
 
 /** Device properties that name a memory backend (-object id). */
@@ -17,6 +17,8 @@ const BACKEND_LINKS: Record<string, string[]> = {
 
 /** Buses that exist before any device is added. */
 function builtinBuses(node: NodeModel): string[] {
+  // The aarch64 virt machine: one PCI Express root bus (its IDE is not on a bus of its own).
+  if (!X86_ARCHES.includes(node.arch)) return ['pcie.0'];
   const base = machineBase(node.machine.type?.text);
   return base === 'q35' ? ['pcie.0', 'ide.0', 'ide.1', 'ide.2', 'ide.3', 'ide.4', 'ide.5'] : ['pci.0', 'ide.0', 'ide.1', 'isa.0'];
 }
@@ -30,8 +32,8 @@ export const rule: Rule = {
   code: 'undefined-id',
   severity: 'error',
   summary:
-    'Every id a configuration refers to must be defined: memdev/lsa backends (-object), bus= (a host bridge, root port or switch port -device, or the root bus), CXL window targets (a pxb-cxl), EGM pci-dev (a vfio-pci device or hostdev alias) and NUMA node numbers.',
-  enforcedBy: "Device 'FAM' not found / Bus 'cxl.2' not found / Could not resolve CXLFM target cxl.9 / memdev=mem1 is ambiguous",
+    'Every id a configuration refers to must be defined: memdev/lsa backends (-object), bus= (a host bridge, root port or switch port -device, or the root bus), CXL window targets (a pxb-cxl), NUMA node numbers, and EGM\'s pciDev (the alias of a <hostdev>) and numaNode (a NUMA cell), which the libvirt EGM RFC\'s validation checks ("that referenced PCI devices exist, NUMA nodes are valid").',
+  enforcedBy: "Device 'FAM' not found / Bus 'cxl.2' not found / Could not resolve CXLFM target cxl.9 / memdev=mem1 is ambiguous / acpi-egm-memory: Specified device must be a PCI device. / acpi-egm-memory: Specified node 1 is invalid. (NVIDIA's QEMU)",
   check({ node, report }) {
     const objIds = node.objects.map((o) => o.id?.text).filter((x): x is string => !!x);
     const backendIds = [...node.backends.keys()];
@@ -83,15 +85,29 @@ export const rule: Rule = {
         });
       }
     }
+    // NVIDIA Grace EGM (the libvirt RFC's <acpiEgmMemory>, NVIDIA QEMU's acpi-egm-memory): the RFC's
+    // validation checks "that referenced PCI devices exist, NUMA nodes are valid"; NVIDIA's QEMU
+    // (hw/acpi/acpi_egm_memory.c) exits with its own words on either.
     const hostdevs = node.devices.filter((d) => d.driver.startsWith('vfio-pci') && d.id).map((d) => d.id!.text);
-    const numaIds = new Set(node.numa.map((n) => n.nodeid?.n));
+    const numaIds = [...new Set(node.numa.map((n) => n.nodeid?.n).filter((n): n is number => n !== undefined))].sort((a, b) => a - b);
+    const xml = node.kind === 'libvirt';
+    const RFC = 'The libvirt EGM RFC checks "that referenced PCI devices exist, NUMA nodes are valid"';
     for (const e of node.egm) {
+      const what = xml ? `<acpiEgmMemory> '${e.id.text}'` : `EGM ${e.id.text}`;
       if (e.pciDev && !hostdevs.includes(e.pciDev.text)) {
         const s = suggest(e.pciDev.text, hostdevs, e.pciDev.span());
-        report({ span: e.pciDev.span(), message: `EGM ${e.id.text}: pci-dev '${e.pciDev.text}' is not a vfio-pci device (hostdev alias) of this node${s.text}. NVIDIA's acpi-egm-memory: "Specified device must be a PCI device."`, fixes: s.fixes });
+        report({
+          span: e.pciDev.span(),
+          message: `${what}: ${xml ? `<pciDev> '${e.pciDev.text}' is not the alias of a <hostdev> of this domain` : `pci-dev '${e.pciDev.text}' is not a vfio-pci device (hostdev) of this node`}${s.text}. ${RFC}; NVIDIA's QEMU: "acpi-egm-memory: Specified device must be a PCI device."`,
+          fixes: s.fixes,
+        });
       }
-      if (e.numaNode && /^\d+$/.test(e.numaNode.text) && !numaIds.has(Number(e.numaNode.text))) {
-        report({ span: e.numaNode.span(), message: `EGM ${e.id.text}: NUMA node ${e.numaNode.text} is not defined (the node has ${numaIds.size} NUMA node(s)). NVIDIA's acpi-egm-memory: "Specified node ${e.numaNode.text} is invalid."` });
+      if (e.numaNode && /^\d+$/.test(e.numaNode.text) && !numaIds.includes(Number(e.numaNode.text))) {
+        const have = numaIds.length ? `its NUMA ${xml ? 'cell' : 'node'}${numaIds.length > 1 ? 's are' : ' is'} ${numaIds.join(', ')}` : `it has no ${xml ? 'NUMA cell (<cpu><numa><cell>)' : '-numa node'}`;
+        report({
+          span: e.numaNode.span(),
+          message: `${what}: ${xml ? `<numaNode> ${e.numaNode.text} is not a NUMA cell of the domain` : `NUMA node ${e.numaNode.text} is not defined`} (${have}). ${RFC}; NVIDIA's QEMU: "acpi-egm-memory: Specified node ${e.numaNode.text} is invalid."`,
+        });
       }
     }
   },

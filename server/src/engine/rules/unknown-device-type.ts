@@ -38,7 +38,7 @@ const HINTS: Record<string, string> = {
 export const rule: Rule = {
   code: 'unknown-device-type',
   severity: 'error',
-  summary: 'A -device driver must be one that the QEMU judged for (qemu-system-x86_64, its profile) has.',
+  summary: 'A -device driver must be one that the QEMU judged for (qemu-system-x86_64, or qemu-system-aarch64 for an aarch64 node: its profile) has.',
   enforcedBy: "'ivshmem' is not a valid device model name",
   check({ node, qemu, report }) {
     for (const d of node.devices) {
