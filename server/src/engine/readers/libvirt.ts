@@ -7,7 +7,7 @@
  */
 import { Diagnostic } from '../diagnostics';
 import { NodeInput } from '../model/build';
-import { EgmDevice, X86_ARCHES, rootBus } from '../model/model';
+import { EgmDevice, X86_ARCHES, machineBase, rootBus } from '../model/model';
 import { attr, child, childElements, textOf, XmlDocument, XmlElement } from '../syntax/xml';
 import { MStr, Span } from '../text/source';
 import { KiB, MiB, isPow2, parseLibvirtScaled } from '../text/sizes';
@@ -358,13 +358,15 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     args.push(...qemuArgsFromWords(words, diagnostics));
   }
 
-  checkPassthroughSlots(passArgs, devices, machineBase(machineType) === 'q35', diagnostics);
+  // (libvirt's slot assignment is modelled for the x86 machines, pc and q35.)
+  if (X86_ARCHES.includes(domArch)) checkPassthroughSlots(passArgs, devices, machineBase(machineType) === 'q35', diagnostics);
 
   // Memory devices need ACPI; without <features><acpi/> libvirt 9.0 passes -no-acpi and QEMU 7.2 refuses
   // the device, on pc and q35 alike.
   const features = child(dom, 'features');
   const acpi = features && child(features, 'acpi');
-  if (!acpi && devices) {
+  // (Checked on pc and q35; aarch64's virt machine is not judged here.)
+  if (!acpi && devices && X86_ARCHES.includes(domArch)) {
     for (const d of childElements(devices, 'memory')) {
       const m = attr(d, 'model');
       if (!m || (m.value.text !== 'nvdimm' && m.value.text !== 'dimm')) continue;
