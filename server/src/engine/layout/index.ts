@@ -16,7 +16,6 @@ import { DEFAULT_LAYOUT_QEMU, LayoutQemu, layoutTarget } from './versions';
 export { LayoutQemu, DEFAULT_LAYOUT_QEMU } from './versions';
 
 /** The QEMU release line the default model is for (what `versionWarning` compares with). */
-export const LAYOUT_QEMU_VERSION = '7.2';
 
 export interface IomemEntry {
   start: bigint;

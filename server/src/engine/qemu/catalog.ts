@@ -4,7 +4,7 @@
  * The unknown-* rules, completion and hover ask these, so they follow the QEMU
  * the user runs rather than a hand-written list.
  */
-import { PropInfo, QemuProfile } from './profile';
+import { QemuProfile } from './profile';
 
 /** Properties every -device accepts besides its own (qdev generic options). */
 const GENERIC_DEVICE_PROPS = new Set(['driver', 'id', 'bus']);
@@ -29,12 +29,6 @@ export function deviceHasProp(q: QemuProfile, driver: string, key: string): bool
 
 export function objectHasProp(q: QemuProfile, type: string, key: string): boolean {
   return key === 'id' || key === 'qom-type' || Object.hasOwn(q.objects[type]?.props ?? {}, key);
-}
-
-/** A device type's property, with its type and QEMU's default. */
-export function deviceProp(q: QemuProfile, driver: string, key: string): PropInfo | undefined {
-  const props = q.devices[driver]?.props;
-  return props && Object.hasOwn(props, key) ? props[key] : undefined;
 }
 
 /** The QOM type name QEMU prints in errors for a machine, e.g. pc-q35-7.2-machine. */
