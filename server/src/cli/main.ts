@@ -31,7 +31,7 @@ interface Io {
 }
 
 const USAGE = `usage:
-  memfabric check [--format text|json] [--placement] [--probe] FILE...
+  memfabric check [--format text|json] [--placement] [--probe] [--libvirt [--connect URI]] FILE...
   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
   memfabric layout [--format text|json] [--node NAME] [--no-agent] [--probe] FILE
   memfabric boot [--format text|json] [--node NAME] [--timeout S] FILE
@@ -46,7 +46,11 @@ const USAGE = `usage:
 environment: MEMFABRIC_QEMU (QEMU binary), MEMFABRIC_ACCEL (auto|kvm|tcg),
   MEMFABRIC_IMAGE_DIR (guest image cache), MEMFABRIC_RUN_DIR (run directories)
 --probe: run the QEMU judged for on each distinct node shape (firmware, no guest,
-  scratch stand-ins for backing files) and report what it says`;
+  scratch stand-ins for backing files) and report what it says
+--libvirt: ask a running libvirtd for each domain's QEMU command line (virsh
+  domxml-to-native; nothing is defined or started), report its refusals and judge
+  its command line; --connect URI (else MEMFABRIC_LIBVIRT_URI, LIBVIRT_DEFAULT_URI,
+  qemu:///system, qemu:///session)`;
 
 /** Options with a value (choices, or null for any) and boolean switches. */
 function parseFlags(args: string[], allowed: Record<string, string[] | null | 'switch'>): { flags: Record<string, string>; rest: string[] } {
@@ -137,9 +141,10 @@ function profileJson(q: QemuProfile) {
 }
 
 export async function check(args: string[], io: Io): Promise<number> {
-  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], placement: 'switch', probe: 'switch' });
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], placement: 'switch', probe: 'switch', libvirt: 'switch', connect: null });
   const information = flags.placement === 'on';
   if (!rest.length) throw new UsageError('check needs at least one FILE');
+  if (flags.connect !== undefined && flags.libvirt !== 'on') throw new UsageError('--connect goes with --libvirt');
   const docs = loadDocs(rest);
   const qemu = await judgeFor(io);
   let results = analyzeDocuments(docs, nodeHost, { information, qemu });
@@ -154,6 +159,7 @@ export async function check(args: string[], io: Io): Promise<number> {
       if (judged) addVerdicts(r, judged);
     }
   }
+  const asked = flags.libvirt === 'on' ? await askLibvirt(docs, results, qemu, flags.connect, io) : undefined;
   const maps = new Map(docs.map((d) => [d.source, new LineMap(d.text)]));
   let errors = 0;
   for (const r of results) errors += r.diagnostics.filter((d) => d.severity === 'error').length;
@@ -163,6 +169,7 @@ export async function check(args: string[], io: Io): Promise<number> {
     io.out(
       JSON.stringify({
         qemu: profileJson(qemu),
+        ...(asked ? { libvirt: asked } : {}),
         files: results.map((r) => ({ file: display.get(r.source)!, diagnostics: sorted(r).map((d) => toJsonDiag(d, maps.get(r.source)!, maps)) })),
       }, null, 2) + '\n',
     );
@@ -181,9 +188,50 @@ export async function check(args: string[], io: Io): Promise<number> {
       }
     }
     const nodes = results.reduce((a, r) => a + r.nodes.length, 0);
-    io.out(`${count ? `${count} problem(s), ${errors} error(s)` : 'no problems'} in ${results.length} file(s), ${nodes} node(s) (judged for ${judgedLabel(qemu, byArch)})\n`);
+    const lv = asked && 'uri' in asked ? `; domains asked of libvirt ${asked.version ?? ''} at ${asked.uri}` : '';
+    io.out(`${count ? `${count} problem(s), ${errors} error(s)` : 'no problems'} in ${results.length} file(s), ${nodes} node(s) (judged for ${judgedLabel(qemu, byArch)}${lv})\n`);
   }
   return errors ? 1 : 0;
+}
+
+/**
+ * `check --libvirt`: each domain file is asked of a running libvirtd (its
+ * refusal, or its command line judged by the same rules); what it adds goes
+ * into the file's diagnostics at the XML it came from. Without a libvirt that
+ * answers, a note says so and the offline model of libvirt 9.0 stands.
+ */
+async function askLibvirt(docs: { text: string; source: string }[], results: AnalyzedDocument[], qemu: QemuProfile, connect: string | undefined, io: Io): Promise<{ uri: string; version?: string } | { none: string }> {
+  const { libvirtTarget, libvirtUnreachable, domxmlToNative, isConnectionError, libvirtVersion } = await import('../host/libvirt');
+  const { libvirtFindings } = await import('../engine/libvirt-answer');
+  const target = libvirtTarget(process.env, connect);
+  const offline = 'judged with the offline model of libvirt 9.0 only';
+  if ('none' in target) {
+    io.err(`memfabric: note: --libvirt: ${target.none}; ${offline}\n`);
+    return target;
+  }
+  const why = await libvirtUnreachable(target.uri);
+  if (why) {
+    io.err(`memfabric: note: --libvirt: ${target.uri}: ${why}; ${offline}\n`);
+    return { none: `${target.uri}: ${why}` };
+  }
+  for (let i = 0; i < docs.length; i++) {
+    const r = results[i];
+    if (r.kind !== 'libvirt') continue;
+    const answer = await domxmlToNative(docs[i].text, target);
+    if (!answer.ok && isConnectionError(answer.error)) {
+      io.err(`memfabric: note: --libvirt: ${target.uri}: ${answer.error}; ${offline}\n`);
+      continue;
+    }
+    let argvDoc: AnalyzedDocument | undefined;
+    if (answer.ok) {
+      // libvirt's command line runs its <emulator>: judge it with that binary's profile.
+      const bin = /(?:^|\s)(\/\S*qemu-(?:system-\w+|kvm))\s/.exec(answer.argv)?.[1];
+      const prof = bin && !(qemu.origin.kind === 'binary' && qemu.origin.path === bin) ? (await userProfile(process.env, bin)).profile : qemu;
+      [argvDoc] = analyzeDocuments([{ text: answer.argv, source: `${docs[i].source}#libvirt-argv`, kind: 'qemu' }], nodeHost, { qemu: prof });
+    }
+    r.diagnostics.push(...libvirtFindings(docs[i].text, r, answer, argvDoc));
+  }
+  return { uri: target.uri, version: await libvirtVersion(target.uri) };
 }
 
 /** One FILE, analyzed, and the nodes --node names (all by default). */

@@ -48,6 +48,7 @@ import { rule as r_libvirt_memory } from './libvirt-memory';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
 import { rule as r_libvirt_passthrough_slot } from './libvirt-passthrough-slot';
 import { rule as r_libvirt_qemu_namespace } from './libvirt-qemu-namespace';
+import { rule as r_libvirt_refuses } from './libvirt-refuses';
 import { rule as r_libvirt_shmem } from './libvirt-shmem';
 import { rule as r_libvirt_unit } from './libvirt-unit';
 import { rule as r_machine_memory_backend } from './machine-memory-backend';
@@ -139,6 +140,7 @@ export const RULES: Rule[] = [
   r_libvirt_numa_memory,
   r_libvirt_passthrough_slot,
   r_libvirt_qemu_namespace,
+  r_libvirt_refuses,
   r_libvirt_shmem,
   r_libvirt_unit,
   r_machine_memory_backend,
