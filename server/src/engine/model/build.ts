@@ -7,7 +7,7 @@ import { MStr, Span } from '../text/source';
 import { parseQemuNumaMemSize, parseQemuRamSize, parseQemuSize } from '../text/sizes';
 import { parseKeyvals } from '../syntax/qemu-args';
 import {
-  EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
+  EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, LibvirtNoAcpi, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
   QObject, SizeValue, prop, propsFromKeyvals,
 } from './model';
 import { parseMemmap } from './memmap';
@@ -23,6 +23,8 @@ export interface NodeInput {
   args: { name: string; option: MStr; value?: MStr }[];
   /** EGM devices declared outside QEMU options (libvirt/topology). */
   egm?: EgmDevice[];
+  /** libvirt passes -no-acpi (readers/libvirt.ts). */
+  libvirtNoAcpi?: LibvirtNoAcpi;
 }
 
 function sizeValue(m: MStr, what: string, qemuError: string, ram = false): SizeValue {
@@ -74,6 +76,7 @@ export function buildNode(input: NodeInput): NodeModel {
     globals: [],
     memmap: [],
     egm: [...(input.egm ?? [])],
+    libvirtNoAcpi: input.libvirtNoAcpi,
     sizes: [],
   };
   const fmwByIndex = new Map<number, FixedMemoryWindow>();

@@ -365,17 +365,20 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   // the device, on pc and q35 alike.
   const features = child(dom, 'features');
   const acpi = features && child(features, 'acpi');
+  const osEl = os;
+  const acpiFix = features
+    ? { title: 'Add <acpi/> to <features>', edits: [{ span: { start: features.startTagSpan.end, end: features.startTagSpan.end }, newText: features.selfClosing ? '' : '\n    <acpi/>' }] }
+    : osEl
+      ? { title: 'Add <features><acpi/></features>', edits: [{ span: { start: osEl.span.end, end: osEl.span.end }, newText: '\n  <features>\n    <acpi/>\n  </features>' }] }
+      : undefined;
+  let memoryDeviceAcpi = false;
   // (Checked on pc and q35; aarch64's virt machine is not judged here.)
   if (!acpi && devices && X86_ARCHES.includes(domArch)) {
     for (const d of childElements(devices, 'memory')) {
       const m = attr(d, 'model');
       if (!m || (m.value.text !== 'nvdimm' && m.value.text !== 'dimm')) continue;
-      const osEl = os;
-      const fix = features
-        ? { title: 'Add <acpi/> to <features>', edits: [{ span: { start: features.startTagSpan.end, end: features.startTagSpan.end }, newText: features.selfClosing ? '' : '\n    <acpi/>' }] }
-        : osEl
-          ? { title: 'Add <features><acpi/></features>', edits: [{ span: { start: osEl.span.end, end: osEl.span.end }, newText: '\n  <features>\n    <acpi/>\n  </features>' }] }
-          : undefined;
+      const fix = acpiFix;
+      memoryDeviceAcpi = true;
       diagnostics.push(
         makeDiagnostic(memAcpiRule, {
           span: m.valueSpan,
@@ -387,9 +390,20 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     }
   }
 
+  // libvirt 9.0 passes -no-acpi for x86 and aarch64 domains without <acpi/> (QEMU 9.0 removed the option):
+  // judged per QEMU version by rules/libvirt-no-acpi-option.ts.
+  const libvirtNoAcpi =
+    !acpi && (X86_ARCHES.includes(domArch) || domArch === 'aarch64')
+      ? {
+          span: features?.nameSpan ?? type?.nameSpan ?? os?.nameSpan ?? dom.nameSpan,
+          related: [features ? { span: features.nameSpan, message: '<features> without <acpi/>' } : { span: (machineAttr ?? attr(dom, 'type'))?.valueSpan ?? dom.nameSpan, message: `machine ${machineType}: no <features>, so no ACPI` }],
+          fixes: acpiFix && !(features && features.selfClosing) ? [acpiFix] : [],
+          memoryDevice: memoryDeviceAcpi,
+        }
+      : undefined;
   const nameSpan = name?.span() ?? dom.nameSpan;
   return {
-    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', arch: domArch, baseDir, args, egm }],
+    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', arch: domArch, baseDir, args, egm, libvirtNoAcpi }],
     diagnostics,
   };
 }
