@@ -149,7 +149,8 @@ export function buildNode(input: NodeInput): NodeModel {
         const obj: QObject = { qomType: e.type, typeM: e.typeM, id: e.id, props: e.props, m: v, option: a.option, json: e.json };
         node.objects.push(obj);
         if (obj.qomType.startsWith('memory-backend-')) addBackend(node, obj);
-        if (obj.qomType === 'acpi-egm-memory' && obj.id) {
+        // (A libvirt <acpiEgmMemory> is in node.egm already, read from the XML: not twice.)
+        if (obj.qomType === 'acpi-egm-memory' && obj.id && !node.egm.some((e) => e.id.text === obj.id!.text)) {
           node.egm.push({ id: obj.id, pciDev: prop(obj.props, 'pci-dev')?.value, numaNode: prop(obj.props, 'node')?.value, m: v });
         }
         break;

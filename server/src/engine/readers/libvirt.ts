@@ -188,12 +188,22 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   const vcpu = child(dom, 'vcpu');
   if (vcpu) opt(args, 'smp', textOf(vcpu), vcpu.nameSpan);
 
-  cellSizes.forEach((c, i) => {
+  // EGM (the libvirt RFC): the NUMA cell an <acpiEgmMemory> names is backed by the host's EGM device,
+  // "-object memory-backend-file,id=m0,mem-path=/dev/egm0,size=32G,share=on,prealloc=on".
+  const egmEls = devicesEl ? childElements(devicesEl, 'acpiEgmMemory') : [];
+  const egmOfCell = new Map<string, number>();
+  egmEls.forEach((e, i) => {
+    const n = child(e, 'numaNode');
+    if (n && !egmOfCell.has(textOf(n).text)) egmOfCell.set(textOf(n).text, i);
+  });
+  cellSizes.forEach((c) => {
     const where = c.el.nameSpan;
-    opt(args, 'object', compose(where, `memory-backend-ram,id=ram-node${c.id},size=`, MStr.synthetic(`${roundMiB(c.bytes) / KiB}K`, c.m.span())), where);
+    const egmIdx = egmOfCell.get(c.id);
+    const memdev = egmIdx === undefined ? `ram-node${c.id}` : `m${c.id}`;
+    if (egmIdx === undefined) opt(args, 'object', compose(where, `memory-backend-ram,id=ram-node${c.id},size=`, MStr.synthetic(`${roundMiB(c.bytes) / KiB}K`, c.m.span())), where);
+    else opt(args, 'object', compose(where, `memory-backend-file,id=${memdev},mem-path=/dev/egm${egmIdx},size=`, MStr.synthetic(rfcSize(roundMiB(c.bytes)), c.m.span()), ',share=on,prealloc=on'), where);
     const cpus = c.cpus ? compose(where, ',cpus=', c.cpus) : MStr.synthetic('', where);
-    opt(args, 'numa', MStr.concat([MStr.synthetic(`node,nodeid=${c.id}`, where), cpus, MStr.synthetic(`,memdev=ram-node${c.id}`, where)]), where);
-    void i;
+    opt(args, 'numa', MStr.concat([MStr.synthetic(`node,nodeid=${c.id}`, where), cpus, MStr.synthetic(`,memdev=${memdev}`, where)]), where);
   });
 
   const devices = child(dom, 'devices');
@@ -312,8 +322,13 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     const alias = aliasOf(el);
     const pci = child(el, 'pciDev');
     const numa = child(el, 'numaNode');
-    const id = alias ?? MStr.synthetic('egm', el.nameSpan);
+    const id = alias ?? MStr.synthetic(`egm${egmEls.indexOf(el)}`, el.nameSpan);
     egm.push({ id, pciDev: pci ? textOf(pci) : undefined, numaNode: numa ? textOf(numa) : undefined, m: MStr.synthetic(el.name, el.nameSpan) });
+    // The RFC's argv: "-object acpi-egm-memory,id=egm0,pci-dev=ua-hostdev0,node=0" (values map to the XML).
+    const parts: (string | MStr)[] = ['acpi-egm-memory,id=', id];
+    if (pci) parts.push(',pci-dev=', textOf(pci));
+    if (numa) parts.push(',node=', textOf(numa));
+    opt(args, 'object', compose(el.nameSpan, ...parts), el.nameSpan);
     diagnostics.push(
       makeDiagnostic(egmRule, {
         span: el.nameSpan,
@@ -471,6 +486,12 @@ function checkPassthroughSlots(words: XmlAttr[], devices: XmlElement | undefined
       }),
     );
   });
+}
+
+/** A size as the EGM RFC writes it: 32G, else M or K. */
+function rfcSize(b: bigint): string {
+  const G = 1024n * MiB;
+  return b % G === 0n ? `${b / G}G` : b % MiB === 0n ? `${b / MiB}M` : `${b / KiB}K`;
 }
 
 function unitScale(u: string): bigint {
