@@ -87,6 +87,11 @@ export interface QemuInfo {
   origin: string;
   /** Why a bundled profile serves, when it does. */
   note?: string;
+  /**
+   * The profiles of other architectures' QEMUs (qemu-system-aarch64 …), read
+   * once a document has nodes of that architecture; by architecture.
+   */
+  arches?: Record<string, Omit<QemuInfo, 'arches'>>;
 }
 
 export namespace QemuRequest {

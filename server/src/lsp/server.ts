@@ -50,8 +50,8 @@ import { quickFixes } from '../engine/editor/fixes';
 import { definition, prepareRename, references, rename } from '../engine/editor/navigation';
 import { outline, OutlineItem } from '../engine/editor/outline';
 import { cachedHost, nodeHost } from '../host/probe';
-import { knownProfile, userProfile } from '../host/qemu-profile';
-import { bundledProfile, profileLabel, QemuProfile } from '../engine/qemu/profile';
+import { archProfile, knownProfile, userProfile } from '../host/qemu-profile';
+import { bundledProfile, profileFor, profileLabel, QemuProfile, QemuProfiles } from '../engine/qemu/profile';
 import { layoutReport } from '../engine/layout/report';
 import { LayoutRequest, LayoutResult, QemuInfo, QemuRequest } from './protocol';
 
@@ -162,6 +162,17 @@ export class MemfabricServer {
   private qemuNote?: string;
   private qemuReady: Promise<void> = Promise.resolve();
   /**
+   * The profiles of the other architectures' QEMUs (qemu-system-aarch64 for an
+   * aarch64 domain), as the CLI judges them (host/qemu-profile.ts archProfile):
+   * read in the background the first time a node of that architecture is
+   * analyzed; until then the bundled profile of that architecture serves.
+   */
+  private readonly archProfiles = new Map<string, QemuProfile>();
+  private readonly archNotes = new Map<string, string>();
+  private readonly archReads = new Map<string, Promise<void>>();
+  /** What analyses are given: the user's profile, or a map by architecture once others were read (one object per state: analyses are kept per profile object). */
+  private qemuMap?: Record<string, QemuProfile>;
+  /**
    * The background probe (runtime/probe.ts): the user's QEMU run on each node
    * shape of a document at rest, adding QEMU's own refusals and confirming the
    * layout. Only when the client asks for it (initializationOptions.probe: the
@@ -197,7 +208,10 @@ export class MemfabricServer {
     });
     c.onRequest(QemuRequest.type, async (): Promise<QemuInfo> => {
       await this.qemuReady;
-      return { label: profileLabel(this.qemu), version: this.qemu.version, firmware: this.qemu.firmware ? `${this.qemu.firmware.name} ${this.qemu.firmware.version}` : undefined, origin: this.qemu.origin.kind === 'binary' ? this.qemu.origin.path : 'bundled', ...(this.qemuNote ? { note: this.qemuNote } : {}) };
+      await Promise.all(this.archReads.values());
+      const info = (q: QemuProfile, note: string | undefined) => ({ label: profileLabel(q), version: q.version, firmware: q.firmware ? `${q.firmware.name} ${q.firmware.version}` : undefined, origin: q.origin.kind === 'binary' ? q.origin.path : 'bundled', ...(note ? { note } : {}) });
+      const arches = [...this.archProfiles].filter(([a]) => a !== this.qemu.arch).sort(([a], [b]) => (a < b ? -1 : 1));
+      return { ...info(this.qemu, this.qemuNote), ...(arches.length ? { arches: Object.fromEntries(arches.map(([a, q]) => [a, info(q, this.archNotes.get(a))])) } : {}) };
     });
     docs.onDidOpen((e) =>
       this.guard(() => {
@@ -283,12 +297,48 @@ export class MemfabricServer {
       if (note) this.connection.console.info(`memfabric: ${note}`);
       if (profile === this.qemu) return;
       this.qemu = profile;
+      this.qemuMap = undefined;
       this.connection.console.info(`memfabric: judging for ${profileLabel(profile)}`);
       this.cache.clear();
       this.ready.clear();
       for (const d of this.documents.all()) this.schedule(d.uri);
     } catch (e) {
       this.qemuNote = `the QEMU profile could not be read: ${(e as Error).message}`;
+    }
+  }
+
+  /** The profiles analyses are judged with: the user's QEMU, and the other architectures' once read. */
+  private profiles(): QemuProfiles {
+    const others = [...this.archProfiles].filter(([a]) => a !== this.qemu.arch);
+    if (!others.length) return this.qemu;
+    return (this.qemuMap ??= { ...Object.fromEntries(others), [this.qemu.arch]: this.qemu });
+  }
+
+  /** Nodes of another architecture than the user's QEMU: read qemu-system-<arch> (once, in the background), then judge again. */
+  private readArches(docs: AnalyzedDocument[]) {
+    for (const arch of new Set(docs.flatMap((r) => r.nodes.map((n) => n.arch)))) {
+      if (arch === this.qemu.arch || this.archReads.has(arch)) continue;
+      this.archReads.set(
+        arch,
+        (async () => {
+          try {
+            await this.qemuReady;
+            const { profile, note } = await archProfile(arch);
+            if (note) {
+              this.archNotes.set(arch, note);
+              this.connection.console.info(`memfabric: ${note}`);
+            }
+            this.archProfiles.set(arch, profile);
+            this.qemuMap = undefined;
+            this.connection.console.info(`memfabric: judging ${arch} nodes for ${profileLabel(profile)}`);
+            this.cache.clear();
+            this.ready.clear();
+            for (const d of this.documents.all()) this.schedule(d.uri);
+          } catch (e) {
+            this.archNotes.set(arch, `the ${arch} QEMU profile could not be read: ${(e as Error).message}`);
+          }
+        })(),
+      );
     }
   }
 
@@ -355,14 +405,19 @@ export class MemfabricServer {
     const fresh = (e: (typeof entries)[number], doc?: AnalyzedDocument): Analysis => ({
       version: e.d.version,
       lm: positionsOf(e.d, e.d.version, e.text),
-      ed: new EditorAnalysis(e.text, e.kind, doc, this.qemu),
+      // (Hovers and completion name the QEMU of the document's own architecture.)
+      ed: new EditorAnalysis(e.text, e.kind, doc, profileFor(this.profiles(), doc?.nodes[0]?.arch ?? this.qemu.arch)),
     });
     const self = entries.find((e) => e.d === d)!;
     if (!kind) {
       this.cache.set(d.uri, fresh(self));
       return [d];
     }
-    const run = (es: typeof entries) => analyzeDocuments(es.map((e) => ({ text: e.text, source: sourceOf(e.d.uri), kind: e.kind })), this.host, { information: true, qemu: this.qemu });
+    const run = (es: typeof entries) => {
+      const r = analyzeDocuments(es.map((e) => ({ text: e.text, source: sourceOf(e.d.uri), kind: e.kind })), this.host, { information: true, qemu: this.profiles() });
+      this.readArches(r);
+      return r;
+    };
     let results: AnalyzedDocument[] | undefined;
     let used = entries;
     const started = performance.now();
@@ -426,7 +481,10 @@ export class MemfabricServer {
     this.probeRuns.set(uri, ac);
     try {
       const { judgeWithQemu } = await import('../runtime/judge');
-      const judged = await judgeWithQemu(doc.nodes, this.qemu, { signal: ac.signal, agent: true });
+      // The user's QEMU runs the nodes of its own architecture (as `check --probe` does).
+      const own = doc.nodes.filter((n) => n.arch === this.qemu.arch);
+      if (!own.length) return;
+      const judged = await judgeWithQemu(own, this.qemu, { signal: ac.signal, agent: true });
       // A change since: this answer is for text that is gone (the next rest probes again).
       if (ac.signal.aborted || this.cache.get(uri) !== a) return;
       addVerdicts(doc, judged);
@@ -628,7 +686,7 @@ export class MemfabricServer {
         kind = servedKind(text, uri, '');
       }
       if (!kind) return new ResponseError(ErrorCodes.InvalidParams, `${uri} is not a topology, libvirt domain or QEMU command line`);
-      const [r] = analyzeDocuments([{ text, source: sourceOf(uri), kind }], nodeHost, { qemu: this.qemu });
+      const [r] = analyzeDocuments([{ text, source: sourceOf(uri), kind }], nodeHost, { qemu: this.profiles() });
       const sel = selectNodes(r, node, uri);
       if ('error' in sel) return new ResponseError(ErrorCodes.InvalidParams, sel.error);
       const result = layoutReport(sel.nodes, { agent, qemu: this.qemu }).result;

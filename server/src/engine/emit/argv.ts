@@ -8,7 +8,7 @@ export const QEMU_BINARY = 'qemu-system-x86_64';
  * (-machine for the type and for each CXL window) stay separate: QEMU merges
  * repeated -machine options itself.
  */
-export function nodeArgv(node: NodeModel, binary = QEMU_BINARY): string[] {
+export function nodeArgv(node: NodeModel, binary = node.arch === 'x86_64' ? QEMU_BINARY : `qemu-system-${node.arch}`): string[] {
   const argv = [binary];
   for (const a of node.args) {
     argv.push(`-${a.name}`);

@@ -7,7 +7,7 @@ import { MStr, Span } from '../text/source';
 import { parseQemuNumaMemSize, parseQemuRamSize, parseQemuSize } from '../text/sizes';
 import { parseKeyvals } from '../syntax/qemu-args';
 import {
-  EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
+  EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, LibvirtNoAcpi, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
   QObject, SizeValue, prop, propsFromKeyvals,
 } from './model';
 import { parseMemmap } from './memmap';
@@ -23,6 +23,8 @@ export interface NodeInput {
   args: { name: string; option: MStr; value?: MStr }[];
   /** EGM devices declared outside QEMU options (libvirt/topology). */
   egm?: EgmDevice[];
+  /** libvirt passes -no-acpi (readers/libvirt.ts). */
+  libvirtNoAcpi?: LibvirtNoAcpi;
 }
 
 function sizeValue(m: MStr, what: string, qemuError: string, ram = false): SizeValue {
@@ -74,6 +76,7 @@ export function buildNode(input: NodeInput): NodeModel {
     globals: [],
     memmap: [],
     egm: [...(input.egm ?? [])],
+    libvirtNoAcpi: input.libvirtNoAcpi,
     sizes: [],
   };
   const fmwByIndex = new Map<number, FixedMemoryWindow>();
@@ -146,7 +149,8 @@ export function buildNode(input: NodeInput): NodeModel {
         const obj: QObject = { qomType: e.type, typeM: e.typeM, id: e.id, props: e.props, m: v, option: a.option, json: e.json };
         node.objects.push(obj);
         if (obj.qomType.startsWith('memory-backend-')) addBackend(node, obj);
-        if (obj.qomType === 'acpi-egm-memory' && obj.id) {
+        // (A libvirt <acpiEgmMemory> is in node.egm already, read from the XML: not twice.)
+        if (obj.qomType === 'acpi-egm-memory' && obj.id && !node.egm.some((e) => e.id.text === obj.id!.text)) {
           node.egm.push({ id: obj.id, pciDev: prop(obj.props, 'pci-dev')?.value, numaNode: prop(obj.props, 'node')?.value, m: v });
         }
         break;

@@ -6,6 +6,7 @@
 import { MStr, Span } from '../text/source';
 import { SizeResult } from '../text/sizes';
 import { KeyVal } from '../syntax/qemu-args';
+import type { Fix, RelatedInfo } from '../diagnostics';
 
 export type InputKind = 'topology' | 'libvirt' | 'qemu';
 
@@ -113,6 +114,19 @@ export interface EgmDevice {
   m: MStr;
 }
 
+/**
+ * libvirt 9.0 passes -no-acpi for this domain: an x86 or aarch64 domain without
+ * <features><acpi/> (qemuBuildCommandLine; QEMU_CAPS_NO_ACPI is set for those
+ * arches whatever the binary). Where that is, and the quick fix adding <acpi/>.
+ */
+export interface LibvirtNoAcpi {
+  span: Span;
+  related: RelatedInfo[];
+  fixes: Fix[];
+  /** A memory device already reports the missing <acpi/> (libvirt-memory-device-acpi). */
+  memoryDevice: boolean;
+}
+
 export interface NodeModel {
   /** The document the node was read from (path or URI). */
   source: string;
@@ -145,6 +159,8 @@ export interface NodeModel {
   append?: MStr;
   memmap: MemmapEntry[];
   egm: EgmDevice[];
+  /** Set when libvirt starts the domain with -no-acpi (libvirt domains only). */
+  libvirtNoAcpi?: LibvirtNoAcpi;
   /** Every size-typed value, for the size-syntax rule. */
   sizes: SizeValue[];
   /** Props written on the wrong object or unknown to QEMU, found while building. */

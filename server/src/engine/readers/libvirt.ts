@@ -188,12 +188,22 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   const vcpu = child(dom, 'vcpu');
   if (vcpu) opt(args, 'smp', textOf(vcpu), vcpu.nameSpan);
 
-  cellSizes.forEach((c, i) => {
+  // EGM (the libvirt RFC): the NUMA cell an <acpiEgmMemory> names is backed by the host's EGM device,
+  // "-object memory-backend-file,id=m0,mem-path=/dev/egm0,size=32G,share=on,prealloc=on".
+  const egmEls = devicesEl ? childElements(devicesEl, 'acpiEgmMemory') : [];
+  const egmOfCell = new Map<string, number>();
+  egmEls.forEach((e, i) => {
+    const n = child(e, 'numaNode');
+    if (n && !egmOfCell.has(textOf(n).text)) egmOfCell.set(textOf(n).text, i);
+  });
+  cellSizes.forEach((c) => {
     const where = c.el.nameSpan;
-    opt(args, 'object', compose(where, `memory-backend-ram,id=ram-node${c.id},size=`, MStr.synthetic(`${roundMiB(c.bytes) / KiB}K`, c.m.span())), where);
+    const egmIdx = egmOfCell.get(c.id);
+    const memdev = egmIdx === undefined ? `ram-node${c.id}` : `m${c.id}`;
+    if (egmIdx === undefined) opt(args, 'object', compose(where, `memory-backend-ram,id=ram-node${c.id},size=`, MStr.synthetic(`${roundMiB(c.bytes) / KiB}K`, c.m.span())), where);
+    else opt(args, 'object', compose(where, `memory-backend-file,id=${memdev},mem-path=/dev/egm${egmIdx},size=`, MStr.synthetic(rfcSize(roundMiB(c.bytes)), c.m.span()), ',share=on,prealloc=on'), where);
     const cpus = c.cpus ? compose(where, ',cpus=', c.cpus) : MStr.synthetic('', where);
-    opt(args, 'numa', MStr.concat([MStr.synthetic(`node,nodeid=${c.id}`, where), cpus, MStr.synthetic(`,memdev=ram-node${c.id}`, where)]), where);
-    void i;
+    opt(args, 'numa', MStr.concat([MStr.synthetic(`node,nodeid=${c.id}`, where), cpus, MStr.synthetic(`,memdev=${memdev}`, where)]), where);
   });
 
   const devices = child(dom, 'devices');
@@ -312,8 +322,13 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     const alias = aliasOf(el);
     const pci = child(el, 'pciDev');
     const numa = child(el, 'numaNode');
-    const id = alias ?? MStr.synthetic('egm', el.nameSpan);
+    const id = alias ?? MStr.synthetic(`egm${egmEls.indexOf(el)}`, el.nameSpan);
     egm.push({ id, pciDev: pci ? textOf(pci) : undefined, numaNode: numa ? textOf(numa) : undefined, m: MStr.synthetic(el.name, el.nameSpan) });
+    // The RFC's argv: "-object acpi-egm-memory,id=egm0,pci-dev=ua-hostdev0,node=0" (values map to the XML).
+    const parts: (string | MStr)[] = ['acpi-egm-memory,id=', id];
+    if (pci) parts.push(',pci-dev=', textOf(pci));
+    if (numa) parts.push(',node=', textOf(numa));
+    opt(args, 'object', compose(el.nameSpan, ...parts), el.nameSpan);
     diagnostics.push(
       makeDiagnostic(egmRule, {
         span: el.nameSpan,
@@ -365,17 +380,20 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   // the device, on pc and q35 alike.
   const features = child(dom, 'features');
   const acpi = features && child(features, 'acpi');
+  const osEl = os;
+  const acpiFix = features
+    ? { title: 'Add <acpi/> to <features>', edits: [{ span: { start: features.startTagSpan.end, end: features.startTagSpan.end }, newText: features.selfClosing ? '' : '\n    <acpi/>' }] }
+    : osEl
+      ? { title: 'Add <features><acpi/></features>', edits: [{ span: { start: osEl.span.end, end: osEl.span.end }, newText: '\n  <features>\n    <acpi/>\n  </features>' }] }
+      : undefined;
+  let memoryDeviceAcpi = false;
   // (Checked on pc and q35; aarch64's virt machine is not judged here.)
   if (!acpi && devices && X86_ARCHES.includes(domArch)) {
     for (const d of childElements(devices, 'memory')) {
       const m = attr(d, 'model');
       if (!m || (m.value.text !== 'nvdimm' && m.value.text !== 'dimm')) continue;
-      const osEl = os;
-      const fix = features
-        ? { title: 'Add <acpi/> to <features>', edits: [{ span: { start: features.startTagSpan.end, end: features.startTagSpan.end }, newText: features.selfClosing ? '' : '\n    <acpi/>' }] }
-        : osEl
-          ? { title: 'Add <features><acpi/></features>', edits: [{ span: { start: osEl.span.end, end: osEl.span.end }, newText: '\n  <features>\n    <acpi/>\n  </features>' }] }
-          : undefined;
+      const fix = acpiFix;
+      memoryDeviceAcpi = true;
       diagnostics.push(
         makeDiagnostic(memAcpiRule, {
           span: m.valueSpan,
@@ -387,9 +405,20 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     }
   }
 
+  // libvirt 9.0 passes -no-acpi for x86 and aarch64 domains without <acpi/> (QEMU 9.0 removed the option):
+  // judged per QEMU version by rules/libvirt-no-acpi-option.ts.
+  const libvirtNoAcpi =
+    !acpi && (X86_ARCHES.includes(domArch) || domArch === 'aarch64')
+      ? {
+          span: features?.nameSpan ?? type?.nameSpan ?? os?.nameSpan ?? dom.nameSpan,
+          related: [features ? { span: features.nameSpan, message: '<features> without <acpi/>' } : { span: (machineAttr ?? attr(dom, 'type'))?.valueSpan ?? dom.nameSpan, message: `machine ${machineType}: no <features>, so no ACPI` }],
+          fixes: acpiFix && !(features && features.selfClosing) ? [acpiFix] : [],
+          memoryDevice: memoryDeviceAcpi,
+        }
+      : undefined;
   const nameSpan = name?.span() ?? dom.nameSpan;
   return {
-    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', arch: domArch, baseDir, args, egm }],
+    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', arch: domArch, baseDir, args, egm, libvirtNoAcpi }],
     diagnostics,
   };
 }
@@ -457,6 +486,12 @@ function checkPassthroughSlots(words: XmlAttr[], devices: XmlElement | undefined
       }),
     );
   });
+}
+
+/** A size as the EGM RFC writes it: 32G, else M or K. */
+function rfcSize(b: bigint): string {
+  const G = 1024n * MiB;
+  return b % G === 0n ? `${b / G}G` : b % MiB === 0n ? `${b / MiB}M` : `${b / KiB}K`;
 }
 
 function unitScale(u: string): bigint {

@@ -45,6 +45,7 @@ import { rule as r_ivshmem_size_pow2 } from './ivshmem-size-pow2';
 import { rule as r_layout_placement } from './layout-placement';
 import { rule as r_libvirt_memory_device_acpi } from './libvirt-memory-device-acpi';
 import { rule as r_libvirt_memory } from './libvirt-memory';
+import { rule as r_libvirt_no_acpi_option } from './libvirt-no-acpi-option';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
 import { rule as r_libvirt_passthrough_slot } from './libvirt-passthrough-slot';
 import { rule as r_libvirt_qemu_namespace } from './libvirt-qemu-namespace';
@@ -137,6 +138,7 @@ export const RULES: Rule[] = [
   r_layout_placement,
   r_libvirt_memory_device_acpi,
   r_libvirt_memory,
+  r_libvirt_no_acpi_option,
   r_libvirt_numa_memory,
   r_libvirt_passthrough_slot,
   r_libvirt_qemu_namespace,
