@@ -327,6 +327,7 @@ export function factsHold(facts: HostFacts, host: HostProbe): boolean {
 /** host, recording every answer into facts. */
 export function recordingHost(host: HostProbe, facts: HostFacts): HostProbe {
   return {
+    real: host.real,
     stat(path) {
       const r = host.stat(path);
       facts.set(path, r);

@@ -156,7 +156,7 @@ function memoHost(host: HostProbe): HostProbe {
     return r;
   };
   const gen = host.generation?.bind(host);
-  return gen ? { stat, generation: gen } : { stat };
+  return { stat, ...(gen ? { generation: gen } : {}), ...(host.real ? { real: true } : {}) };
 }
 
 /**

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { HostProbe } from '../engine/rules/rule';
 
 export const nodeHost: HostProbe = {
+  real: true,
   stat(path: string) {
     try {
       // no exception for a missing file (the common case while a cluster is being written: much cheaper)
@@ -35,6 +36,7 @@ export function cachedHost(ttlMs: number, host: HostProbe = nodeHost, now: () =>
     }
   };
   return {
+    real: host.real,
     stat(path: string) {
       current();
       if (seen.has(path)) return seen.get(path);

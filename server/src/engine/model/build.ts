@@ -7,7 +7,7 @@ import { MStr, Span } from '../text/source';
 import { parseQemuNumaMemSize, parseQemuRamSize, parseQemuSize } from '../text/sizes';
 import { parseKeyvals } from '../syntax/qemu-args';
 import {
-  EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, LibvirtNoAcpi, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
+  EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, LibvirtNoAcpi, LibvirtPath, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
   QObject, SizeValue, prop, propsFromKeyvals,
 } from './model';
 import { parseMemmap } from './memmap';
@@ -25,6 +25,7 @@ export interface NodeInput {
   egm?: EgmDevice[];
   /** libvirt passes -no-acpi (readers/libvirt.ts). */
   libvirtNoAcpi?: LibvirtNoAcpi;
+  libvirtPaths?: LibvirtPath[];
 }
 
 function sizeValue(m: MStr, what: string, qemuError: string, ram = false): SizeValue {
@@ -77,6 +78,7 @@ export function buildNode(input: NodeInput): NodeModel {
     memmap: [],
     egm: [...(input.egm ?? [])],
     libvirtNoAcpi: input.libvirtNoAcpi,
+    libvirtPaths: input.libvirtPaths,
     sizes: [],
   };
   const fmwByIndex = new Map<number, FixedMemoryWindow>();

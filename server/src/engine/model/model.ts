@@ -161,6 +161,8 @@ export interface NodeModel {
   egm: EgmDevice[];
   /** Set when libvirt starts the domain with -no-acpi (libvirt domains only). */
   libvirtNoAcpi?: LibvirtNoAcpi;
+  /** Host paths libvirt opens itself before it starts QEMU (nvdimm, virtio-pmem <source><path>). */
+  libvirtPaths?: LibvirtPath[];
   /** Every size-typed value, for the size-syntax rule. */
   sizes: SizeValue[];
   /** Props written on the wrong object or unknown to QEMU, found while building. */
@@ -207,4 +209,11 @@ export function machineBase(type: string | undefined): 'q35' | 'pc' | 'other' {
   if (type === 'q35' || type.startsWith('pc-q35')) return 'q35';
   if (type === 'pc' || type.startsWith('pc-i440fx') || type === 'pc-1.0') return 'pc';
   return 'other';
+}
+
+/** A host path a libvirt domain names that libvirt itself opens (and labels) before starting QEMU. */
+export interface LibvirtPath {
+  path: MStr;
+  /** The element, as the message names it: "<memory model='nvdimm'>". */
+  what: string;
 }

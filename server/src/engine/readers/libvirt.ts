@@ -7,7 +7,7 @@
  */
 import { Diagnostic } from '../diagnostics';
 import { NodeInput } from '../model/build';
-import { EgmDevice, X86_ARCHES, machineBase, rootBus } from '../model/model';
+import { EgmDevice, LibvirtPath, X86_ARCHES, machineBase, rootBus } from '../model/model';
 import { attr, child, childElements, textOf, XmlDocument, XmlElement } from '../syntax/xml';
 import { MStr, Span } from '../text/source';
 import { KiB, MiB, isPow2, parseLibvirtScaled } from '../text/sizes';
@@ -49,6 +49,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
   if (!dom || dom.local !== 'domain') return { nodes: [], diagnostics };
   const args: Args = [];
   const egm: EgmDevice[] = [];
+  const libvirtPaths: LibvirtPath[] = [];
 
   /** Scaled value of an element with unit= (default KiB), as bytes; reports unit problems. */
   const scaled = (el: XmlElement | undefined, defaultScale = KiB, what = el?.local ?? ''): { bytes: bigint; m: MStr } | undefined => {
@@ -302,6 +303,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     // libvirt's alias: the model and the index among the memory devices (nvdimm0, dimm1 …).
     const alias = aliasOf(el)?.text ?? `${model.value.text}${memIdx++}`;
     const srcPath = child(el, 'source') && child(child(el, 'source')!, 'path');
+    if (srcPath && (model.value.text === 'nvdimm' || model.value.text === 'virtio-pmem')) libvirtPaths.push({ path: textOf(srcPath), what: `<memory model='${model.value.text}'>` });
     const access = attr(el, 'access')?.value.text;
     const share = access === 'shared' ? ',share=on' : access === 'private' ? ',share=off' : '';
     const nodeEl = target && child(target, 'node');
@@ -418,7 +420,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
       : undefined;
   const nameSpan = name?.span() ?? dom.nameSpan;
   return {
-    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', arch: domArch, baseDir, args, egm, libvirtNoAcpi }],
+    nodes: [{ source, name: name?.text || baseNameOf(source), nameSpan, kind: 'libvirt', arch: domArch, baseDir, args, egm, libvirtNoAcpi, libvirtPaths }],
     diagnostics,
   };
 }

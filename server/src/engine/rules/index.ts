@@ -44,6 +44,7 @@ import { rule as r_ivshmem_share_off } from './ivshmem-share-off';
 import { rule as r_ivshmem_size_pow2 } from './ivshmem-size-pow2';
 import { rule as r_layout_placement } from './layout-placement';
 import { rule as r_libvirt_memory_device_acpi } from './libvirt-memory-device-acpi';
+import { rule as r_libvirt_memory_path_missing } from './libvirt-memory-path-missing';
 import { rule as r_libvirt_memory } from './libvirt-memory';
 import { rule as r_libvirt_no_acpi_option } from './libvirt-no-acpi-option';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
@@ -137,6 +138,7 @@ export const RULES: Rule[] = [
   r_ivshmem_size_pow2,
   r_layout_placement,
   r_libvirt_memory_device_acpi,
+  r_libvirt_memory_path_missing,
   r_libvirt_memory,
   r_libvirt_no_acpi_option,
   r_libvirt_numa_memory,

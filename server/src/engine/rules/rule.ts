@@ -21,6 +21,12 @@ export interface FileInfo {
 export interface HostProbe {
   stat(path: string): FileInfo | undefined;
   /**
+   * The answers come from a real file system: stat's undefined then means the
+   * path does not exist (not merely "unknown", as for NO_HOST). Rules that
+   * report a missing file need this.
+   */
+  real?: boolean;
+  /**
    * Optional: a number that stays the same while every answer stays the same
    * (a probe that keeps its answers for a while): an analysis that keeps
    * results depending on answers of this generation need not ask again.

@@ -1,0 +1,165 @@
+/**
+ * The libvirt corpus (test/corpus/libvirt): domains that libvirt 9.0 and QEMU
+ * 7.2 were asked to define, translate and really start (record.mjs, on a
+ * private libvirtd). Every domain must be judged as they judged it:
+ *  - offline (no libvirtd: the model of libvirt 9.0), and
+ *  - with `check --libvirt` against a running libvirtd (the private one),
+ * which means: where libvirt or QEMU refused, an error of ours quotes their
+ * words; where the domain started, no error of ours. With a libvirtd here, the
+ * records are checked live first (define, domxml-to-native, start).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyzeDocument } from '../server/src/engine/index';
+import { bundledProfile } from '../server/src/engine/qemu/profile';
+import { nodeHost } from '../server/src/host/probe';
+import { domainSpanOf, argvWords } from '../server/src/engine/libvirt-answer';
+import { parseXml, child, childElements, attr } from '../server/src/engine/syntax/xml';
+import { REPO, runCli } from './support/cli';
+import { PrivateLibvirtd } from './support/libvirtd';
+import { DomainOutcome, domainText, makeFiles, runDomain } from './support/libvirt-corpus';
+
+const DIR = join(REPO, 'test', 'corpus', 'libvirt');
+const domains = readdirSync(DIR).filter((f) => /^\d{3}-.*\.xml$/.test(f)).sort();
+const record = (f: string): DomainOutcome => JSON.parse(readFileSync(join(DIR, f.replace(/\.xml$/, '.expected.json')), 'utf8'));
+
+/** What refused the domain, in the words to look for in our errors (libvirt's category dropped), or undefined if it started. */
+function refusal(o: DomainOutcome): string | undefined {
+  const r = o.define !== 'ok' ? o.define : o.argv !== 'ok' ? o.argv : o.start !== 'ok' ? o.qemuSays ?? o.start : undefined;
+  return r?.replace(/^(internal error|XML error|invalid argument|unsupported configuration|operation failed): /, '');
+}
+
+/** A domain of the corpus written into a scratch directory with the files it names. */
+function materialize(f: string): { dir: string; file: string; text: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lvjudge-'));
+  chmodSync(dir, 0o755);
+  const text = domainText(join(DIR, f), dir);
+  makeFiles(text, dir);
+  const file = join(dir, f);
+  writeFileSync(file, text);
+  return { dir, file, text };
+}
+
+function assertJudged(f: string, o: DomainOutcome, errors: string[], how: string) {
+  const why = refusal(o);
+  if (why) assert.ok(errors.some((m) => m.includes(why)), `${f} (${how}): libvirt ${o.libvirt} / QEMU ${o.qemu} refused it ("${why}") but no error of ours says so:\n${errors.join('\n')}`);
+  else assert.deepEqual(errors, [], `${f} (${how}): libvirt ${o.libvirt} and QEMU ${o.qemu} started it, yet we report errors`);
+}
+
+test('the corpus covers what issue 14 names, refused and accepted', () => {
+  assert.ok(domains.length >= 15, `${domains.length} domains`);
+  const outcomes = domains.map(record);
+  assert.ok(outcomes.filter((o) => refusal(o)).length >= 5, 'refused domains');
+  assert.ok(outcomes.filter((o) => !refusal(o)).length >= 5, 'accepted domains');
+  for (const o of outcomes) assert.equal(o.libvirt, '9.0.0');
+});
+
+test('offline (no libvirtd), every recorded domain is judged as libvirt 9.0 and QEMU 7.2 judged it', () => {
+  for (const f of domains) {
+    const { dir, file, text } = materialize(f);
+    try {
+      const r = analyzeDocument(text, file, nodeHost, 'libvirt', { qemu: bundledProfile('7.2') });
+      const errors = r.diagnostics.filter((d) => d.severity === 'error').map((d) => `[${d.code}] ${d.message.split(dir).join('@DIR@')}`);
+      assertJudged(f, record(f), errors, 'offline');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+let lv: PrivateLibvirtd | string = 'not started';
+before(async () => {
+  lv = await PrivateLibvirtd.start();
+});
+after(() => {
+  if (typeof lv !== 'string') lv.stop();
+});
+
+test('live: a private libvirtd 9.0 still defines, translates and starts each domain as recorded', { timeout: 600_000 }, (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  for (const f of domains) assert.deepEqual(runDomain(lv, join(DIR, f)), record(f), `${f}: libvirt/QEMU now do something else than recorded (re-record: node test/corpus/libvirt/record.mjs)`);
+});
+
+test('check --libvirt against the running libvirtd judges every recorded domain as libvirt and QEMU did', { timeout: 600_000 }, (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const d = lv;
+  for (const f of domains) {
+    const { dir, file } = materialize(f);
+    try {
+      const r = runCli(['check', '--libvirt', '--connect', d.uri, '--format', 'json', file]);
+      const out = JSON.parse(r.stdout) as { libvirt: { uri?: string; version?: string; none?: string }; files: { diagnostics: { code: string; severity: string; message: string }[] }[] };
+      assert.equal(out.libvirt.uri, d.uri, `${f}: libvirt was not asked: ${r.stderr}`);
+      assert.equal(out.libvirt.version, '9.0.0');
+      const errors = out.files[0].diagnostics.filter((x) => x.severity === 'error').map((x) => `[${x.code}] ${x.message.split(dir).join('@DIR@')}`);
+      assertJudged(f, record(f), errors, 'check --libvirt');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+test('libvirt refusing a domain: its own words at the element they name (libvirt-refuses), and check fails', (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lvrefuse-'));
+  try {
+    const text = readFileSync(join(DIR, '011-unit-gib.xml'), 'utf8').replace('<devices>', "<devices>\n    <memballoon model='bogus'/>");
+    const file = join(dir, 'balloon.xml');
+    writeFileSync(file, text);
+    const offline = runCli(['check', '--format', 'json', file]);
+    assert.equal(offline.status, 0, 'the offline model does not know balloon models');
+    const r = runCli(['check', '--libvirt', '--connect', (lv as PrivateLibvirtd).uri, '--format', 'json', file]);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    const ds = (JSON.parse(r.stdout) as { files: { diagnostics: { code: string; message: string; range: { start: { line: number; character: number }; end: { line: number; character: number } } }[] }[] }).files[0].diagnostics;
+    const refused = ds.find((x) => x.code === 'libvirt-refuses');
+    assert.ok(refused, JSON.stringify(ds));
+    assert.match(refused.message, /libvirt 9\.0\.0 \(qemu:\/\/\/system\?socket=.*\) refuses this domain: "XML error: Invalid value for attribute 'model' in element 'memballoon': 'bogus'\."/);
+    const lines = text.split('\n');
+    const { start, end } = refused.range;
+    assert.equal(lines[start.line].slice(start.character, end.character), 'bogus', 'the range is the value libvirt names');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("findings on libvirt's own command line map back to the XML: pass-through characters, aliases, options", (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const { dir, file, text } = materialize('007-nvdimm-acpi.xml');
+  const fame = materialize('002-fame-seed-q35-addr.xml');
+  try {
+    const argvOf = (f: string) => (lv as PrivateLibvirtd).virsh('domxml-to-native', 'qemu-argv', f).stdout;
+    const dom = parseXml(text).root!;
+    const nv = argvOf(file);
+    const words = argvWords(nv);
+    const at = (pred: (w: string) => boolean, needle: string) => {
+      const w = words.find((x) => pred(x.text))!;
+      assert.ok(w, needle);
+      const k = w.text.indexOf(needle);
+      return { start: w.at[k], end: w.at[k + needle.length - 1] + 1 };
+    };
+    const slice = (s: { start: number; end: number }, t2 = text) => t2.slice(s.start, s.end);
+    // -m 768 … is <memory>; the nvdimm device (alias nvdimm0) is the <memory model='nvdimm'> element; ram-node0 is cell 0.
+    assert.equal(slice(domainSpanOf(text, nv, at((w) => /^size=768M/.test(w) || /^768/.test(w), '768')).span), "memory");
+    const devices = child(dom, 'devices')!;
+    const nvEl = childElements(devices, 'memory')[0];
+    assert.deepEqual(domainSpanOf(text, nv, at((w) => w.includes('"driver":"nvdimm"'), 'nvdimm0')).span, nvEl.nameSpan);
+    const cell = childElements(child(child(dom, 'cpu')!, 'numa')!, 'cell')[0];
+    assert.deepEqual(domainSpanOf(text, nv, at((w) => w.includes('"id":"ram-node0"'), 'ram-node0')).span, attr(cell, 'memory')!.valueSpan);
+    // A pass-through argument maps character for character into its <qemu:arg value>.
+    const fv = argvOf(fame.file);
+    const fw = argvWords(fv);
+    const w = fw.find((x) => x.text.startsWith('ivshmem-plain,'))!;
+    const k = w.text.indexOf('addr=0x10');
+    const m = domainSpanOf(fame.text, fv, { start: w.at[k], end: w.at[k + 8] + 1 });
+    assert.ok(m.passedThrough);
+    assert.equal(fame.text.slice(m.span.start, m.span.end), 'addr=0x10');
+    // libvirt's own pcie-root-port has no element: the domain's name.
+    const rp = fw.find((x) => x.text.includes('"driver":"pcie-root-port"'))!;
+    assert.equal(fame.text.slice(...Object.values(domainSpanOf(fame.text, fv, { start: rp.at[2], end: rp.at[3] }).span) as [number, number]), 'domain');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(fame.dir, { recursive: true, force: true });
+  }
+});
