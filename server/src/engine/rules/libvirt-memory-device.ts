@@ -24,7 +24,7 @@ export const rule: Rule = {
   code: 'libvirt-memory-device',
   severity: 'error',
   summary:
-    "A <memory> device as libvirt 9.0 validates it at define: virtio-mem <block> a power of two ≥ 2 MiB, <requested> ≤ <size> and a multiple of <block>; nvdimm/virtio-pmem need <source><path>; virtio-pmem access='shared' and no <node>; with NUMA cells, dimm/nvdimm/virtio-mem need <target><node>.",
+    "A <memory> device as libvirt 9.0 validates it at define: virtio-mem <block> a power of two ≥ 2 MiB, <requested> ≤ <size> and a multiple of <block>; nvdimm/virtio-pmem need <source><path>; virtio-pmem access='shared' (its default) and no <node>; with NUMA cells, dimm/nvdimm/virtio-mem need <target><node>.",
   enforcedBy: 'block size must be a power of two / requested size must be an integer multiple of block size / path is required for model \'nvdimm\' / shared access mode required for virtio-pmem device / target NUMA node needs to be specified for memory device',
 };
 
@@ -46,7 +46,7 @@ export function checkDomain(dom: XmlElement, report: Report): void {
       if (size && req && req.m && req.kib > size.kib) {
         report({
           span: req.m.span(),
-          message: `virtio-mem <requested> ${req.kib} KiB is more than its <size> ${size.kib} KiB: the guest can be given at most the whole device. libvirt: "XML error: requested size must be smaller than or equal to @size (${size.kib}KiB)"`,
+          message: `virtio-mem <requested> ${req.kib} KiB is more than its <size> ${size.kib} KiB: the guest can be given at most the whole device. libvirt: "requested size must be smaller than or equal to @size (${size.kib}KiB)"`,
           related: [{ span: size.m.span(), message: `<size> ${size.kib} KiB` }],
         });
         continue;
@@ -55,8 +55,8 @@ export function checkDomain(dom: XmlElement, report: Report): void {
         report({
           span: block ? block.m.span() : t.nameSpan,
           message: block
-            ? `virtio-mem <block> ${block.kib} KiB is not a power of two. libvirt: "XML error: block size must be a power of two"`
-            : `A virtio-mem device needs <block unit='MiB'>2</block> (its block size, a power of two, at least 2 MiB on x86): without it the block size is 0. libvirt: "XML error: block size must be a power of two"`,
+            ? `virtio-mem <block> ${block.kib} KiB is not a power of two. libvirt: "block size must be a power of two"`
+            : `A virtio-mem device needs <block unit='MiB'>2</block> (its block size, a power of two, at least 2 MiB on x86): without it the block size is 0. libvirt: "block size must be a power of two"`,
           fixes: block ? [] : [{ title: "Add <block unit='MiB'>2</block>", edits: [{ span: { start: t.startTagSpan.end, end: t.startTagSpan.end }, newText: "\n        <block unit='MiB'>2</block>" }] }],
         });
         continue;
@@ -65,7 +65,7 @@ export function checkDomain(dom: XmlElement, report: Report): void {
       if (block.kib < THP_KIB) {
         report({
           span: block.m.span(),
-          message: `virtio-mem <block> ${block.kib} KiB is below the host's transparent huge page size (2 MiB on x86_64). libvirt: "XML error: block size too small, must be at least ${THP_KIB}KiB"`,
+          message: `virtio-mem <block> ${block.kib} KiB is below the host's transparent huge page size (2 MiB on x86_64). libvirt: "block size too small, must be at least ${THP_KIB}KiB"`,
           fixes: [{ title: "Use <block unit='MiB'>2</block>", edits: [{ span: { start: block.el.startTagSpan.start, end: (block.el.endTagSpan ?? block.el.startTagSpan).end }, newText: "<block unit='MiB'>2</block>" }] }],
         });
         continue;
@@ -73,7 +73,7 @@ export function checkDomain(dom: XmlElement, report: Report): void {
       if (req && req.m && req.kib % block.kib !== 0n) {
         report({
           span: req.m.span(),
-          message: `virtio-mem <requested> ${req.kib} KiB is not a multiple of its <block> ${block.kib} KiB (the guest plugs whole blocks). libvirt: "XML error: requested size must be an integer multiple of block size"`,
+          message: `virtio-mem <requested> ${req.kib} KiB is not a multiple of its <block> ${block.kib} KiB (the guest plugs whole blocks). libvirt: "requested size must be an integer multiple of block size"`,
           related: [{ span: block.m.span(), message: `<block> ${block.kib} KiB` }],
         });
         continue;
@@ -85,7 +85,7 @@ export function checkDomain(dom: XmlElement, report: Report): void {
       if (!path) {
         report({
           span: where,
-          message: `A <memory model='${model}'> is backed by a file: it needs <source><path>…</path></source>. libvirt: "XML error: path is required for model '${model}'"`,
+          message: `A <memory model='${model}'> is backed by a file: it needs <source><path>…</path></source>. libvirt: "path is required for model '${model}'"`,
         });
         continue;
       }
@@ -101,11 +101,12 @@ export function checkDomain(dom: XmlElement, report: Report): void {
     }
     if (model === 'virtio-pmem') {
       const acc = attr(d.el, 'access');
-      if (acc?.value.text !== 'shared') {
+      // (Without access=, libvirt makes it shared: virDomainMemoryDefPostParse.)
+      if (acc && acc.value.text !== 'shared') {
         report({
-          span: acc?.valueSpan ?? where,
-          message: `A virtio-pmem device writes through to its file and needs access='shared'${acc ? `, not '${acc.value.text}'` : ''}. libvirt: "unsupported configuration: shared access mode required for virtio-pmem device"`,
-          fixes: [acc ? { title: "Use access='shared'", edits: [{ span: acc.valueSpan, newText: 'shared' }] } : { title: "Add access='shared'", edits: [{ span: { start: d.model!.span.end, end: d.model!.span.end }, newText: " access='shared'" }] }],
+          span: acc.valueSpan,
+          message: `A virtio-pmem device writes through to its file and needs access='shared' (the default), not '${acc.value.text}'. libvirt: "unsupported configuration: shared access mode required for virtio-pmem device"`,
+          fixes: [{ title: "Use access='shared'", edits: [{ span: acc.valueSpan, newText: 'shared' }] }],
         });
         continue;
       }

@@ -13,7 +13,8 @@ import { KiB, parseLibvirtScaled } from '../text/sizes';
  * - memory devices need <maxMemory> ("cannot use/hotplug a memory device when
  *   domain 'maxMemory' is not defined");
  * - no more devices than slots ("memory device count 'N' exceeds slots count
- *   'M'");
+ *   'M'"; with more dimm/nvdimm than slots, libvirt's slot assignment stops
+ *   first: "failed to find an empty memory slot");
  * - the devices fit between the initial memory (the cells', or <memory> less
  *   the devices) and <maxMemory> ("memory device total size exceeds hotplug
  *   space", "maximum memory size must be equal or greater than the actual
@@ -26,7 +27,7 @@ export const rule: Rule = {
   severity: 'error',
   summary:
     "Memory devices (dimm, nvdimm, virtio-mem, virtio-pmem) need <maxMemory slots=…>, one slot each, and room below maxMemory beside the initial memory; libvirt 9.0 refuses at define.",
-  enforcedBy: "cannot use/hotplug a memory device when domain 'maxMemory' is not defined / memory device count '3' exceeds slots count '2' / memory device total size exceeds hotplug space / both maximum memory size and memory slot count must be specified",
+  enforcedBy: "failed to find an empty memory slot / cannot use/hotplug a memory device when domain 'maxMemory' is not defined / memory device count '3' exceeds slots count '2' / memory device total size exceeds hotplug space / both maximum memory size and memory slot count must be specified",
 };
 
 export function checkDomain(dom: XmlElement, report: Report): void {
@@ -84,15 +85,20 @@ export function checkDomain(dom: XmlElement, report: Report): void {
     return;
   }
   if (cells.length === 0) return; // libvirt-memory: hotplug needs a NUMA cell on x86
-  if (slots !== undefined && devs.length > slots) {
-    const extra = devs[slots];
-    report({
-      span: extra.model?.valueSpan ?? extra.el.nameSpan,
-      message: `${devs.length} memory devices and <maxMemory slots='${slots}'>: each device (virtio-mem and virtio-pmem too, in libvirt 9.0) takes a slot. libvirt: "unsupported configuration: memory device count '${devs.length}' exceeds slots count '${slots}'"`,
-      related: [{ span: slotsA!.valueSpan, message: `slots='${slots}'` }],
-      fixes: [{ title: `Use slots='${devs.length}'`, edits: [{ span: slotsA!.valueSpan, newText: String(devs.length) }] }],
-    });
-    return;
+  if (slots !== undefined) {
+    // dimm and nvdimm get a memory slot when libvirt assigns addresses (before validation), the others a PCI slot.
+    const slotted = devs.filter((d) => ['dimm', 'nvdimm'].includes(d.model?.value.text ?? 'dimm'));
+    const over = slotted.length > slots ? slotted[slots] : devs.length > slots ? devs[slots] : undefined;
+    if (over) {
+      const words = slotted.length > slots ? 'internal error: failed to find an empty memory slot' : `unsupported configuration: memory device count '${devs.length}' exceeds slots count '${slots}'`;
+      report({
+        span: over.model?.valueSpan ?? over.el.nameSpan,
+        message: `${devs.length} memory device${devs.length === 1 ? '' : 's'} and <maxMemory slots='${slots}'>: each memory device (virtio-mem and virtio-pmem too, in libvirt 9.0) takes a slot. libvirt: "${words}"`,
+        related: [{ span: slotsA!.valueSpan, message: `slots='${slots}'` }],
+        fixes: [{ title: `Use slots='${devs.length}'`, edits: [{ span: slotsA!.valueSpan, newText: String(devs.length) }] }],
+      });
+      return;
+    }
   }
   if (initial !== undefined && devKiB > max.kib - initial) {
     report({
