@@ -313,6 +313,8 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     const target = child(el, 'target');
     const size = target ? scaled(child(target, 'size'), KiB, 'size') : undefined;
     if (!model || !size) return;
+    // Without <maxMemory> libvirt refuses every memory device (libvirt-memory-hotplug): no command line to model.
+    if (!maxEl) return;
     const where = el.nameSpan;
     // libvirt's alias: the model and the index among the memory devices (nvdimm0, dimm1 …).
     const alias = aliasOf(el)?.text ?? `${model.value.text}${memIdx++}`;
