@@ -31,26 +31,50 @@ export function sizeKiB(el: XmlElement | undefined): { kib: bigint; m: MStr; el:
 
 export interface MemoryDevice {
   el: XmlElement;
-  /** Position among the domain's <memory> devices (libvirt's alias is model + index: dimm0, virtiomem1 …). */
+  /** Position among the domain's <memory> devices. */
   index: number;
   model: XmlAttr | undefined;
   target: XmlElement | undefined;
   size?: { kib: bigint; m: MStr; el: XmlElement };
   /** <target><node>: its number and the range of its text. */
   node?: { n: number; m: MStr };
-  /** libvirt's alias for the device ("dimm0", "virtiomem1"). */
+  /** libvirt's alias for the device ("dimm0" by slot, "virtiomem1" by count). */
   alias: string;
 }
 
 export function memoryDevices(dom: XmlElement): MemoryDevice[] {
   const devices = child(dom, 'devices');
   if (!devices) return [];
-  return childElements(devices, 'memory').map((el, index) => {
+  const els = childElements(devices, 'memory');
+  // libvirt's aliases (qemuAssignDeviceMemoryAlias): dimm and nvdimm are named by their memory slot, the explicit
+  // <address type='dimm' slot=…> or else the first free one in document order; virtio-mem and virtio-pmem by a
+  // counter per model.
+  const slotOf = (el: XmlElement) => {
+    const a = child(el, 'address');
+    const s = a && attr(a, 'type')?.value.text === 'dimm' ? attr(a, 'slot')?.value.text : undefined;
+    return s !== undefined && /^[0-9]+$/.test(s) ? Number(s) : undefined;
+  };
+  const usedSlots = new Set(els.map(slotOf).filter((x): x is number => x !== undefined));
+  const counters = new Map<string, number>();
+  return els.map((el, index) => {
     const model = attr(el, 'model');
     const target = child(el, 'target');
     const nodeEl = target && child(target, 'node');
     const nm = nodeEl && textOf(nodeEl);
-    const alias = child(el, 'alias') && attr(child(el, 'alias')!, 'name')?.value.text;
+    const given = child(el, 'alias') && attr(child(el, 'alias')!, 'name')?.value.text;
+    const prefix = (model?.value.text ?? 'dimm').replace('-', '');
+    let n: number;
+    if (prefix === 'dimm' || prefix === 'nvdimm') {
+      const s = slotOf(el);
+      if (s !== undefined) n = s;
+      else {
+        for (n = 0; usedSlots.has(n); n++);
+        usedSlots.add(n);
+      }
+    } else {
+      n = counters.get(prefix) ?? 0;
+      counters.set(prefix, n + 1);
+    }
     return {
       el,
       index,
@@ -58,7 +82,7 @@ export function memoryDevices(dom: XmlElement): MemoryDevice[] {
       target,
       size: target && sizeKiB(child(target, 'size')),
       node: nm && /^[0-9]+$/.test(nm.text) ? { n: Number(nm.text), m: nm } : undefined,
-      alias: alias ?? `${(model?.value.text ?? 'dimm').replace('-', '')}${index}`,
+      alias: given ?? `${prefix}${n}`,
     };
   });
 }

@@ -31,7 +31,7 @@ import * as hugepages from '../rules/libvirt-hugepages';
 import * as memDevice from '../rules/libvirt-memory-device';
 import * as memHotplug from '../rules/libvirt-memory-hotplug';
 import * as memAddress from '../rules/libvirt-memory-address';
-import { Report } from './libvirt-domain';
+import { memoryDevices, Report } from './libvirt-domain';
 
 /** libvirt 9.0's own validation of memory, NUMA, hugepages, numatune and memory devices: one rule file each. */
 const DOMAIN_CHECKS: { rule: Rule; checkDomain(dom: XmlElement, report: Report): void }[] = [numaCell, cellRef, hugepages, memDevice, memHotplug, memAddress];
@@ -223,6 +223,8 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
 
   const devices = child(dom, 'devices');
   let memIdx = 0;
+  const memAliases = new Map(memoryDevices(dom).map((d) => [d.el, d.alias]));
+  const memSeen = new Set<string>();
   if (devices) {
     let shmemIdx = 0;
     for (const d of childElements(devices)) {
@@ -317,7 +319,10 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     if (!maxEl) return;
     const where = el.nameSpan;
     // libvirt's alias: the model and the index among the memory devices (nvdimm0, dimm1 …).
-    const alias = aliasOf(el)?.text ?? `${model.value.text}${memIdx++}`;
+    const alias = memAliases.get(el) ?? `${model.value.text.replace('-', '')}${memIdx++}`;
+    // Two devices in one slot: libvirt refuses the domain (libvirt-memory-address); model the first only.
+    if (memSeen.has(alias)) return;
+    memSeen.add(alias);
     const srcPath = child(el, 'source') && child(child(el, 'source')!, 'path');
     const access = attr(el, 'access')?.value.text;
     const share = access === 'shared' ? ',share=on' : access === 'private' ? ',share=off' : '';
@@ -332,6 +337,20 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     } else if (model.value.text === 'dimm') {
       opt(args, 'object', compose(where, `memory-backend-ram,id=mem${alias},size=`, sizeM, share), where);
       opt(args, 'device', MStr.concat([MStr.synthetic(`pc-dimm,id=${alias},memdev=mem${alias}`, where), node]), where);
+    } else if (model.value.text === 'virtio-mem') {
+      // libvirt passes <size> (rounded up to the block size) as the backend, reserve=off, and the device's
+      // block-size and requested-size in bytes; the PCI slot is libvirt's (not modelled).
+      const blk = scaled(child(target!, 'block'), KiB, 'block');
+      const req = scaled(child(target!, 'requested'), KiB, 'requested');
+      const bb = blk && blk.bytes > 0n ? blk.bytes : 2n * MiB;
+      const vbytes = ((size.bytes + bb - 1n) / bb) * bb;
+      opt(args, 'object', compose(where, `memory-backend-ram,id=mem${alias},size=`, MStr.synthetic(`${vbytes / KiB}K`, size.m.span()), share, ',reserve=off'), where);
+      const extra = [blk ? MStr.synthetic(`,block-size=${blk.bytes}`, blk.m.span()) : undefined, req ? MStr.synthetic(`,requested-size=${req.bytes}`, req.m.span()) : undefined].filter((x): x is MStr => !!x);
+      opt(args, 'device', MStr.concat([MStr.synthetic(`virtio-mem-pci,id=${alias},memdev=mem${alias}`, where), node, ...extra]), where);
+    } else if (model.value.text === 'virtio-pmem' && srcPath) {
+      // virtio-pmem is shared unless said otherwise (libvirt refuses anything else: libvirt-memory-device).
+      opt(args, 'object', compose(where, `memory-backend-file,id=mem${alias},mem-path=`, textOf(srcPath), ',size=', MStr.synthetic(`${size.bytes / KiB}K`, size.m.span()), share || ',share=on'), where);
+      opt(args, 'device', MStr.concat([MStr.synthetic(`virtio-pmem-pci,id=${alias},memdev=mem${alias}`, where)]), where);
     }
   }
 
