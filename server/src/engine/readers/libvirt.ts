@@ -24,6 +24,17 @@ import { rule as slotRule } from '../rules/libvirt-passthrough-slot';
 import { rule as memAcpiRule } from '../rules/libvirt-memory-device-acpi';
 import { isPciDriver, libvirtRootSlots } from './libvirt-slots';
 import { XmlAttr } from '../syntax/xml';
+import { Rule } from '../rules/rule';
+import * as cellRef from '../rules/libvirt-numa-cell-ref';
+import * as numaCell from '../rules/libvirt-numa-cell';
+import * as hugepages from '../rules/libvirt-hugepages';
+import * as memDevice from '../rules/libvirt-memory-device';
+import * as memHotplug from '../rules/libvirt-memory-hotplug';
+import * as memAddress from '../rules/libvirt-memory-address';
+import { memoryDevices, Report } from './libvirt-domain';
+
+/** libvirt 9.0's own validation of memory, NUMA, hugepages, numatune and memory devices: one rule file each. */
+const DOMAIN_CHECKS: { rule: Rule; checkDomain(dom: XmlElement, report: Report): void }[] = [numaCell, cellRef, hugepages, memDevice, memHotplug, memAddress];
 
 export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
 
@@ -87,6 +98,8 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     return { bytes: r.bytes, m: v };
   };
 
+  for (const c of DOMAIN_CHECKS) c.checkDomain(dom, (f) => diagnostics.push(makeDiagnostic(c.rule, f)));
+
   const nameEl = child(dom, 'name');
   const name = nameEl ? textOf(nameEl) : undefined;
 
@@ -138,21 +151,33 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
       const scale = u ? unitScale(u.value.text) : KiB;
       return sum % scale === 0n ? [{ title: `Set <memory> to ${sum / KiB} KiB`, edits: [{ span: mem!.m.span(), newText: String(sum / scale) }] }] : [];
     };
-    // libvirt 9.0 counts memory devices in <memory>: cells + <memory model='dimm|nvdimm'> sizes (checked with virsh: -m is the cells').
+    // libvirt 9.0 counts every memory device in <memory> (virDomainDefPostParseMemory: cells + the <target><size>
+    // of each <memory> device, dimm, nvdimm, virtio-mem (its size, not <requested>) and virtio-pmem alike); -m is
+    // the cells'. <memory> equal to the cells alone is the initial memory and passes too.
     let devSum = 0n;
+    const devSizes: { span: Span; kib: bigint; what: string }[] = [];
     for (const d of devicesEl ? childElements(devicesEl, 'memory') : []) {
       const t = child(d, 'target');
       const sz = t && child(t, 'size');
       const r = sz && parseLibvirtScaled(textOf(sz).text, attr(sz, 'unit')?.value.text, KiB);
-      if (r && r.ok) devSum += roundMiB(r.bytes);
+      if (r && r.ok) {
+        devSum += roundMiB(r.bytes);
+        devSizes.push({ span: textOf(sz).span(), kib: r.bytes / KiB, what: attr(d, 'model')?.value.text ?? 'memory device' });
+      }
     }
-    if (mem && roundMiB(mem.bytes) !== sum && (devSum === 0n || roundMiB(mem.bytes) !== sum + devSum)) {
+    if (mem && roundMiB(mem.bytes) !== sum && roundMiB(mem.bytes) !== sum + devSum) {
+      const total = sum + devSum;
       diagnostics.push(
         makeDiagnostic(numaRule, {
           span: mem.m.span(),
-          message: `<memory> is ${mem.bytes / KiB} KiB but the NUMA cells add up to ${sum / KiB} KiB: libvirt silently replaces <memory> with the sum of the cells, so the guest gets ${sum / MiB} MiB.`,
-          related: cellSizes.map((c) => ({ span: c.m.span(), message: `cell ${c.id}: ${c.bytes / KiB} KiB` })),
-          fixes: sumFix(sum),
+          message: devSum
+            ? `<memory> is ${mem.bytes / KiB} KiB but the NUMA cells add up to ${sum / KiB} KiB and the ${devSizes.length} memory device${devSizes.length === 1 ? '' : 's'} to ${devSum / KiB} KiB: libvirt silently replaces <memory> with cells + devices, ${total / KiB} KiB; the guest boots with the cells' ${sum / MiB} MiB and can reach ${total / MiB} MiB.`
+            : `<memory> is ${mem.bytes / KiB} KiB but the NUMA cells add up to ${sum / KiB} KiB: libvirt silently replaces <memory> with the sum of the cells, so the guest gets ${sum / MiB} MiB.`,
+          related: [
+            ...cellSizes.map((c) => ({ span: c.m.span(), message: `cell ${c.id}: ${c.bytes / KiB} KiB` })),
+            ...devSizes.map((d) => ({ span: d.span, message: `${d.what}: ${d.kib} KiB` })),
+          ],
+          fixes: sumFix(total),
         }),
       );
     }
@@ -209,6 +234,8 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
 
   const devices = child(dom, 'devices');
   let memIdx = 0;
+  const memAliases = new Map(memoryDevices(dom).map((d) => [d.el, d.alias]));
+  const memSeen = new Set<string>();
   if (devices) {
     let shmemIdx = 0;
     for (const d of childElements(devices)) {
@@ -299,9 +326,14 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     const target = child(el, 'target');
     const size = target ? scaled(child(target, 'size'), KiB, 'size') : undefined;
     if (!model || !size) return;
+    // Without <maxMemory> libvirt refuses every memory device (libvirt-memory-hotplug): no command line to model.
+    if (!maxEl) return;
     const where = el.nameSpan;
     // libvirt's alias: the model and the index among the memory devices (nvdimm0, dimm1 …).
-    const alias = aliasOf(el)?.text ?? `${model.value.text}${memIdx++}`;
+    const alias = memAliases.get(el) ?? `${model.value.text.replace('-', '')}${memIdx++}`;
+    // Two devices in one slot: libvirt refuses the domain (libvirt-memory-address); model the first only.
+    if (memSeen.has(alias)) return;
+    memSeen.add(alias);
     const srcPath = child(el, 'source') && child(child(el, 'source')!, 'path');
     if (srcPath && (model.value.text === 'nvdimm' || model.value.text === 'virtio-pmem')) libvirtPaths.push({ path: textOf(srcPath), what: `<memory model='${model.value.text}'>` });
     const access = attr(el, 'access')?.value.text;
@@ -317,6 +349,20 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     } else if (model.value.text === 'dimm') {
       opt(args, 'object', compose(where, `memory-backend-ram,id=mem${alias},size=`, sizeM, share), where);
       opt(args, 'device', MStr.concat([MStr.synthetic(`pc-dimm,id=${alias},memdev=mem${alias}`, where), node]), where);
+    } else if (model.value.text === 'virtio-mem') {
+      // libvirt passes <size> (rounded up to the block size) as the backend, reserve=off, and the device's
+      // block-size and requested-size in bytes; the PCI slot is libvirt's (not modelled).
+      const blk = scaled(child(target!, 'block'), KiB, 'block');
+      const req = scaled(child(target!, 'requested'), KiB, 'requested');
+      const bb = blk && blk.bytes > 0n ? blk.bytes : 2n * MiB;
+      const vbytes = ((size.bytes + bb - 1n) / bb) * bb;
+      opt(args, 'object', compose(where, `memory-backend-ram,id=mem${alias},size=`, MStr.synthetic(`${vbytes / KiB}K`, size.m.span()), share, ',reserve=off'), where);
+      const extra = [blk ? MStr.synthetic(`,block-size=${blk.bytes}`, blk.m.span()) : undefined, req ? MStr.synthetic(`,requested-size=${req.bytes}`, req.m.span()) : undefined].filter((x): x is MStr => !!x);
+      opt(args, 'device', MStr.concat([MStr.synthetic(`virtio-mem-pci,id=${alias},memdev=mem${alias}`, where), node, ...extra]), where);
+    } else if (model.value.text === 'virtio-pmem' && srcPath) {
+      // virtio-pmem is shared unless said otherwise (libvirt refuses anything else: libvirt-memory-device).
+      opt(args, 'object', compose(where, `memory-backend-file,id=mem${alias},mem-path=`, textOf(srcPath), ',size=', MStr.synthetic(`${size.bytes / KiB}K`, size.m.span()), share || ',share=on'), where);
+      opt(args, 'device', MStr.concat([MStr.synthetic(`virtio-pmem-pci,id=${alias},memdev=mem${alias}`, where)]), where);
     }
   }
 

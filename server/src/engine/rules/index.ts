@@ -43,10 +43,16 @@ import { rule as r_ivshmem_no_memdev } from './ivshmem-no-memdev';
 import { rule as r_ivshmem_share_off } from './ivshmem-share-off';
 import { rule as r_ivshmem_size_pow2 } from './ivshmem-size-pow2';
 import { rule as r_layout_placement } from './layout-placement';
+import { rule as r_libvirt_hugepages } from './libvirt-hugepages';
+import { rule as r_libvirt_memory_address } from './libvirt-memory-address';
 import { rule as r_libvirt_memory_device_acpi } from './libvirt-memory-device-acpi';
+import { rule as r_libvirt_memory_device } from './libvirt-memory-device';
+import { rule as r_libvirt_memory_hotplug } from './libvirt-memory-hotplug';
 import { rule as r_libvirt_memory_path_missing } from './libvirt-memory-path-missing';
 import { rule as r_libvirt_memory } from './libvirt-memory';
 import { rule as r_libvirt_no_acpi_option } from './libvirt-no-acpi-option';
+import { rule as r_libvirt_numa_cell_ref } from './libvirt-numa-cell-ref';
+import { rule as r_libvirt_numa_cell } from './libvirt-numa-cell';
 import { rule as r_libvirt_numa_memory } from './libvirt-numa-memory';
 import { rule as r_libvirt_passthrough_slot } from './libvirt-passthrough-slot';
 import { rule as r_libvirt_qemu_namespace } from './libvirt-qemu-namespace';
@@ -137,10 +143,16 @@ export const RULES: Rule[] = [
   r_ivshmem_share_off,
   r_ivshmem_size_pow2,
   r_layout_placement,
+  r_libvirt_hugepages,
+  r_libvirt_memory_address,
   r_libvirt_memory_device_acpi,
+  r_libvirt_memory_device,
+  r_libvirt_memory_hotplug,
   r_libvirt_memory_path_missing,
   r_libvirt_memory,
   r_libvirt_no_acpi_option,
+  r_libvirt_numa_cell_ref,
+  r_libvirt_numa_cell,
   r_libvirt_numa_memory,
   r_libvirt_passthrough_slot,
   r_libvirt_qemu_namespace,
