@@ -20,6 +20,8 @@ export interface DomainOutcome {
   start: string;
   /** QEMU's own words in the start error, if QEMU refused. */
   qemuSays?: string;
+  /** libvirt defined the domain but kept none of its <qemu:commandline> (dumpxml has none). */
+  droppedCommandline?: true;
 }
 
 /** The domain text with @DIR@ replaced by dir. */
@@ -73,6 +75,7 @@ export function runDomain(d: PrivateLibvirtd, file: string): DomainOutcome {
       return out;
     }
     try {
+      if (/<[\w-]+:commandline/.test(text) && !d.virsh('dumpxml', name).stdout.includes('commandline>')) out.droppedCommandline = true;
       const nat = d.virsh('domxml-to-native', 'qemu-argv', '--domain', name);
       if (nat.status !== 0) out.argv = virshReason(nat.stderr);
       const st = d.virsh('start', name);

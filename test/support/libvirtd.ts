@@ -88,7 +88,12 @@ export function virshReason(stderr: string): string {
 
 /** A start error without the time stamps QEMU and libvirt put in it. */
 export function normalizeStartError(e: string): string {
-  return e.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z /g, '').replace(/\s+/g, ' ').trim();
+  // (Which of the two libvirt says depends on when it saw QEMU go: the same failure.)
+  return e
+    .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z /g, '')
+    .replace('process exited while connecting to monitor', 'qemu unexpectedly closed the monitor')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** QEMU's own words in a start error: after the last "qemu-system-…: " and any "-device …: " or "-object …: " prefix. */

@@ -98,12 +98,13 @@ function elementOfAlias(dom: XmlElement, id: string): XmlElement | undefined {
 }
 
 /** The element libvirt makes an option from, for options that are not devices. */
-function elementOfOption(dom: XmlElement, option: string, value: string): XmlElement | undefined {
+function elementOfOption(dom: XmlElement, option: string, value: string, key: string): XmlElement | undefined {
   const os = child(dom, 'os');
   const type = os && child(os, 'type');
   switch (option) {
     case '-m':
-      return child(dom, 'maxMemory') && /maxmem=/.test(value) ? child(dom, 'maxMemory') : child(dom, 'memory');
+      // size= is <memory> (less the memory devices); slots= and maxmem= are <maxMemory>.
+      return (key === 'slots' || key === 'maxmem') && child(dom, 'maxMemory') ? child(dom, 'maxMemory') : child(dom, 'memory');
     case '-smp':
       return child(dom, 'vcpu');
     case '-machine':
@@ -171,7 +172,10 @@ export function domainSpanOf(domText: string, argv: string, s: Span): { span: Sp
       /* not JSON after all */
     }
   } else id = /(?:^|,)id=([^,]+)/.exec(value)?.[1];
-  const el = (id && elementOfAlias(dom, id)) || elementOfOption(dom, option, value);
+  // The key=value part of the word the span starts in ("maxmem" in size=…,slots=4,maxmem=…).
+  const off = word.at.indexOf(s.start);
+  const key = off >= 0 && !word.text.startsWith('{') ? /(?:^|,)([\w.-]+)=[^,]*$/.exec(word.text.slice(0, off + 1))?.[1] ?? '' : '';
+  const el = (id && elementOfAlias(dom, id)) || elementOfOption(dom, option, value, key);
   return el ? { span: pointAt(el), passedThrough: false, word: value } : fallback(value);
 }
 

@@ -122,6 +122,11 @@ function pciDevices(devices: XmlElement | undefined, q35: boolean): { video?: De
   for (const v of videos.slice(1)) add({ el: v, what: 'a secondary <video>', driver: 'virtio-gpu-pci', pcie: true });
   for (const s of of('shmem')) add({ el: s, what: '<shmem>', driver: attr(child(s, 'model') ?? s, 'type')?.value.text ?? 'ivshmem-plain', pcie: false });
   for (const v of of('vsock')) add({ el: v, what: '<vsock>', driver: 'vhost-vsock-pci', pcie: true });
+  // Memory devices last (after vsock in qemuDomainAssignDevicePCISlots): virtio-mem and virtio-pmem are PCI devices.
+  for (const m of of('memory')) {
+    const model = attr(m, 'model')?.value.text;
+    if (model === 'virtio-mem' || model === 'virtio-pmem') add({ el: m, what: `<memory model='${model}'>`, driver: `${model}-pci`, pcie: true });
+  }
   return { video, devs, fixed };
 }
 
