@@ -16,8 +16,11 @@ have xmllint || need+=(libxml2-utils)
 have depmod || need+=(kmod)
 have dpkg-deb || need+=(dpkg)
 have nvim || need+=(neovim)
-# libvirt's QEMU driver, embedded in virsh by the tests (no daemon is started).
+# libvirt's QEMU driver, embedded in virsh by the tests, and libvirtd itself: the
+# tests start a private one (scripts/libvirtd-private.sh: own qemu.conf for a root
+# container, own state, stopped after the tests); the host's is never touched.
 [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || need+=(libvirt-daemon-driver-qemu)
+[ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon-system)
 if [ ${#need[@]} -gt 0 ]; then
   echo "memfabric setup: installing Debian packages: ${need[*]}"
   SUDO=()

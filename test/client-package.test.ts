@@ -159,7 +159,9 @@ test('every command in package.json is registered by the command table, and ever
   assert.match(stopWhen, /memfabric\.activeClusterRunning/);
   assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
   assert.deepEqual(pkg.contributes.views.memfabric.map((v: any) => [v.id, v.name]), [['memfabric.clusters', 'Clusters']]);
-  assert.deepEqual(Object.keys(pkg.contributes.configuration.properties).filter((k) => !/trace|Poll/.test(k)).sort(), ['memfabric.acceleration', 'memfabric.guestImageDir', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
+  assert.deepEqual(Object.keys(pkg.contributes.configuration.properties).filter((k) => !/trace|Poll/.test(k)).sort(), ['memfabric.acceleration', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
+  // Every machine-level setting (a binary to run, a libvirt to ask, where to write) is out of an untrusted workspace's reach.
+  assert.deepEqual([...pkg.capabilities.untrustedWorkspaces.restrictedConfigurations].sort(), ['memfabric.acceleration', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
 });
 
 let unpacked: string;

@@ -19,6 +19,8 @@ import { nodeHost } from '../server/src/host/probe';
 import { domainSpanOf, argvWords } from '../server/src/engine/libvirt-answer';
 import { parseXml, child, childElements, attr } from '../server/src/engine/syntax/xml';
 import { REPO, runCli } from './support/cli';
+import { server } from './support/lsp-server';
+import { pathToFileURL } from 'node:url';
 import { PrivateLibvirtd } from './support/libvirtd';
 import { DomainOutcome, domainText, makeFiles, runDomain } from './support/libvirt-corpus';
 
@@ -165,5 +167,32 @@ test("findings on libvirt's own command line map back to the XML: pass-through c
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(fame.dir, { recursive: true, force: true });
+  }
+});
+
+test('the language server asks the running libvirtd about a resting domain: its refusal joins the diagnostics (trusted workspace only)', async (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lsp-libvirt-'));
+  const text = readFileSync(join(DIR, '011-unit-gib.xml'), 'utf8').replace('<devices>', "<devices>\n    <memballoon model='bogus'/>");
+  const uri = pathToFileURL(join(dir, 'balloon.xml')).toString();
+  const on = await server({ probe: true, libvirtUri: (lv as PrivateLibvirtd).uri }, dir);
+  try {
+    on.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'xml', version: 1, text } });
+    const first = await on.waitFor((p) => p.uri === uri);
+    assert.ok(!first.diagnostics.some((d) => d.code === 'libvirt-refuses'), 'the model alone, at once');
+    const asked = await on.waitFor((p) => p.uri === uri && p.diagnostics.some((d) => d.code === 'libvirt-refuses'), 30_000);
+    assert.match(asked.diagnostics.find((d) => d.code === 'libvirt-refuses')!.message, /refuses this domain: "XML error: Invalid value for attribute 'model' in element 'memballoon': 'bogus'\."/);
+  } finally {
+    on.close();
+  }
+  const off = await server({ libvirtUri: (lv as PrivateLibvirtd).uri }, dir);
+  try {
+    off.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'xml', version: 1, text } });
+    await off.waitFor((p) => p.uri === uri);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.ok(off.pubs.every((p) => !p.diagnostics.some((d) => d.code === 'libvirt-refuses')), 'libvirt is not asked without the client asking (untrusted workspace)');
+  } finally {
+    off.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -128,8 +128,11 @@ test('CLI check --format json reports the same ranges, and exits 1 exactly when 
     assert.ok(r.status === 0 || r.status === 1, `${f}: exit ${r.status} ${r.stderr}`);
     const out = JSON.parse(r.stdout) as { files: { diagnostics: { range: Range; severity: string; code: string; message: string }[] }[] };
     const exp = expectations(read(f));
-    assertMatches(f, exp, out.files[0].diagnostics);
-    assert.equal(r.status, exp.some((e) => e.severity === 'error') ? 1 : 0, f);
+    // The CLI reads this host: an nvdimm/virtio-pmem path the fixture names is (rightly) missing here. Only then.
+    const host = out.files[0].diagnostics.filter((d) => d.code === 'libvirt-memory-path-missing');
+    for (const d of host) assert.ok(!existsSync(/^(\S+) does not exist/.exec(d.message)![1]), `${f}: ${d.message}`);
+    assertMatches(f, exp, out.files[0].diagnostics.filter((d) => !host.includes(d)));
+    assert.equal(r.status, exp.some((e) => e.severity === 'error') || host.length ? 1 : 0, f);
   }
   // And the real executable, on the clean FAME domain and on the 768M one.
   const clean = runCli(['check', '--format', 'json', join(FIXTURES, 'fame.xml')]);

@@ -12,42 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { LayoutRequest, QemuRequest } from '../server/src/lsp/protocol';
-import { BIN, REPO, hasQemu } from './support/cli';
-
-interface Pub { uri: string; version?: number; diagnostics: { code?: string | number; message: string; severity?: number }[] }
-
-async function server(init: object, dir: string): Promise<{ conn: MessageConnection; pubs: Pub[]; waitFor(pred: (p: Pub) => boolean, ms?: number): Promise<Pub>; close(): void }> {
-  const child = spawn(process.execPath, [BIN, 'lsp', '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: dir } });
-  const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
-  const pubs: Pub[] = [];
-  const waiters: { pred: (p: Pub) => boolean; res: (p: Pub) => void }[] = [];
-  conn.onNotification('textDocument/publishDiagnostics', (p: Pub) => {
-    pubs.push(p);
-    for (const w of [...waiters]) if (w.pred(p)) (waiters.splice(waiters.indexOf(w), 1), w.res(p));
-  });
-  conn.listen();
-  await conn.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {}, initializationOptions: init });
-  conn.sendNotification('initialized', {});
-  await conn.sendRequest(QemuRequest.type);
-  return {
-    conn,
-    pubs,
-    waitFor: (pred, ms = 15000) => {
-      const hit = pubs.find(pred);
-      if (hit) return Promise.resolve(hit);
-      return new Promise((res, rej) => {
-        const t = setTimeout(() => rej(new Error(`no such publish in ${ms} ms: ${JSON.stringify(pubs.at(-1))}`)), ms);
-        waiters.push({ pred, res: (p) => (clearTimeout(t), res(p)) });
-      });
-    },
-    close: () => {
-      conn.dispose();
-      child.kill();
-    },
-  };
-}
+import { REPO, hasQemu } from './support/cli';
+import { Pub, server } from './support/lsp-server';
 
 const codes = (p: Pub) => p.diagnostics.map((d) => String(d.code));
 

@@ -33,6 +33,7 @@ export function cliEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv
     if (value && value.trim()) env[key] = expand(value.trim());
   };
   set('MEMFABRIC_QEMU', cfg.get<string>('qemuBinary'));
+  set('MEMFABRIC_LIBVIRT_URI', cfg.get<string>('libvirtUri'));
   set('MEMFABRIC_IMAGE_DIR', cfg.get<string>('guestImageDir'));
   set('MEMFABRIC_RUN_DIR', cfg.get<string>('runDirectory'));
   const accel = cfg.get<string>('acceleration');

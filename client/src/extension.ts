@@ -105,10 +105,12 @@ async function startServer(context: vscode.ExtensionContext, output: vscode.Outp
   };
   // The one setting the server gets: the QEMU to judge for (restricted: an untrusted workspace cannot set it).
   const qemuBinary = vscode.workspace.getConfiguration('memfabric').get<string>('qemuBinary')?.trim() || undefined;
+  // And the libvirt to ask about domain files (restricted too); empty: found as `memfabric check --libvirt` finds it.
+  const libvirtUri = vscode.workspace.getConfiguration('memfabric').get<string>('libvirtUri')?.trim() || undefined;
   const clientOptions: LanguageClientOptions = {
     documentSelector: DOCUMENT_SELECTOR,
     // The background probe runs the user's QEMU: only in a trusted workspace (the client restarts when trust is granted).
-    initializationOptions: () => ({ qemuBinary, probe: vscode.workspace.isTrusted }),
+    initializationOptions: () => ({ qemuBinary, libvirtUri, probe: vscode.workspace.isTrusted }),
     outputChannel: output,
     traceOutputChannel: output,
   };

@@ -183,13 +183,18 @@ export class MemfabricServer {
   private readonly probeRuns = new Map<string, AbortController>();
   /** The last probe of each document: its version and what QEMU said. */
   private readonly probed = new Map<string, { version: number; judged: Judged[] }>();
+  /** The libvirt to ask about domain documents at rest (initializationOptions.libvirtUri, else found as `check --libvirt` finds it). */
+  private libvirtUri: string | undefined;
+  /** Whether that libvirt answers: asked once, on the first domain that rests. */
+  private libvirtReady: Promise<import('../host/libvirt').LibvirtTarget | undefined> | undefined;
 
   constructor(private readonly connection: Connection) {
     const c = connection;
     const docs = this.documents;
     c.onInitialize((p): InitializeResult => {
-      const init = p.initializationOptions as { qemuBinary?: string; probe?: boolean } | undefined;
+      const init = p.initializationOptions as { qemuBinary?: string; probe?: boolean; libvirtUri?: string } | undefined;
       this.probeEnabled = init?.probe === true;
+      this.libvirtUri = init?.libvirtUri || undefined;
       this.qemuReady = this.readProfile(init?.qemuBinary);
       return {
       capabilities: {
@@ -462,7 +467,8 @@ export class MemfabricServer {
 
   /** After a publish: when the document rests, run the user's QEMU on it (if the client asked for the probe). */
   private probeWhenAtRest(uri: string) {
-    if (!this.probeEnabled || this.qemu.origin.kind !== 'binary') return;
+    if (!this.probeEnabled) return;
+    if (this.qemu.origin.kind !== 'binary' && this.cache.get(uri)?.ed.doc?.kind !== 'libvirt') return;
     this.cancelProbe(uri);
     this.probeTimers.set(
       uri,
@@ -480,6 +486,9 @@ export class MemfabricServer {
     const ac = new AbortController();
     this.probeRuns.set(uri, ac);
     try {
+      // A domain: libvirt itself, when one answers, says what it makes of it (as `check --libvirt`).
+      if (doc.kind === 'libvirt' && (await this.askLibvirt(uri, a, doc, ac.signal))) this.publish(uri);
+      if (ac.signal.aborted || this.qemu.origin.kind !== 'binary') return;
       const { judgeWithQemu } = await import('../runtime/judge');
       // The user's QEMU runs the nodes of its own architecture (as `check --probe` does).
       const own = doc.nodes.filter((n) => n.arch === this.qemu.arch);
@@ -495,6 +504,28 @@ export class MemfabricServer {
     } finally {
       if (this.probeRuns.get(uri) === ac) this.probeRuns.delete(uri);
     }
+  }
+
+  /** libvirt's findings on a resting domain document, added to its diagnostics; true if any. */
+  private async askLibvirt(uri: string, a: Analysis, doc: AnalyzedDocument, signal: AbortSignal): Promise<boolean> {
+    const lv = await import('../host/libvirt');
+    this.libvirtReady ??= (async () => {
+      const t = lv.libvirtTarget(process.env, this.libvirtUri);
+      if ('none' in t) return undefined;
+      const why = await lv.libvirtUnreachable(t.uri);
+      if (why) this.connection.console.info(`memfabric: libvirt at ${t.uri} does not answer (${why}): domains are judged with the model of libvirt 9.0`);
+      return why ? undefined : t;
+    })();
+    const target = await this.libvirtReady;
+    const text = this.documents.get(uri)?.getText();
+    if (!target || text === undefined || signal.aborted || this.cache.get(uri) !== a) return false;
+    const answer = await lv.domxmlToNative(text, target);
+    if (signal.aborted || this.cache.get(uri) !== a || (!answer.ok && lv.isConnectionError(answer.error))) return false;
+    const { libvirtFindings } = await import('../engine/libvirt-answer');
+    const argvDoc = answer.ok ? analyzeDocuments([{ text: answer.argv, source: `${sourceOf(uri)}#libvirt-argv`, kind: 'qemu' }], this.host, { qemu: this.profiles() })[0] : undefined;
+    const found = libvirtFindings(text, doc, answer, argvDoc);
+    doc.diagnostics.push(...found);
+    return found.length > 0;
   }
 
   private prepareWhenIdle(uri: string) {
