@@ -196,3 +196,26 @@ test('the language server asks the running libvirtd about a resting domain: its 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("check --libvirt --probe runs libvirt's own command line under QEMU (paused start, master key and monitor left to libvirt)", { timeout: 300_000 }, (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const { dir, file, text } = materialize('002-fame-seed-q35-addr.xml');
+  try {
+    // Clean: QEMU runs libvirt's command line to the firmware (no -S wait, no missing master key).
+    const clean = runCli(['check', '--libvirt', '--connect', (lv as PrivateLibvirtd).uri, '--probe', '--format', 'json', file]);
+    assert.equal(clean.status, 0, clean.stdout + clean.stderr);
+    assert.deepEqual(JSON.parse(clean.stdout).files[0].diagnostics, []);
+    // Probed twice: the domain as modelled, and libvirt's command line (either may come from the probe cache).
+    assert.equal(clean.stderr.match(/probed 1 node\(s\) with QEMU 7\.2\.\d+: [01] run\(s\)/g)?.length, 2, clean.stderr);
+    // A fabric file in a directory that does not exist: only QEMU says so, at the <qemu:arg> that names it.
+    const bad = join(dir, 'bad.xml');
+    writeFileSync(bad, text.replace(`${dir}/FAM`, `${dir}/missing/FAM`));
+    const r = runCli(['check', '--libvirt', '--connect', (lv as PrivateLibvirtd).uri, '--probe', '--format', 'json', bad]);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    const d = (JSON.parse(r.stdout) as { files: { diagnostics: { code: string; message: string; range: { start: { line: number; character: number }; end: { line: number; character: number } } }[] }[] }).files[0].diagnostics.find((x) => x.code === 'qemu-refuses')!;
+    assert.match(d.message, /can't open backing store .*missing\/FAM for guest RAM: No such file or directory/);
+    assert.match(readFileSync(bad, 'utf8').split('\n')[d.range.start.line], /<qemu:arg value='memory-backend-file,mem-path=/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -159,7 +159,7 @@ export async function check(args: string[], io: Io): Promise<number> {
       if (judged) addVerdicts(r, judged);
     }
   }
-  const asked = flags.libvirt === 'on' ? await askLibvirt(docs, results, qemu, flags.connect, io) : undefined;
+  const asked = flags.libvirt === 'on' ? await askLibvirt(docs, results, qemu, flags.connect, io, flags.probe === 'on') : undefined;
   const maps = new Map(docs.map((d) => [d.source, new LineMap(d.text)]));
   let errors = 0;
   for (const r of results) errors += r.diagnostics.filter((d) => d.severity === 'error').length;
@@ -200,9 +200,9 @@ export async function check(args: string[], io: Io): Promise<number> {
  * into the file's diagnostics at the XML it came from. Without a libvirt that
  * answers, a note says so and the offline model of libvirt 9.0 stands.
  */
-async function askLibvirt(docs: { text: string; source: string }[], results: AnalyzedDocument[], qemu: QemuProfile, connect: string | undefined, io: Io): Promise<{ uri: string; version?: string } | { none: string }> {
+async function askLibvirt(docs: { text: string; source: string }[], results: AnalyzedDocument[], qemu: QemuProfile, connect: string | undefined, io: Io, probe: boolean): Promise<{ uri: string; version?: string } | { none: string }> {
   const { libvirtTarget, libvirtUnreachable, domxmlToNative, isConnectionError, libvirtVersion } = await import('../host/libvirt');
-  const { libvirtFindings } = await import('../engine/libvirt-answer');
+  const { libvirtFindings, probeableNode } = await import('../engine/libvirt-answer');
   const target = libvirtTarget(process.env, connect);
   const offline = 'judged with the offline model of libvirt 9.0 only';
   if ('none' in target) {
@@ -228,6 +228,12 @@ async function askLibvirt(docs: { text: string; source: string }[], results: Ana
       const bin = /(?:^|\s)(\/\S*qemu-(?:system-\w+|kvm))\s/.exec(answer.argv)?.[1];
       const prof = bin && !(qemu.origin.kind === 'binary' && qemu.origin.path === bin) ? (await userProfile(process.env, bin)).profile : qemu;
       [argvDoc] = analyzeDocuments([{ text: answer.argv, source: `${docs[i].source}#libvirt-argv`, kind: 'qemu' }], nodeHost, { qemu: prof });
+      // --probe: that very command line, run by that QEMU (without libvirt's own plumbing: its master key, its monitor).
+      if (probe && argvDoc.nodes.length === 1 && prof.origin.kind === 'binary') {
+        const node = probeableNode(argvDoc.nodes[0]);
+        const judged = await probeWith(prof, [node], false, io);
+        if (judged) addVerdicts(argvDoc, judged);
+      }
     }
     r.diagnostics.push(...libvirtFindings(docs[i].text, r, answer, argvDoc));
   }

@@ -21,6 +21,26 @@ import { Span } from './text/source';
 import { makeDiagnostic } from './rules/rule';
 import { rule as refusesRule } from './rules/libvirt-refuses';
 import type { AnalyzedDocument } from './index';
+import type { NodeModel } from './model/model';
+
+/**
+ * libvirt's command line as a probe can run it: without the parts only a
+ * libvirt start provides (the master key file libvirt writes into the domain's
+ * directory, its QMP monitor socket, the -S it resumes from). The arguments kept are the same objects,
+ * so what QEMU says maps to the same text.
+ */
+export function probeableNode(node: NodeModel): NodeModel {
+  const args = node.args.filter((a, i) => {
+    const v = a.value?.text ?? '';
+    if (a.name === 'object' && /"qom-type":"secret"/.test(v) && /"id":"masterKey0"/.test(v)) return false;
+    if (a.name === 'chardev' && /(?:^|,)id=charmonitor(?:,|$)/.test(v)) return false;
+    if (a.name === 'mon' && /chardev=charmonitor/.test(v)) return false;
+    // libvirt starts QEMU paused (-S) and resumes it over QMP; the probe needs the firmware to run.
+    if (a.name === 'S') return false;
+    return i >= 0;
+  });
+  return { ...node, args };
+}
 
 /** libvirt's answer for one domain. */
 export type LibvirtAnswer =
@@ -254,6 +274,9 @@ export function libvirtFindings(domText: string, offline: AnalyzedDocument, answ
   for (const d of argvAnalysis.diagnostics) {
     if (d.severity !== 'error' && d.severity !== 'warning') continue;
     if (known.has(d.code)) continue;
+    // QEMU's words (the quoted part) already in an offline error: the same finding, said at the XML already.
+    const quoted = /"([^"]{12,})"/.exec(d.message)?.[1];
+    if (quoted && offline.diagnostics.some((o) => o.severity === 'error' && o.message.includes(quoted))) continue;
     const at = domainSpanOf(domText, answer.argv, d.span);
     const related: RelatedInfo[] = [];
     for (const r of d.related ?? []) {

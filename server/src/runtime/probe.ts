@@ -400,8 +400,9 @@ export function planProbe(argv: string[], cwd: string = process.cwd()): ProbePla
         break;
       }
       case 'audiodev': {
-        const kv = keyvals(value!, 'driver');
-        const id = kv.find((k) => k.key === 'id')?.value;
+        // (libvirt writes it as JSON: {"id":"audio1","driver":"none"}.)
+        const json = value!.trimStart().startsWith('{') ? safeJson(value!) : undefined;
+        const id = json ? (typeof json.id === 'string' ? json.id : undefined) : keyvals(value!, 'driver').find((k) => k.key === 'id')?.value;
         push(at, argv[at], id !== undefined ? `none,id=${esc(id)}` : 'none');
         break;
       }
