@@ -17,6 +17,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { virshError } from '../server/src/host/libvirt';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -416,12 +417,6 @@ class EmbeddedLibvirt {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/** libvirt's own error, without virsh's "error: Failed to …" line. */
-function virshError(stderr: string): string {
-  const lines = stderr.split('\n').filter((l) => l.startsWith('error: ') && !l.startsWith('error: Failed to '));
-  return (lines[lines.length - 1] ?? stderr.trim()).replace(/^error: /, '');
 }
 
 /** Our messages quote libvirt's, with or without its category ("XML error: ", "internal error: " …). */

@@ -8,7 +8,8 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PrivateLibvirtd, normalizeStartError, qemuWords, virshReason } from './libvirtd';
+import { PrivateLibvirtd, normalizeStartError, qemuWords } from './libvirtd';
+import { virshError } from '../../server/src/host/libvirt';
 
 export interface DomainOutcome {
   libvirt: string;
@@ -70,17 +71,17 @@ export function runDomain(d: PrivateLibvirtd, file: string): DomainOutcome {
     };
     const def = d.virsh('define', xml);
     if (def.status !== 0) {
-      out.define = virshReason(def.stderr);
+      out.define = virshError(def.stderr);
       out.argv = out.start = 'not reached';
       return out;
     }
     try {
       if (/<[\w-]+:commandline/.test(text) && !d.virsh('dumpxml', name).stdout.includes('commandline>')) out.droppedCommandline = true;
       const nat = d.virsh('domxml-to-native', 'qemu-argv', '--domain', name);
-      if (nat.status !== 0) out.argv = virshReason(nat.stderr);
+      if (nat.status !== 0) out.argv = virshError(nat.stderr);
       const st = d.virsh('start', name);
       if (st.status !== 0) {
-        out.start = normalizeStartError(virshReason(st.stderr));
+        out.start = normalizeStartError(virshError(st.stderr));
         const q = qemuWords(out.start);
         if (q) out.qemuSays = q;
       } else {

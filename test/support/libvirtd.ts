@@ -80,11 +80,6 @@ export class PrivateLibvirtd {
   }
 }
 
-/** libvirt's reason, without virsh's "error: Failed to …" line. */
-export function virshReason(stderr: string): string {
-  const lines = stderr.split('\n').filter((l) => l.startsWith('error: ') && !/^error: Failed to /.test(l));
-  return (lines[lines.length - 1] ?? stderr.trim()).replace(/^error: /, '').trim();
-}
 
 /** A start error without the time stamps QEMU and libvirt put in it. */
 export function normalizeStartError(e: string): string {
