@@ -7,6 +7,7 @@
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PrivateLibvirtd, normalizeStartError, qemuWords } from './libvirtd';
 import { virshError } from '../../server/src/host/libvirt';
@@ -51,12 +52,17 @@ export function domainName(text: string): string {
   return /<name>([^<]+)<\/name>/.exec(text)?.[1] ?? 'unnamed';
 }
 
-export function runDomain(d: PrivateLibvirtd, file: string): DomainOutcome {
+/**
+ * Define, translate, start, destroy and undefine the domain in file. With
+ * emulator, the domain's <emulator> is that QEMU binary instead (QEMU 10.0).
+ */
+export function runDomain(d: PrivateLibvirtd, file: string, emulator?: string): DomainOutcome {
   const scratch = mkdtempSync(join(tmpdir(), 'memfabric-lvcorpus-'));
   let out: DomainOutcome | undefined;
   chmodSync(scratch, 0o755);
   try {
-    const text = domainText(file, scratch);
+    let text = domainText(file, scratch);
+    if (emulator) text = text.replace(/<emulator>[^<]*<\/emulator>/, `<emulator>${emulator}</emulator>`);
     makeFiles(text, scratch);
     const xml = join(scratch, 'domain.xml');
     writeFileSync(xml, text);
@@ -64,7 +70,7 @@ export function runDomain(d: PrivateLibvirtd, file: string): DomainOutcome {
     const ver = d.virsh('version');
     out = {
       libvirt: /Using library: libvirt (\S+)/.exec(ver.stdout)?.[1] ?? '?',
-      qemu: /Running hypervisor: QEMU (\S+)/.exec(ver.stdout)?.[1] ?? '?',
+      qemu: (emulator ? /QEMU emulator version (\S+)/.exec(spawnSync(emulator, ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1] : /Running hypervisor: QEMU (\S+)/.exec(ver.stdout)?.[1]) ?? '?',
       define: 'ok',
       argv: 'ok',
       start: 'ok',
@@ -93,7 +99,7 @@ export function runDomain(d: PrivateLibvirtd, file: string): DomainOutcome {
     }
     return out;
   } finally {
-    for (const k of ['define', 'argv', 'start', 'qemuSays'] as const) if (out?.[k]) out[k] = out[k]!.split(scratch).join('@DIR@');
+    for (const k of ['define', 'argv', 'start', 'qemuSays'] as const) if (out?.[k]) out[k] = out[k]!.split(scratch).join('@DIR@').split(emulator ?? '\u0000').join('@QEMU@');
     rmSync(scratch, { recursive: true, force: true });
   }
 }

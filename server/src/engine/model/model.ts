@@ -123,8 +123,8 @@ export interface LibvirtNoAcpi {
   span: Span;
   related: RelatedInfo[];
   fixes: Fix[];
-  /** A memory device already reports the missing <acpi/> (libvirt-memory-device-acpi). */
-  memoryDevice: boolean;
+  /** The dimm/nvdimm memory devices of the domain (model= values), which need ACPI on x86. */
+  memoryDevices: { span: Span; model: string }[];
 }
 
 export interface NodeModel {

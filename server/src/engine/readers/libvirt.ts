@@ -21,7 +21,6 @@ import { rule as numaRule } from '../rules/libvirt-numa-memory';
 import { rule as memoryRule } from '../rules/libvirt-memory';
 import { rule as egmRule } from '../rules/egm-unsupported';
 import { rule as slotRule } from '../rules/libvirt-passthrough-slot';
-import { rule as memAcpiRule } from '../rules/libvirt-memory-device-acpi';
 import { isPciDriver, libvirtRootSlots } from './libvirt-slots';
 import { XmlAttr } from '../syntax/xml';
 import { Rule } from '../rules/rule';
@@ -434,24 +433,11 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
     : osEl
       ? { title: 'Add <features><acpi/></features>', edits: [{ span: { start: osEl.span.end, end: osEl.span.end }, newText: '\n  <features>\n    <acpi/>\n  </features>' }] }
       : undefined;
-  let memoryDeviceAcpi = false;
-  // (Checked on pc and q35; aarch64's virt machine is not judged here.)
-  if (!acpi && devices && X86_ARCHES.includes(domArch)) {
-    for (const d of childElements(devices, 'memory')) {
-      const m = attr(d, 'model');
-      if (!m || (m.value.text !== 'nvdimm' && m.value.text !== 'dimm')) continue;
-      const fix = acpiFix;
-      memoryDeviceAcpi = true;
-      diagnostics.push(
-        makeDiagnostic(memAcpiRule, {
-          span: m.valueSpan,
-          message: `A <memory model='${m.value.text}'> needs ACPI, and this domain has no <features><acpi/></features>: libvirt 9.0 then starts QEMU with -no-acpi and QEMU refuses the device: "memory hotplug is not enabled: missing acpi device or acpi disabled". Add <acpi/> to <features>.`,
-          related: [features ? { span: features.nameSpan, message: '<features> without <acpi/>' } : { span: (machineAttr ?? attr(dom, 'type'))?.valueSpan ?? dom.nameSpan, message: `machine ${machineType}: no <features>, so no ACPI` }],
-          fixes: fix && !(features && features.selfClosing) ? [fix] : [],
-        }),
-      );
-    }
-  }
+  // Memory devices without ACPI (x86 only: aarch64's virt machine is not judged here), judged per QEMU
+  // version by rules/libvirt-memory-device-acpi.ts.
+  const acpiMemoryDevices = !acpi && devices && X86_ARCHES.includes(domArch)
+    ? childElements(devices, 'memory').map((d) => attr(d, 'model')).filter((m): m is XmlAttr => m !== undefined && (m.value.text === 'nvdimm' || m.value.text === 'dimm')).map((m) => ({ span: m.valueSpan, model: m.value.text }))
+    : [];
 
   // libvirt 9.0 passes -no-acpi for x86 and aarch64 domains without <acpi/> (QEMU 9.0 removed the option):
   // judged per QEMU version by rules/libvirt-no-acpi-option.ts.
@@ -461,7 +447,7 @@ export function readLibvirtDomain(doc: XmlDocument, text: string, source: string
           span: features?.nameSpan ?? type?.nameSpan ?? os?.nameSpan ?? dom.nameSpan,
           related: [features ? { span: features.nameSpan, message: '<features> without <acpi/>' } : { span: (machineAttr ?? attr(dom, 'type'))?.valueSpan ?? dom.nameSpan, message: `machine ${machineType}: no <features>, so no ACPI` }],
           fixes: acpiFix && !(features && features.selfClosing) ? [acpiFix] : [],
-          memoryDevice: memoryDeviceAcpi,
+          memoryDevices: acpiMemoryDevices,
         }
       : undefined;
   const nameSpan = name?.span() ?? dom.nameSpan;

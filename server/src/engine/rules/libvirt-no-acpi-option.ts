@@ -9,7 +9,7 @@ import { qemuAtLeast } from '../qemu/profile';
  * QEMU deprecated -no-acpi in 8.0 and removed it in 9.0 ("Use -machine
  * acpi=off instead", docs/about/removed-features.rst); QEMU 10.0.2 exits with
  * "qemu-system-x86_64: -no-acpi: invalid option", QEMU 7.2 starts.
- * A domain with a memory device says so more precisely (libvirt-memory-device-acpi).
+ * Before 9.0, QEMU gets further and refuses the memory devices (libvirt-memory-device-acpi).
  */
 export const REMOVED_IN = '9.0';
 
@@ -21,10 +21,11 @@ export const rule: Rule = {
   enforcedBy: '-no-acpi: invalid option',
   check({ node, qemu, report }) {
     const n = node.libvirtNoAcpi;
-    if (node.kind !== 'libvirt' || !n || n.memoryDevice || !qemuAtLeast(qemu, REMOVED_IN)) return;
+    if (node.kind !== 'libvirt' || !n || !qemuAtLeast(qemu, REMOVED_IN)) return;
+    const mem = n.memoryDevices.length ? ` (its ${n.memoryDevices.map((m) => `<memory model='${m.model}'>`).join(', ')} would need ACPI too)` : '';
     report({
       span: n.span,
-      message: `This domain has no <features><acpi/></features>, so libvirt 9.0 starts QEMU with -no-acpi; QEMU removed that option in ${REMOVED_IN} (use -machine acpi=off instead), and QEMU ${qemu.version} refuses to start: "qemu-system-${node.arch}: -no-acpi: invalid option". Add <acpi/> to <features> (libvirt then passes nothing).`,
+      message: `This domain has no <features><acpi/></features>, so libvirt 9.0 starts QEMU with -no-acpi; QEMU removed that option in ${REMOVED_IN} (use -machine acpi=off instead), and QEMU ${qemu.version} refuses to start: "qemu-system-${node.arch}: -no-acpi: invalid option"${mem}. Add <acpi/> to <features> (libvirt then passes nothing).`,
       related: n.related,
       fixes: n.fixes,
     });
