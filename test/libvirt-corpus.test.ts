@@ -13,10 +13,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyzeDocument } from '../server/src/engine/index';
+import { addVerdicts, analyzeDocument, analyzeDocuments } from '../server/src/engine/index';
+import { judgeWithQemu } from '../server/src/runtime/judge';
+import { userProfile } from '../server/src/host/qemu-profile';
 import { bundledProfile } from '../server/src/engine/qemu/profile';
 import { nodeHost } from '../server/src/host/probe';
-import { domainSpanOf, argvWords } from '../server/src/engine/libvirt-answer';
+import { domainSpanOf, argvWords, libvirtFindings, probeableNode } from '../server/src/engine/libvirt-answer';
 import { parseXml, child, childElements, attr } from '../server/src/engine/syntax/xml';
 import { QEMU10, REPO, hasQemu, hasQemu10, runCli } from './support/cli';
 import { server } from './support/lsp-server';
@@ -232,6 +234,28 @@ test("check --libvirt --probe runs libvirt's own command line under QEMU (paused
     const d = (JSON.parse(r.stdout) as { files: { diagnostics: { code: string; message: string; range: { start: { line: number; character: number }; end: { line: number; character: number } } }[] }[] }).files[0].diagnostics.find((x) => x.code === 'qemu-refuses')!;
     assert.match(d.message, /can't open backing store .*missing\/FAM for guest RAM: No such file or directory/);
     assert.match(readFileSync(bad, 'utf8').split('\n')[d.range.start.line], /<qemu:arg value='memory-backend-file,mem-path=/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a slot collision QEMU reports on libvirt's own device points at the pass-through device that took the slot, libvirt's device as related", { skip: !hasQemu() && 'no qemu-system-x86_64' }, async (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const { dir, file, text } = materialize('001-fame-seed-q35.xml');
+  try {
+    const argv = (lv as PrivateLibvirtd).virsh('domxml-to-native', 'qemu-argv', file).stdout.trim();
+    const q72 = bundledProfile('7.2');
+    const [argvDoc] = analyzeDocuments([{ text: argv, source: `${file}#libvirt-argv`, kind: 'qemu' }], nodeHost, { qemu: q72 });
+    // QEMU itself, on libvirt's command line: it refuses libvirt's first pcie-root-port.
+    const judged = await judgeWithQemu([probeableNode(argvDoc.nodes[0])], (await userProfile()).profile, { agent: false });
+    addVerdicts(argvDoc, judged);
+    const refusal = argvDoc.diagnostics.find((d) => d.code === 'qemu-refuses');
+    assert.match(refusal?.message ?? '', /PCI: slot 1 function 0 not available for pcie-root-port, in use by ivshmem-plain,id=\(null\)/);
+    // As if the offline model had not seen it: the finding lands on the <qemu:arg> of the ivshmem-plain.
+    const offline = analyzeDocument(text, file, nodeHost, 'libvirt', { qemu: q72 });
+    const [d] = libvirtFindings(text, { ...offline, diagnostics: [] }, { ok: true, uri: 'test', argv }, argvDoc).filter((x) => x.code === 'qemu-refuses');
+    assert.equal(text.slice(d.span.start, d.span.end), 'ivshmem-plain,memdev=FAM');
+    assert.match(d.related?.[0].message ?? '', /^libvirt's own pcie-root-port \(\{"driver":"pcie-root-port".*"addr":"0x1"\}\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -87,6 +87,21 @@ export function argvWords(line: string): Word[] {
   return words;
 }
 
+/** The <qemu:arg> of a pass-through -device of that driver (and id), as domainSpanOf maps it. */
+function passThroughDevice(domText: string, argv: string, driver: string, id: string | undefined): ReturnType<typeof domainSpanOf> | undefined {
+  const words = argvWords(argv);
+  for (let i = 1; i < words.length; i++) {
+    const w = words[i];
+    if (words[i - 1].text !== '-device' || w.text.startsWith('{')) continue;
+    const parts = w.text.split(',');
+    if (parts[0] !== driver && !parts.includes(`driver=${driver}`)) continue;
+    if (id !== undefined && !parts.includes(`id=${id}`)) continue;
+    const m = domainSpanOf(domText, argv, { start: w.at[0], end: w.at[w.at.length - 1] + 1 });
+    if (m.passedThrough) return m;
+  }
+  return undefined;
+}
+
 /** The element a libvirt device alias or backend id names, if the domain has it. */
 function elementOfAlias(dom: XmlElement, id: string): XmlElement | undefined {
   const devices = child(dom, 'devices');
@@ -277,8 +292,18 @@ export function libvirtFindings(domText: string, offline: AnalyzedDocument, answ
     // QEMU's words (the quoted part) already in an offline error: the same finding, said at the XML already.
     const quoted = /"([^"]{12,})"/.exec(d.message)?.[1];
     if (quoted && offline.diagnostics.some((o) => o.severity === 'error' && o.message.includes(quoted))) continue;
-    const at = domainSpanOf(domText, answer.argv, d.span);
+    let at = domainSpanOf(domText, answer.argv, d.span);
     const related: RelatedInfo[] = [];
+    // QEMU's "slot N function 0 not available for DRIVER, in use by OTHER,id=ID": the finding sits on the
+    // device libvirt placed; the cause is the pass-through device that took its slot first.
+    const collided = /not available for ([\w.-]+), in use by ([\w.-]+),id=([^"\s]+)/.exec(d.message);
+    if (collided && !at.passedThrough) {
+      const culprit = passThroughDevice(domText, answer.argv, collided[2], collided[3] === '(null)' ? undefined : collided[3]);
+      if (culprit) {
+        related.push({ span: at.span, message: `libvirt's own ${collided[1]} (${excerpt(at.word)})` });
+        at = culprit;
+      }
+    }
     for (const r of d.related ?? []) {
       if (r.source) continue;
       const rat = domainSpanOf(domText, answer.argv, r.span);
