@@ -111,7 +111,7 @@ describe('guest image (unit)', () => {
     assert.equal(a[a.indexOf('-initrd') + 1], '/i');
     assert.match(a[a.indexOf('-append') + 1], /^console=ttyS0 /);
     assert.ok(!a.includes('-nographic') && !a.includes('-serial'));
-    assert.ok(a.some((x) => x.includes('name=org.memfabric.agent')));
+    assert.ok(a.some((x) => x.includes('name=org.qemu.guest_agent.0')), 'the standard guest agent port');
     assert.ok(a.some((x) => x.startsWith('socket,path=/tmp/x.sock,server=on,wait=off')));
     assert.throws(() => guestArgv({ kernel: '/k', initrd: '/i' }, { agentSocket: '/tmp/a,b' }), /','/);
   });

@@ -74,7 +74,7 @@ test('two clusters side by side: separate files and sockets, stop one, the other
     // memfabric image with MEMFABRIC_IMAGE_DIR: found in the copy, nothing built
     const im = mfB(['image', '--format', 'json']);
     assert.equal(im.status, 0, im.stderr);
-    const imj = JSON.parse(im.stdout) as { ok: boolean; cached: boolean; dir: string; kernel: string; initrd: string; kernelRelease: string; packages: { name: string; version: string }[] };
+    const imj = JSON.parse(im.stdout) as { ok: boolean; cached: boolean; dir: string; kernel: string; initrd: string; initrdBytes: number; kernelRelease: string; packages: { name: string; version: string }[] };
     assert.equal(imj.ok, true);
     assert.equal(imj.cached, true);
     assert.equal(imj.dir, join(images, image.key!));
@@ -82,10 +82,15 @@ test('two clusters side by side: separate files and sockets, stop one, the other
     assert.ok(statSync(imj.initrd).isFile());
     assert.ok(imj.packages.some((p) => p.name === `linux-image-${imj.kernelRelease}` && /\d/.test(p.version)), JSON.stringify(imj.packages));
     assert.ok(imj.packages.some((p) => p.name === 'busybox-static'));
+    // QEMU's guest agent is in, and the initrd says how big it is (kept small: under 10 MiB).
+    assert.ok(imj.packages.some((p) => p.name === 'qemu-guest-agent'), JSON.stringify(imj.packages));
+    assert.equal(imj.initrdBytes, statSync(imj.initrd).size);
+    assert.ok(imj.initrdBytes < 10 << 20, `initrd ${imj.initrdBytes} bytes`);
     const imt = mfA(['image']);
     assert.equal(imt.status, 0, imt.stderr);
     assert.match(imt.stdout, /^guest image [0-9a-f]{24}: cached in /);
     assert.match(imt.stdout, /^kernel {2}\/.*vmlinuz {2}\(Linux \d/m);
+    assert.match(imt.stdout, /^initrd {2}\/.*initrd\.img {2}\(~[\d.]+ MiB, with QEMU's guest agent\)$/m);
 
     // both boots at once
     const [bootA, bootB] = await Promise.all([

@@ -4,7 +4,7 @@
  *   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
  * Exit status: check 1 if any error-severity diagnostic; 2 for usage or I/O errors.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { addVerdicts, analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
@@ -494,12 +494,13 @@ export async function image(args: string[], io: Io): Promise<number> {
     const i = p.indexOf('=');
     return { name: p.slice(0, i), version: p.slice(i + 1) };
   });
+  const bytes = (f: string) => statSync(f).size;
   if (json) {
-    io.out(JSON.stringify({ ok: true, key: img.key, dir: img.dir, cached: img.cached ?? false, kernel: img.kernel, initrd: img.initrd, kernelRelease: img.version, packages }, null, 2) + '\n');
+    io.out(JSON.stringify({ ok: true, key: img.key, dir: img.dir, cached: img.cached ?? false, kernel: img.kernel, initrd: img.initrd, kernelBytes: bytes(img.kernel), initrdBytes: bytes(img.initrd), kernelRelease: img.version, packages }, null, 2) + '\n');
     return 0;
   }
   io.out(`guest image ${img.key}: ${img.cached ? 'cached' : 'built'} in ${img.dir}\n`);
-  io.out(`kernel  ${img.kernel}  (Linux ${img.version})\ninitrd  ${img.initrd}\n`);
+  io.out(`kernel  ${img.kernel}  (Linux ${img.version}, ${human(BigInt(bytes(img.kernel)))})\ninitrd  ${img.initrd}  (${human(BigInt(bytes(img.initrd)))}, with QEMU's guest agent)\n`);
   io.out(`packages:\n${table(packages.map((p) => [`  ${p.name}`, p.version]))}`);
   return 0;
 }

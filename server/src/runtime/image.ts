@@ -54,11 +54,13 @@ const KERNEL_META = 'linux-image-amd64';
 /** Userland packages unpacked into the guest (the binaries come from the first group). */
 const USER_PACKAGES = [
   // programs
-  'busybox-static', 'pciutils', 'pci.ids', 'ndctl', 'daxctl', 'kmod',
+  'busybox-static', 'pciutils', 'pci.ids', 'ndctl', 'daxctl', 'kmod', 'qemu-guest-agent',
   // shared libraries of those programs (the ELF closure is checked below)
   'libc6', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libkmod2', 'libjson-c5', 'libuuid1',
   'libudev1', 'libtraceevent1', 'libtracefs1', 'libiniparser1', 'libpci3', 'libkeyutils1',
   'liblzma5', 'libssl3', 'libzstd1', 'zlib1g',
+  // qemu-ga's
+  'libglib2.0-0', 'libnuma1', 'liburing2', 'libffi8', 'libmount1', 'libblkid1', 'libpcre2-8-0', 'libselinux1',
 ];
 
 /** Dynamically linked programs copied into the guest: [path in package tree, path in guest]. */
@@ -69,6 +71,8 @@ const PROGRAMS: Array<[string, string]> = [
   ['usr/bin/ndctl', 'usr/bin/ndctl'],
   ['usr/bin/daxctl', 'usr/bin/daxctl'],
   ['bin/kmod', 'bin/kmod'],
+  // QEMU's guest agent: the host speaks the standard protocol to it (runtime/agent.ts)
+  ['usr/sbin/qemu-ga', 'usr/sbin/qemu-ga'],
 ];
 
 const KMOD_LINKS = ['sbin/modprobe', 'sbin/insmod', 'sbin/rmmod', 'sbin/lsmod', 'sbin/modinfo', 'sbin/depmod', 'bin/lsmod'];
@@ -619,8 +623,8 @@ export interface GuestArgvOptions {
   rootBus?: string;
 }
 
-/** Name of the virtio-serial port the guest agent listens on. */
-export const AGENT_PORT_NAME = 'org.memfabric.agent';
+/** Name of the virtio-serial port the guest agent listens on: QEMU's guest agent's own (qemu-ga, virt-manager and libvirt look for it). */
+export const AGENT_PORT_NAME = 'org.qemu.guest_agent.0';
 
 /**
  * QEMU arguments booting the image with the command agent attached.
