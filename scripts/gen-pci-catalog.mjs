@@ -67,6 +67,15 @@ const probes = {
   'cxl-downstream': ['-M', 'q35,cxl=on', '-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=hb', '-device', 'cxl-rp,port=0,bus=hb,id=rp,chassis=0,slot=2', '-device', 'cxl-upstream,bus=rp,id=us', '-device', 'cxl-downstream,port=0,bus=us,id=probe,chassis=0,slot=4'],
   'cxl-type3': ['-M', 'q35,cxl=on', '-object', 'memory-backend-ram,id=m,size=256M', '-object', 'memory-backend-ram,id=l,size=1M', '-device', 'pxb-cxl,bus_nr=12,bus=pcie.0,id=hb', '-device', 'cxl-rp,port=0,bus=hb,id=rp,chassis=0,slot=2', '-device', 'cxl-type3,bus=rp,memdev=m,lsa=l,id=probe'],
   'virtio-mem-pci': ['-m', '1G,maxmem=2G', '-object', 'memory-backend-ram,id=m,size=256M', '-device', 'virtio-mem-pci,memdev=m,id=probe'],
+  // What libvirt adds to a domain on its own (its USB controller, balloon, video) and common domain devices.
+  'qemu-xhci': ['-device', 'qemu-xhci,id=probe'],
+  'piix3-usb-uhci': ['-device', 'piix3-usb-uhci,id=probe'],
+  'virtio-balloon-pci': ['-device', 'virtio-balloon-pci,id=probe'],
+  'cirrus-vga': ['-device', 'cirrus-vga,id=probe'],
+  'VGA': ['-device', 'VGA,id=probe'],
+  'virtio-rng-pci': ['-device', 'virtio-rng-pci,id=probe'],
+  'virtio-net-pci': ['-netdev', 'user,id=n', '-device', 'virtio-net-pci,netdev=n,id=probe'],
+  'virtio-pmem-pci': ['-m', '1G,maxmem=2G', '-object', 'memory-backend-ram,id=m,size=256M', '-device', 'virtio-pmem-pci,memdev=m,id=probe'],
 };
 const devices = {};
 for (const [type, args] of Object.entries(probes)) {

@@ -11,7 +11,7 @@ import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
 import { nodeArgv, shellQuote } from '../engine/emit/argv';
 import { nodeFiles } from '../engine/emit/files';
-import { nodeLibvirtXml } from '../engine/emit/libvirt';
+import { DomainRuntime, nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
 import { archProfile, userProfile } from '../host/qemu-profile';
 import { QemuProfile, QemuProfiles, layoutQemu, profileLabel } from '../engine/qemu/profile';
@@ -34,7 +34,7 @@ const USAGE = `usage:
   memfabric check [--format text|json] [--placement] [--probe] [--libvirt [--connect URI]] FILE...
   memfabric plan [--format json|argv|libvirt] [--node NAME] FILE
   memfabric layout [--format text|json] [--node NAME] [--no-agent] [--probe] FILE
-  memfabric boot [--format text|json] [--node NAME] [--timeout S] FILE
+  memfabric boot [--format text|json] [--node NAME] [--timeout S] [--backend qemu|libvirt [--connect URI]] FILE
   memfabric status [--format text|json] FILE
   memfabric exec FILE NODE -- CMD ARGS...
   memfabric stop FILE
@@ -396,7 +396,13 @@ function clusterSpec(cmd: string, file: string, node?: string) {
     file: doc.source,
     nodes: ns.map((n) => {
       const guest = topologyGuest(r, n.name, dirname(doc.source));
-      return { name: n.name, argv: nodeArgv(n), files: nodeFiles(n).map((f) => ({ path: f.path, size: f.size })), ...(guest ? { guest } : {}) };
+      return {
+        name: n.name,
+        argv: nodeArgv(n),
+        files: nodeFiles(n).map((f) => ({ path: f.path, size: f.size })),
+        ...(guest ? { guest } : {}),
+        domainXml: (runtime: DomainRuntime, emulator: string) => nodeLibvirtXml(n, { runtime, emulator }),
+      };
     }),
   });
   return { doc, r, nodes, spec: toSpec(nodes), all: toSpec(all) };
@@ -421,8 +427,9 @@ export async function boot(args: string[], io: Io): Promise<number> {
   let flags: Record<string, string>, rest: string[];
   let loaded: ReturnType<typeof clusterSpec>;
   try {
-    ({ flags, rest } = parseFlags(args, { node: null, timeout: null, format: ['text', 'json'] }));
+    ({ flags, rest } = parseFlags(args, { node: null, timeout: null, format: ['text', 'json'], backend: ['qemu', 'libvirt'], connect: null }));
     if (rest.length !== 1) throw new UsageError('boot needs exactly one FILE');
+    if (flags.connect !== undefined && flags.backend !== 'libvirt') throw new UsageError('--connect goes with --backend libvirt');
     loaded = clusterSpec('boot', rest[0], flags.node);
   } catch (e) {
     if (!(e instanceof UsageError) || !json) throw e;
@@ -452,16 +459,26 @@ export async function boot(args: string[], io: Io): Promise<number> {
         throw new ClusterError(`nothing started: the guest image cannot be built: ${(e as Error).message.replace(/^memfabric: /, '')}`);
       }
     }
-    const res = await bootCluster(spec, { image, timeoutMs: timeout * 1000, log: (l) => io.err(`memfabric: ${l}\n`) });
+    let libvirtUri: string | undefined;
+    if (flags.backend === 'libvirt') {
+      const { libvirtTarget, libvirtUnreachable } = await import('../host/libvirt');
+      const t = libvirtTarget(process.env, flags.connect);
+      if ('none' in t) throw new ClusterError(`nothing started: --backend libvirt: ${t.none}`);
+      const why = await libvirtUnreachable(t.uri);
+      if (why) throw new ClusterError(`nothing started: --backend libvirt: ${t.uri}: ${why}`);
+      libvirtUri = t.uri;
+    }
+    const res = await bootCluster(spec, { image, libvirtUri, timeoutMs: timeout * 1000, log: (l) => io.err(`memfabric: ${l}\n`) });
     if (json) {
       io.out(JSON.stringify({
         ok: true, cluster: spec.name, runDir: res.runDir, accel: res.accel,
-        nodes: res.nodes.map((x) => ({ name: x.name, pid: x.pid, bootMs: x.bootMs, consoleLog: join(x.dir, 'console.log') })),
+        ...(libvirtUri ? { backend: 'libvirt', uri: libvirtUri } : {}),
+        nodes: res.nodes.map((x) => ({ name: x.name, ...(x.domain ? { domain: x.domain } : { pid: x.pid }), bootMs: x.bootMs, consoleLog: join(x.dir, 'console.log') })),
       }, null, 2) + '\n');
       return 0;
     }
     io.out(`cluster ${spec.name}: ${res.nodes.length} node(s) ready (${res.accel.toUpperCase()}), run directory ${res.runDir}\n`);
-    io.out(table([['NODE', 'STATE', 'PID', 'BOOT', 'CONSOLE LOG'], ...res.nodes.map((x) => [x.name, 'ready', String(x.pid), `${(x.bootMs / 1000).toFixed(1)} s`, join(x.dir, 'console.log')])]));
+    io.out(table([['NODE', 'STATE', libvirtUri ? 'DOMAIN' : 'PID', 'BOOT', 'CONSOLE LOG'], ...res.nodes.map((x) => [x.name, 'ready', x.domain ?? String(x.pid), `${(x.bootMs / 1000).toFixed(1)} s`, join(x.dir, 'console.log')])]));
     return 0;
   } catch (e) {
     if (e instanceof ClusterError) {
@@ -517,9 +534,11 @@ export function status(args: string[], io: Io): number {
     return 0;
   }
   io.out(`cluster ${st.cluster} (${st.file}): ${st.running ? 'running' : 'not running'}; run directory ${st.runDir}\n`);
-  io.out(table([['NODE', 'STATE', 'PID', 'CONSOLE LOG'], ...st.nodes.map((n) => [n.name, n.state, n.pid ? String(n.pid) : '-', n.consoleLog])]));
+  const lv = st.nodes.some((n) => n.backend === 'libvirt');
+  io.out(table([['NODE', 'STATE', lv ? 'DOMAIN' : 'PID', 'CONSOLE LOG'], ...st.nodes.map((n) => [n.name, n.state, (lv ? n.domain : n.pid ? String(n.pid) : undefined) ?? '-', n.consoleLog])]));
   for (const n of st.nodes) {
-    if (n.state === 'ready' || n.state === 'starting') io.out(`${n.name} sockets: console ${n.consoleSocket}  qmp ${n.qmpSocket}  agent ${n.agentSocket}\n`);
+    if (n.backend === 'libvirt' && (n.state === 'ready' || n.state === 'starting')) io.out(`${n.name}: libvirt domain ${n.domain} on ${n.uri} (console: virsh -c '${n.uri}' console ${n.domain})\n`);
+    else if (n.state === 'ready' || n.state === 'starting') io.out(`${n.name} sockets: console ${n.consoleSocket}  qmp ${n.qmpSocket}  agent ${n.agentSocket}\n`);
   }
   if (!st.running && st.nodes.some((n) => existsSync(n.consoleLog))) io.out('console logs of the last run are kept in the run directory\n');
   return 0;
@@ -556,7 +575,7 @@ export async function stop(args: string[], io: Io): Promise<number> {
     io.out(`cluster ${all.name}: not running\n`);
     return 0;
   }
-  io.out(table([['NODE', 'STOPPED'], ...res.nodes.map((n) => [n.name, n.how === 'quit' ? 'quit (QMP)' : n.how === 'killed' ? 'killed (SIGKILL after 10 s)' : 'was not running'])]));
+  io.out(table([['NODE', 'STOPPED'], ...res.nodes.map((n) => [n.name, n.how === 'quit' ? 'quit (QMP, or libvirt\'s graceful destroy)' : n.how === 'killed' ? 'killed (SIGKILL after 10 s)' : 'was not running'])]));
   io.out(`cluster ${all.name}: stopped; console logs kept in ${res.runDir}\n`);
   return 0;
 }
@@ -573,6 +592,16 @@ function readyNodes(cmd: string, file: string, io: Io) {
   const ready = st.nodes.filter((n) => n.state === 'ready').map((n) => n.name);
   for (const n of st.nodes) if (n.state !== 'ready') io.err(`memfabric ${cmd}: ${n.name} is ${n.state}; not checked\n`);
   return { all, nodes: nodes.filter((n) => ready.includes(n.name)), status: st };
+}
+
+/** The machine libvirt runs for a domain: its command line (virsh domxml-to-native), read as any other. */
+async function libvirtNode(uri: string, domain: string, qemu: QemuProfile): Promise<NodeModel> {
+  const { virsh, virshError } = await import('../host/libvirt');
+  const r = await virsh(uri, ['domxml-to-native', 'qemu-argv', '--domain', domain], process.env, 60_000);
+  if (r.status !== 0) throw new Error(`libvirt's command line for ${domain}: ${virshError(r.stderr)}`);
+  const [doc] = analyzeDocuments([{ text: r.stdout, source: `libvirt:${domain}`, kind: 'qemu' }], nodeHost, { qemu });
+  if (doc.nodes.length !== 1) throw new Error(`libvirt's command line for ${domain} was not read as one node`);
+  return doc.nodes[0];
 }
 
 export async function verify(args: string[], io: Io): Promise<number> {
@@ -594,10 +623,15 @@ export async function verify(args: string[], io: Io): Promise<number> {
   const warning = (await import('../engine/layout/report')).versionWarning(qemu);
   if (warning) io.err(`memfabric: warning: ${warning}\n`);
   const results = [];
+  const { clusterStatus } = await import('../runtime/cluster');
+  const running = clusterStatus(all);
   for (const n of nodes) {
     try {
       const snap = await guestSnapshot(all, n.name, timeout * 1000);
-      results.push(compareLayout(n.name, computeLayout(n, { agent: true, qemu: layoutQemu(qemu) }), snap));
+      // A libvirt domain runs libvirt's command line (its root ports, controllers, balloon, agent channel): predict that one.
+      const st = running.nodes.find((x) => x.name === n.name);
+      const model = st?.backend === 'libvirt' ? await libvirtNode(st.uri!, st.domain!, qemu) : n;
+      results.push(compareLayout(n.name, computeLayout(model, { agent: model === n, qemu: layoutQemu(qemu) }), snap));
     } catch (e) {
       io.err(`memfabric verify: ${n.name}: ${(e as Error).message}\n`);
       results.push({ name: n.name, ok: false, differences: [{ what: 'guest', predicted: null, guest: `not readable: ${(e as Error).message}` }] });

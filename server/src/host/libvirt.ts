@@ -37,13 +37,14 @@ export function libvirtTarget(env: NodeJS.ProcessEnv = process.env, explicit?: s
   return { none: 'no libvirtd is running (qemu:///system has no socket)' };
 }
 
-interface Run {
+export interface Run {
   status: number;
   stdout: string;
   stderr: string;
 }
 
-function virsh(uri: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
+/** virsh -q -c URI ARGS… (an argv array), its status and output; killed after timeoutMs. */
+export function virsh(uri: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn('virsh', ['-q', '-c', uri, ...args], { env: { ...env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -44,7 +44,7 @@ export class GuestAgentError extends Error {
   }
 }
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 /** One connection to the agent, synchronised; commands one at a time. */
 class QgaSession {
@@ -111,8 +111,10 @@ class QgaSession {
         }
         continue;
       }
-      // A late answer to a re-sent sync.
+      // A late answer to a re-sent sync, and the agent's complaint about each 0xFF it met between requests
+      // ({"error": {"desc": "JSON parse error, stray '\uFFFD'"}}, seen with qemu-ga 7.2): not answers to us.
       if (typeof msg.return === 'number' && this.syncIds.has(msg.return)) continue;
+      if (msg.error && /JSON parse error, stray/.test(String((msg.error as { desc?: string }).desc))) continue;
       const w = this.waiting;
       this.waiting = undefined;
       if (!w) continue;
@@ -182,28 +184,34 @@ async function withSession<T>(agentSocket: string, timeoutMs: number, what: stri
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Something that carries one guest agent command and returns its "return" value (or throws GuestAgentError). */
+export type AgentCommand = (execute: string, args?: Json) => Promise<unknown>;
+
+/** guest-exec, then guest-exec-status until the program has exited (or expired() says the caller gave up). */
+export async function execWith(command: AgentCommand, argv: string[], expired: () => boolean): Promise<GuestExecResult> {
+  let pid: number;
+  try {
+    pid = ((await command('guest-exec', { path: argv[0], arg: argv.slice(1), 'capture-output': true })) as { pid: number }).pid;
+  } catch (e) {
+    // The agent could not start it (not found, not executable): as a shell says, with status 127.
+    if (e instanceof GuestAgentError) return { stdout: '', stderr: `${argv[0]}: ${e.desc}\n`, exitCode: 127 };
+    throw e;
+  }
+  for (let wait = 20; !expired(); wait = Math.min(wait * 2, 200)) {
+    const st = (await command('guest-exec-status', { pid })) as { exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string };
+    if (st.exited) {
+      const text = (b64?: string) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : '');
+      return { stdout: text(st['out-data']), stderr: text(st['err-data']), exitCode: st.exitcode ?? (st.signal !== undefined ? 128 + st.signal : -1) };
+    }
+    await sleep(wait);
+  }
+  throw new GuestExecTimeoutError('expired');
+}
+
 /** Run `argv` in the guest (guest-exec, PATH searched by the agent) and return its output and exit status. */
 export function guestExec(agentSocket: string, argv: string[], timeoutMs: number): Promise<GuestExecResult> {
   if (argv.length === 0) return Promise.reject(new Error('guestExec: empty argv'));
-  return withSession(agentSocket, timeoutMs, `guestExec ${JSON.stringify(argv)}`, async (s, state) => {
-    let pid: number;
-    try {
-      pid = ((await s.command('guest-exec', { path: argv[0], arg: argv.slice(1), 'capture-output': true })) as { pid: number }).pid;
-    } catch (e) {
-      // The agent could not start it (not found, not executable): as a shell says, with status 127.
-      if (e instanceof GuestAgentError) return { stdout: '', stderr: `${argv[0]}: ${e.desc}\n`, exitCode: 127 };
-      throw e;
-    }
-    for (let wait = 20; !state.expired; wait = Math.min(wait * 2, 200)) {
-      const st = (await s.command('guest-exec-status', { pid })) as { exited: boolean; exitcode?: number; signal?: number; 'out-data'?: string; 'err-data'?: string };
-      if (st.exited) {
-        const text = (b64?: string) => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : '');
-        return { stdout: text(st['out-data']), stderr: text(st['err-data']), exitCode: st.exitcode ?? (st.signal !== undefined ? 128 + st.signal : -1) };
-      }
-      await sleep(wait);
-    }
-    throw new GuestExecTimeoutError('expired');
-  });
+  return withSession(agentSocket, timeoutMs, `guestExec ${JSON.stringify(argv)}`, (s, state) => execWith((e, a) => s.command(e, a), argv, () => state.expired));
 }
 
 /** True when the agent answers guest-ping within `timeoutMs`. */

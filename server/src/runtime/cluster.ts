@@ -25,8 +25,10 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { guestExec, guestPing, GuestExecResult } from './agent';
-import { accelerator, bootArgv, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
+import { execWith, guestExec, guestPing, GuestExecResult, GuestExecTimeoutError } from './agent';
+import { agentOverLibvirt, defineAndStart, destroyAndUndefine, domainName, domainState, domainStateSync } from './libvirt-domains';
+import type { DomainRuntime } from '../engine/emit/libvirt';
+import { accelerator, bootArgv, diskFormat, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
 import { GuestImage } from './image';
 import { qmpAnswers, qmpQuit } from './qmp';
 
@@ -49,6 +51,8 @@ export interface ClusterNodeSpec {
   files: { path: string; size: bigint }[];
   /** The topology's <guest>: the user's own kernel, initrd or disk (absolute paths), or image="none". */
   guest?: UserGuest;
+  /** The node's libvirt domain with what a run adds (the libvirt backend): `plan --format libvirt`'s XML. */
+  domainXml?: (rt: DomainRuntime, emulator: string) => string;
 }
 
 export interface UserGuest {
@@ -146,7 +150,10 @@ interface StateFile {
   bootPid: number;
   accel: string;
   startedAt: string;
-  nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean }[];
+  /** Where the nodes run: QEMU processes of ours (absent), or libvirt domains on uri. */
+  backend?: 'libvirt';
+  uri?: string;
+  nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean; domain?: string }[];
 }
 
 export interface NodeStatus {
@@ -158,6 +165,10 @@ export interface NodeStatus {
   consoleSocket: string;
   qmpSocket: string;
   agentSocket: string;
+  /** A libvirt domain (the libvirt backend): its connection and name. */
+  backend?: 'libvirt';
+  uri?: string;
+  domain?: string;
 }
 
 export interface ClusterStatus {
@@ -255,7 +266,9 @@ function nodePid(n: { pid?: number; dir: string }): number | undefined {
 
 /** Alive QEMUs of a recorded state, or a boot still in progress. */
 function liveParts(runDir: string, st: StateFile): string[] {
-  const live = st.nodes.filter((n) => pidAlive(nodePid(n), nodeMarker(n.dir))).map((n) => `${n.name} (pid ${nodePid(n)})`);
+  const live = st.backend === 'libvirt'
+    ? st.nodes.filter((n) => n.domain && domainStateSync(st.uri!, n.domain) !== undefined).map((n) => `${n.name} (libvirt domain ${n.domain})`)
+    : st.nodes.filter((n) => pidAlive(nodePid(n), nodeMarker(n.dir))).map((n) => `${n.name} (pid ${nodePid(n)})`);
   if (st.phase === 'starting' && st.bootPid !== process.pid && pidAlive(st.bootPid, 'memfabric')) live.push(`memfabric boot (pid ${st.bootPid})`);
   return live;
 }
@@ -320,13 +333,18 @@ function createBackingFiles(missing: { path: string; size: bigint }[]): string[]
 export interface BootOptions {
   /** memfabric's guest image; needed when needsBuiltinImage(spec.nodes). */
   image?: Pick<GuestImage, 'kernel' | 'initrd'>;
+  /** Run the nodes as libvirt domains on this connection URI (else as QEMU processes of ours). */
+  libvirtUri?: string;
   timeoutMs?: number;
   log?: (line: string) => void;
 }
 
 export interface BootedNode {
   name: string;
+  /** QEMU's pid (0 for a libvirt domain: libvirt runs it). */
   pid: number;
+  /** The libvirt domain (libvirt backend). */
+  domain?: string;
   bootMs: number;
   dir: string;
 }
@@ -334,11 +352,27 @@ export interface BootedNode {
 interface Launched {
   name: string;
   dir: string;
-  proc: ChildProcess;
+  /** Our QEMU process (QEMU backend). */
+  proc?: ChildProcess;
   pid: number;
+  /** The libvirt domain (libvirt backend). */
+  domain?: string;
   t0: number;
   bootMs?: number;
   readiness: Readiness;
+}
+
+/** What the libvirt backend adds to a node's domain: its name, accelerator, guest boot, console file. */
+function domainRuntime(n: ClusterNodeSpec, guest: NodeGuest, name: string, consoleLog: string, accel: string): DomainRuntime {
+  const i = n.argv.findIndex((a) => a === '-append' || a === '--append');
+  const cmdline = ['console=ttyS0', 'panic=-1', 'quiet', i >= 0 ? n.argv[i + 1] : ''].filter(Boolean).join(' ');
+  return {
+    name,
+    type: accel === 'kvm' ? 'kvm' : 'qemu',
+    ...(guest.kernel || guest.initrd ? { boot: { kernel: guest.kernel, initrd: guest.initrd, cmdline } } : {}),
+    ...(guest.disk ? { disk: { path: guest.disk, format: diskFormat(guest.disk), boot: !guest.kernel } } : {}),
+    consoleLog,
+  };
 }
 
 /** Check everything, then start every node detached and wait until each guest answers. */
@@ -363,9 +397,12 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
     for (const n of old.nodes) cleanNode(n.dir);
     rmSync(join(runDir, 'cluster.json'), { force: true });
   }
+  const uri = opts.libvirtUri;
+  if (uri) for (const n of spec.nodes) if (!n.domainXml) throw new ClusterError(`node ${n.name}: no libvirt domain for it`, n.name);
   const state: StateFile = {
     version: 1, cluster: spec.name, file: spec.file, phase: 'starting', bootPid: process.pid, accel,
-    startedAt: new Date().toISOString(), nodes: spec.nodes.map((n) => ({ name: n.name, dir: nodeDir(runDir, n.name), readiness: guests.get(n.name)!.readiness })),
+    startedAt: new Date().toISOString(), ...(uri ? { backend: 'libvirt' as const, uri } : {}),
+    nodes: spec.nodes.map((n) => ({ name: n.name, dir: nodeDir(runDir, n.name), readiness: guests.get(n.name)!.readiness, ...(uri ? { domain: domainName(runDir, n.name) } : {}) })),
   };
   try {
     writeState(runDir, state, true);
@@ -388,6 +425,18 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       cleanNode(dir);
       const p = nodePaths(dir);
       const { guest, readiness } = guests.get(n.name)!;
+      if (uri) {
+        // A libvirt domain: recorded before it is defined, so that a boot killed half-way is cleaned by the next stop.
+        const name = state.nodes.find((s) => s.name === n.name)!.domain!;
+        writeState(runDir, state);
+        // (libvirt needs the emulator's absolute path.)
+        const xml = n.domainXml!(domainRuntime(n, guest, name, p.consoleLog, accel), findExecutable(qemu) ?? qemu);
+        const err = await defineAndStart(uri, name, xml);
+        if (err) throw new ClusterError(`node ${n.name}: ${err}`, n.name, consoleLines(p.consoleLog));
+        opts.log?.(`${n.name}: libvirt domain ${name} started on ${uri} (${accel.toUpperCase()}), waiting for the guest`);
+        launched.push({ name: n.name, dir, pid: 0, domain: name, t0: Date.now(), readiness });
+        continue;
+      }
       const argv = bootArgv(n.argv, guest, dir, { detached: true, accel, qemu });
       const out = openSync(p.qemuLog, 'w', 0o600);
       let proc: ChildProcess;
@@ -414,13 +463,17 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
     for (;;) {
       await Promise.all(launched.filter((l) => l.bootMs === undefined).map(async (l) => {
         const p = nodePaths(l.dir);
-        if (l.proc.exitCode !== null || l.proc.signalCode !== null || !pidAlive(l.pid, nodeMarker(l.dir))) {
-          const why = l.proc.exitCode !== null ? `exit status ${l.proc.exitCode}` : l.proc.signalCode ?? 'exited';
+        if (l.domain) {
+          const st = await domainState(uri!, l.domain);
+          if (st !== 'running') throw new ClusterError(`node ${l.name}: libvirt domain ${l.domain} is ${st ?? 'gone'} before the guest was ready\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`, l.name, consoleLines(p.consoleLog));
+        } else if (l.proc!.exitCode !== null || l.proc!.signalCode !== null || !pidAlive(l.pid, nodeMarker(l.dir))) {
+          const why = l.proc!.exitCode !== null ? `exit status ${l.proc!.exitCode}` : l.proc!.signalCode ?? 'exited';
           throw new ClusterError(`node ${l.name}: QEMU stopped (${why}) before the guest was ready: ${safeRead(p.qemuLog).trim()}\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`, l.name, consoleLines(p.consoleLog));
         }
+        const ping = () => (l.domain ? agentOverLibvirt(uri!, l.domain)('guest-ping').then(() => true, () => false) : guestPing(p.agentSocket, 2000));
         const ready = l.readiness === 'qmp'
-          ? await qmpAnswers(p.qmpSocket, 2000)
-          : (l.readiness === 'agent' || /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog))) && (await guestPing(p.agentSocket, 2000));
+          ? l.domain ? true : await qmpAnswers(p.qmpSocket, 2000)
+          : (l.readiness === 'agent' || /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog))) && (await ping());
         if (ready) {
           l.bootMs = Date.now() - l.t0;
           state.nodes.find((s) => s.name === l.name)!.ready = true;
@@ -448,11 +501,12 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
     state.phase = 'up';
     writeState(runDir, state);
     ok = true;
-    return { runDir, accel, created, nodes: launched.map((l) => ({ name: l.name, pid: l.pid, bootMs: l.bootMs!, dir: l.dir })) };
+    return { runDir, accel, created, nodes: launched.map((l) => ({ name: l.name, pid: l.pid, ...(l.domain ? { domain: l.domain } : {}), bootMs: l.bootMs!, dir: l.dir })) };
   } finally {
     if (!ok) {
-      // leave nothing running, no socket, no lock; logs stay for the post-mortem
-      await stopNodes(launched.map((l) => ({ name: l.name, pid: l.pid, dir: l.dir })), 3000);
+      // leave nothing running, no socket, no lock, no domain; logs stay for the post-mortem
+      if (uri) await Promise.all(state.nodes.filter((x) => x.domain).map((x) => destroyAndUndefine(uri, x.domain!, 3000)));
+      await stopNodes(launched.filter((l) => !l.domain).map((l) => ({ name: l.name, pid: l.pid, dir: l.dir })), 3000);
       for (const l of launched) cleanNode(l.dir);
       rmSync(join(runDir, 'cluster.json'), { force: true });
     }
@@ -488,6 +542,14 @@ export function clusterStatus(spec: ClusterSpec): ClusterStatus {
     const rec = st?.nodes.find((s) => s.name === n.name);
     const base = { name: n.name, dir, consoleLog: p.consoleLog, consoleSocket: p.consoleSocket, qmpSocket: p.qmpSocket, agentSocket: p.agentSocket };
     if (!st || !rec) return { ...base, state: 'stopped' };
+    if (st.backend === 'libvirt') {
+      const ds = rec.domain ? domainStateSync(st.uri!, rec.domain) : undefined;
+      const lv = { backend: 'libvirt' as const, uri: st.uri!, domain: rec.domain };
+      if (st.phase === 'stopping') return { ...base, ...lv, state: 'stopped' };
+      if (ds === 'running') return { ...base, ...lv, state: rec.ready ? 'ready' : 'starting' };
+      if (ds === undefined && st.phase === 'starting' && pidAlive(st.bootPid, 'memfabric')) return { ...base, ...lv, state: 'starting' };
+      return { ...base, ...lv, state: 'crashed' };
+    }
     const pid = nodePid(rec);
     if (pidAlive(pid, nodeMarker(dir))) {
       if (st.phase === 'stopping') return { ...base, pid, state: 'stopped' };
@@ -507,7 +569,21 @@ export async function execInNode(spec: ClusterSpec, node: string, argv: string[]
   const n = status.nodes.find((x) => x.name === node);
   if (!n) throw new ClusterError(`no node '${node}' in ${spec.file} (nodes: ${status.nodes.map((x) => x.name).join(', ')})`);
   if (n.state !== 'ready') throw new ClusterError(`node ${node} is ${n.state}${n.state === 'stopped' ? ` (run memfabric boot ${spec.file})` : ''}`, node);
-  if (readState(status.runDir)?.nodes.find((x) => x.name === node)?.readiness === 'qmp') throw new ClusterError(`node ${node} boots no guest (<guest image="none">): there is nothing to run commands in`, node);
+  const st = readState(status.runDir);
+  const rec = st?.nodes.find((x) => x.name === node);
+  if (rec?.readiness === 'qmp') throw new ClusterError(`node ${node} boots no guest (<guest image="none">): there is nothing to run commands in`, node);
+  if (st?.backend === 'libvirt' && rec?.domain) {
+    // Through libvirt, which owns the agent's socket (virsh qemu-agent-command).
+    const deadline = Date.now() + timeoutMs;
+    const run = execWith(agentOverLibvirt(st.uri!, rec.domain), argv, () => Date.now() > deadline);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new GuestExecTimeoutError(`no answer from the guest agent of ${rec.domain} within ${timeoutMs} ms for ${JSON.stringify(argv)}`)), timeoutMs)));
+    try {
+      return await Promise.race([run, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
   return guestExec(n.agentSocket, argv, timeoutMs);
 }
 
@@ -546,7 +622,10 @@ export async function stopCluster(spec: ClusterSpec, graceMs = 10_000): Promise<
     st.phase = 'stopping';
     writeState(runDir, st);
   }
-  const res = await stopNodes([...recs.values()], graceMs);
+  let res: { name: string; how: string }[];
+  if (st?.backend === 'libvirt') {
+    res = await Promise.all(st.nodes.map(async (n) => ({ name: n.name, how: n.domain ? await destroyAndUndefine(st.uri!, n.domain, graceMs) : 'not running' })));
+  } else res = await stopNodes([...recs.values()], graceMs);
   for (const n of recs.values()) cleanNode(n.dir);
   rmSync(join(runDir, 'cluster.json'), { force: true });
   // a run directory left empty goes too

@@ -14,7 +14,22 @@ export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
 /** Options libvirt generates itself from the elements we write. */
 const NATIVE = new Set(['m', 'smp', 'kernel', 'initrd', 'append', 'name']);
 
-export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}): string {
+/** What a running cluster adds to a node's domain (runtime/cluster.ts, the libvirt backend). */
+export interface DomainRuntime {
+  /** The domain's name in libvirt (unique per cluster and user). */
+  name: string;
+  /** 'kvm' when KVM is used, else 'qemu' (TCG). */
+  type: 'qemu' | 'kvm';
+  /** Kernel, initrd and command line to boot (they replace the node's own). */
+  boot?: { kernel?: string; initrd?: string; cmdline: string };
+  /** A disk image attached as /dev/vda (virtio). */
+  disk?: { path: string; format: 'raw' | 'qcow2'; boot: boolean };
+  /** The serial console, written to this file. */
+  consoleLog: string;
+}
+
+export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string; runtime?: DomainRuntime } = {}): string {
+  const rt = opts.runtime;
   const ram = node.memory.size?.parsed.ok ? node.memory.size.parsed.value : 1024n * MiB;
   const maxmem = node.memory.maxmem?.parsed.ok ? node.memory.maxmem.parsed.value : undefined;
   const slots = node.memory.slots?.n;
@@ -23,17 +38,24 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}
   const type = machineType === 'q35' ? 'q35' : machineType === 'pc' ? 'pc' : machineType;
 
   const doc = create({ version: '1.0' });
-  const dom = doc.ele('domain', { type: 'qemu', 'xmlns:qemu': QEMU_NS });
-  dom.ele('name').txt(node.name);
+  const dom = doc.ele('domain', { type: rt?.type ?? 'qemu', 'xmlns:qemu': QEMU_NS });
+  dom.ele('name').txt(rt?.name ?? node.name);
   if (maxmem !== undefined && slots && slots > 0) dom.ele('maxMemory', { slots: String(slots), unit: 'KiB' }).txt(String(maxmem / KiB));
   dom.ele('memory', { unit: 'KiB' }).txt(String(ram / KiB));
   dom.ele('currentMemory', { unit: 'KiB' }).txt(String(ram / KiB));
   dom.ele('vcpu', { placement: 'static' }).txt(String(node.smp?.cpus ?? 1));
   const os = dom.ele('os');
   os.ele('type', { arch: 'x86_64', machine: type }).txt('hvm');
-  if (node.kernel) os.ele('kernel').txt(node.kernel.text);
-  if (node.initrd) os.ele('initrd').txt(node.initrd.text);
-  if (node.append) os.ele('cmdline').txt(node.append.text);
+  if (rt?.boot) {
+    if (rt.boot.kernel) os.ele('kernel').txt(rt.boot.kernel);
+    if (rt.boot.initrd) os.ele('initrd').txt(rt.boot.initrd);
+    if (rt.boot.kernel) os.ele('cmdline').txt(rt.boot.cmdline);
+  } else {
+    if (node.kernel) os.ele('kernel').txt(node.kernel.text);
+    if (node.initrd) os.ele('initrd').txt(node.initrd.text);
+    if (node.append) os.ele('cmdline').txt(node.append.text);
+  }
+  if (rt?.disk?.boot) os.ele('boot', { dev: 'hd' });
   dom.ele('features').ele('acpi');
 
   // NUMA: libvirt needs cells for memory hotplug on x86; their memory comes from our backends.
@@ -66,9 +88,27 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string } = {}
   }
   const devices = dom.ele('devices');
   devices.ele('emulator').txt(opts.emulator ?? '/usr/bin/qemu-system-x86_64');
-  const serial = devices.ele('serial', { type: 'pty' });
-  serial.ele('target', { port: '0' });
-  devices.ele('console', { type: 'pty' }).ele('target', { type: 'serial', port: '0' });
+  if (rt?.disk) {
+    const disk = devices.ele('disk', { type: 'file', device: 'disk' });
+    disk.ele('driver', { name: 'qemu', type: rt.disk.format });
+    disk.ele('source', { file: rt.disk.path });
+    disk.ele('target', { dev: 'vda', bus: 'virtio' });
+  }
+  if (rt) {
+    // The console to a file (memfabric tails it), the guest agent on its standard port (libvirt connects to it:
+    // virsh qemu-agent-command, virDomainQemuAgentCommand).
+    const serial = devices.ele('serial', { type: 'file' });
+    serial.ele('source', { path: rt.consoleLog, append: 'off' });
+    serial.ele('target', { port: '0' });
+    const con = devices.ele('console', { type: 'file' });
+    con.ele('source', { path: rt.consoleLog, append: 'off' });
+    con.ele('target', { type: 'serial', port: '0' });
+    devices.ele('channel', { type: 'unix' }).ele('target', { type: 'virtio', name: 'org.qemu.guest_agent.0' });
+  } else {
+    const serial = devices.ele('serial', { type: 'pty' });
+    serial.ele('target', { port: '0' });
+    devices.ele('console', { type: 'pty' }).ele('target', { type: 'serial', port: '0' });
+  }
 
   // Everything else as raw QEMU arguments. -machine properties beyond the type, -object/-device, -global, -numa
   // whose memdev is ours (libvirt would otherwise allocate the cell's memory itself).

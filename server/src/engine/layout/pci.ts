@@ -128,7 +128,8 @@ export function pciFunctions(node: NodeModel, plat: Platform, opts: PciOptions):
     const f: PciFunction = { device: d.id ?? d.driver, driver: d.driver, bus: -1, slot: -1, fn: 0, bars, source: d.source };
     const addr = prop(d.props, 'addr')?.value.text;
     if (addr) {
-      const m = /^(?:0x)?([0-9a-f]+)(?:\.([0-7]))?$/i.exec(addr);
+      // "0x10", "10.1", and libvirt's "0x1.0x2"
+      const m = /^(?:0x)?([0-9a-f]+)(?:\.(?:0x)?([0-7]))?$/i.exec(addr);
       if (m) {
         f.slot = parseInt(m[1], 16);
         f.fn = m[2] ? Number(m[2]) : 0;
