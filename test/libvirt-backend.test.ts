@@ -1,0 +1,144 @@
+/**
+ * The libvirt backend (issue 15), on a private libvirtd (scripts/libvirtd-private.sh):
+ *  - the FAME proof of `npm start` with `boot --backend libvirt`: the nodes are
+ *    libvirt domains (virsh list shows them), one writes the fabric, the other
+ *    and the host file read it; verify predicts libvirt's own command line;
+ *  - a user's own image (a disk built from Debian packages that runs Debian's
+ *    qemu-guest-agent, test/support/user-disk.ts) works with exec and views,
+ *    on both backends;
+ *  - nothing is left after stop, and a boot killed with SIGKILL half-way is
+ *    cleaned by the next stop.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, REPO, fame2, hasQemu, runCliWithRunDir } from './support/cli';
+import { PrivateLibvirtd } from './support/libvirtd';
+import { buildUserDisk } from './support/user-disk';
+
+let lv: PrivateLibvirtd | string = 'not started';
+before(async () => {
+  lv = hasQemu() ? await PrivateLibvirtd.start() : 'no qemu-system-x86_64';
+});
+after(() => {
+  if (typeof lv !== 'string') lv.stop();
+});
+
+const domains = (d: PrivateLibvirtd, all = false) => d.virsh('list', '--name', ...(all ? ['--all'] : [])).stdout.split('\n').map((x) => x.trim()).filter(Boolean);
+
+test('FAME on the libvirt backend: domains in virsh list, one node writes, the other and the host file read, verify, stop leaves nothing', { timeout: 600_000 }, (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const d = lv;
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lvboot-'));
+  const run = join(dir, 'run');
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg' } });
+  try {
+    const file = fame2(dir);
+    const boot = mf(['boot', '--backend', 'libvirt', '--connect', d.uri, '--format', 'json', file]);
+    assert.equal(boot.status, 0, boot.stdout + boot.stderr);
+    const b = JSON.parse(boot.stdout) as { ok: boolean; backend: string; uri: string; nodes: { name: string; domain: string }[] };
+    assert.equal(b.backend, 'libvirt');
+    assert.equal(b.uri, d.uri);
+    assert.deepEqual(domains(d).sort(), b.nodes.map((n) => n.domain).sort(), 'the nodes are running libvirt domains');
+    for (const n of b.nodes) assert.match(n.domain, /^mf-[0-9a-f]{8}-node0[12]$/);
+
+    const st = JSON.parse(mf(['status', '--format', 'json', file]).stdout) as { nodes: { name: string; state: string; backend: string; domain: string }[] };
+    assert.deepEqual(st.nodes.map((n) => `${n.name} ${n.state} ${n.backend}`), ['node01 ready libvirt', 'node02 ready libvirt']);
+
+    // The FAME proof: node01 writes "MEMF" at the start of the fabric BAR, node02 and the host file read it.
+    const w = mf(['exec', file, 'node01', '--', 'devmem', '0x800000000', '32', '0x464d454d']);
+    assert.equal(w.status, 0, w.stderr);
+    const r = mf(['exec', file, 'node02', '--', 'devmem', '0x800000000', '32']);
+    assert.equal(r.stdout.trim(), '0x464D454D', r.stderr);
+    const fd = openSync(join(dir, 'fam.raw'), 'r');
+    const head = Buffer.alloc(4);
+    readSync(fd, head, 0, 4, 0);
+    closeSync(fd);
+    assert.equal(head.toString('latin1'), 'MEMF');
+    // Exit status and a missing program, through libvirt's agent channel.
+    assert.equal(mf(['exec', file, 'node02', '--', 'sh', '-c', 'exit 3']).status, 3);
+    const missing = mf(['exec', file, 'node02', '--', 'no-such-program']);
+    assert.equal(missing.status, 127);
+    assert.match(missing.stderr, /no-such-program: .*No such file or directory/);
+
+    // The guest's memory map is the one predicted for libvirt's command line (its root ports, USB, balloon, agent channel).
+    const v = mf(['verify', file]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /node01: the guest's memory map equals the prediction/);
+
+    const stop = mf(['stop', file]);
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.deepEqual(domains(d, true), [], 'no domain left, running or defined');
+    // No state left: the run directory holds the console logs only.
+    for (const c of existsSync(run) ? readdirSync(run) : []) assert.ok(!existsSync(join(run, c, 'cluster.json')), c);
+  } finally {
+    mf(['stop', join(dir, 'fame.cluster.xml')]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a boot killed with SIGKILL half-way leaves domains that the next stop removes', { timeout: 600_000 }, async (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const d = lv;
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lvkill-'));
+  const run = join(dir, 'run');
+  try {
+    const file = fame2(dir);
+    const child = spawn(process.execPath, [BIN, 'boot', '--backend', 'libvirt', '--connect', d.uri, file], { cwd: REPO, env: { ...process.env, MEMFABRIC_RUN_DIR: run, MEMFABRIC_ACCEL: 'tcg' }, stdio: 'ignore' });
+    // Kill it as soon as the first domain runs (before the guests are ready).
+    for (let i = 0; i < 600 && domains(d).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    assert.ok(domains(d, true).length >= 1, 'the killed boot had started a domain');
+    const st = runCliWithRunDir(run, ['status', '--format', 'json', file]);
+    assert.ok((JSON.parse(st.stdout) as { nodes: { state: string }[] }).nodes.some((n) => n.state !== 'stopped'), st.stdout);
+    const stop = runCliWithRunDir(run, ['stop', file]);
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.deepEqual(domains(d, true), [], 'stop removed every domain of the killed boot');
+  } finally {
+    runCliWithRunDir(run, ['stop', join(dir, 'fame.cluster.xml')]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a user's own disk image running Debian's qemu-guest-agent works with exec and the views, on both backends", { timeout: 900_000 }, async (t) => {
+  if (!hasQemu()) return t.skip('no qemu-system-x86_64');
+  const img = await buildUserDisk();
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-userimg-'));
+  const run = join(dir, 'run');
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg' } });
+  try {
+    const backends: { name: string; args: string[] }[] = [{ name: 'qemu', args: [] }];
+    if (typeof lv !== 'string') backends.push({ name: 'libvirt', args: ['--backend', 'libvirt', '--connect', lv.uri] });
+    for (const b of backends) {
+      // The guest writes to its disk: a copy for each boot.
+      const disk = join(dir, `disk-${b.name}.img`);
+      copyFileSync(img.disk, disk);
+      const file = join(dir, `user-${b.name}.cluster.xml`);
+      writeFileSync(file, `<cluster name="user-${b.name}">
+  <guest kernel="${img.kernel}" initrd="${img.initrd}" disk="${disk}" append="root=/dev/vda"/>
+  <node name="node01" machine="q35" memory="512M" cpus="1"/>
+</cluster>
+`);
+      const boot = mf(['boot', ...b.args, file]);
+      assert.equal(boot.status, 0, `${b.name}: ${boot.stdout}${boot.stderr}`);
+      try {
+        const u = mf(['exec', file, 'node01', '--', 'uname', '-r']);
+        assert.equal(u.stdout.trim(), img.kernelRelease, `${b.name}: ${u.stderr}`);
+        // Not memfabric's guest: its init is the image's own, and the agent is Debian's qemu-ga.
+        const ps = mf(['exec', file, 'node01', '--', 'ps']);
+        assert.match(ps.stdout, /qemu-ga -m virtio-serial/, b.name);
+        const iomem = mf(['view', '--format', 'json', file, 'node01', 'iomem']);
+        assert.equal(iomem.status, 0, `${b.name}: ${iomem.stderr}`);
+        assert.ok((JSON.parse(iomem.stdout) as { iomem: unknown[] }).iomem.length > 3, b.name);
+      } finally {
+        assert.equal(mf(['stop', file]).status, 0);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
