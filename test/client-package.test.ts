@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
@@ -74,15 +74,17 @@ test('the vsix holds the bundles, the guest-init files and the editor files, and
   const names = [...zip.keys()];
   for (const f of [
     'extension/dist/extension.js', 'extension/dist/server.js', 'extension/dist/memfabric.js',
-    'extension/dist/guest-init/init', 'extension/dist/guest-init/memfabric-agent',
+    'extension/dist/guest-init/init',
     'extension/media/memmap.js', 'extension/media/memmap.css', 'extension/media/views.css', 'extension/media/views.js',
     'extension/syntaxes/memfabric-topology.tmLanguage.json', 'extension/syntaxes/qemu-cmdline.tmLanguage.json',
     'extension/language-configuration/topology.json', 'extension/readme.md', 'extension/docs/diagnostics.md',
   ]) assert.ok(names.includes(f), `${f} missing from the vsix (has: ${names.join(', ')})`);
+  // (QEMU's guest agent comes from Debian's package; memfabric ships no agent of its own any more.)
+  assert.ok(!names.some((n) => n.includes('memfabric-agent')), 'no memfabric-agent');
   const bad = names.filter((n) => /\.ts$|\.map$|node_modules\/|^extension\/(server|client|test|out|examples|scripts)\//.test(n));
   assert.deepEqual(bad, [], 'files that do not belong in the vsix');
   // the guest-init files are the ones of the source tree (the image cache key hashes them)
-  for (const f of ['init', 'memfabric-agent']) {
+  for (const f of readdirSync(join(REPO, 'server/src/runtime/guest-init'))) {
     assert.ok(zip.get(`extension/dist/guest-init/${f}`)!().equals(readFileSync(join(REPO, 'server/src/runtime/guest-init', f))), `dist/guest-init/${f} differs from the source`);
   }
 });
@@ -159,9 +161,9 @@ test('every command in package.json is registered by the command table, and ever
   assert.match(stopWhen, /memfabric\.activeClusterRunning/);
   assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
   assert.deepEqual(pkg.contributes.views.memfabric.map((v: any) => [v.id, v.name]), [['memfabric.clusters', 'Clusters']]);
-  assert.deepEqual(Object.keys(pkg.contributes.configuration.properties).filter((k) => !/trace|Poll/.test(k)).sort(), ['memfabric.acceleration', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
+  assert.deepEqual(Object.keys(pkg.contributes.configuration.properties).filter((k) => !/trace|Poll/.test(k)).sort(), ['memfabric.acceleration', 'memfabric.backend', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
   // Every machine-level setting (a binary to run, a libvirt to ask, where to write) is out of an untrusted workspace's reach.
-  assert.deepEqual([...pkg.capabilities.untrustedWorkspaces.restrictedConfigurations].sort(), ['memfabric.acceleration', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
+  assert.deepEqual([...pkg.capabilities.untrustedWorkspaces.restrictedConfigurations].sort(), ['memfabric.acceleration', 'memfabric.backend', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
 });
 
 let unpacked: string;

@@ -11,8 +11,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, REPO, fame2, hasQemu, runCliWithRunDir } from './support/cli';
@@ -64,6 +64,16 @@ test('FAME on the libvirt backend: domains in virsh list, one node writes, the o
     assert.equal(missing.status, 127);
     assert.match(missing.stderr, /no-such-program: .*No such file or directory/);
 
+    // The console is the domain's (virsh console, on a pty; Ctrl-] leaves), and its log is the console log.
+    if (spawnSync('script', ['--version']).status === 0) {
+      const c = spawnSync('script', ['-qc', `${process.execPath} ${BIN} console ${file} node01`, '/dev/null'], {
+        input: '', env: { ...process.env, MEMFABRIC_RUN_DIR: run }, encoding: 'utf8', timeout: 5000, killSignal: 'SIGKILL',
+      });
+      assert.match(c.stdout ?? '', /Connected to domain '?mf-[0-9a-f]{8}-node01'?/, `${c.stdout}${c.stderr}`);
+    }
+    const st2 = JSON.parse(mf(['status', '--format', 'json', file]).stdout) as { nodes: { consoleLog: string }[] };
+    assert.match(readFileSync(st2.nodes[0].consoleLog, 'utf8'), /^MEMFABRIC-READY\r?$/m);
+
     // The guest's memory map is the one predicted for libvirt's command line (its root ports, USB, balloon, agent channel).
     const v = mf(['verify', file]);
     assert.equal(v.status, 0, v.stdout + v.stderr);
@@ -87,7 +97,8 @@ test('a boot killed with SIGKILL half-way leaves domains that the next stop remo
   const run = join(dir, 'run');
   try {
     const file = fame2(dir);
-    const child = spawn(process.execPath, [BIN, 'boot', '--backend', 'libvirt', '--connect', d.uri, file], { cwd: REPO, env: { ...process.env, MEMFABRIC_RUN_DIR: run, MEMFABRIC_ACCEL: 'tcg' }, stdio: 'ignore' });
+    // (The backend from the environment, as the extension's memfabric.backend and memfabric.libvirtUri settings give it.)
+    const child = spawn(process.execPath, [BIN, 'boot', file], { cwd: REPO, env: { ...process.env, MEMFABRIC_RUN_DIR: run, MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_BACKEND: 'libvirt', MEMFABRIC_LIBVIRT_URI: d.uri }, stdio: 'ignore' });
     // Kill it as soon as the first domain runs (before the guests are ready).
     for (let i = 0; i < 600 && domains(d).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');

@@ -34,6 +34,8 @@ export function cliEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv
   };
   set('MEMFABRIC_QEMU', cfg.get<string>('qemuBinary'));
   set('MEMFABRIC_LIBVIRT_URI', cfg.get<string>('libvirtUri'));
+  const backend = cfg.get<string>('backend');
+  if (backend === 'qemu' || backend === 'libvirt') env.MEMFABRIC_BACKEND = backend;
   set('MEMFABRIC_IMAGE_DIR', cfg.get<string>('guestImageDir'));
   set('MEMFABRIC_RUN_DIR', cfg.get<string>('runDirectory'));
   const accel = cfg.get<string>('acceleration');

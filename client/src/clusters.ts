@@ -88,12 +88,16 @@ export class NodeItem extends vscode.TreeItem {
     this.id = `node:${entry.uri.toString()}#${node.name}`;
     const [icon, color] = STATE_ICON[node.state];
     this.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-    this.description = [node.state === 'unknown' ? undefined : node.state, node.status?.pid ? `pid ${node.status.pid}` : undefined, node.symbol?.detail?.replace(/^node /, '')]
+    // Where the node runs: our QEMU (its pid) or a libvirt domain (its name and connection).
+    const where = node.status?.backend === 'libvirt' ? `libvirt ${node.status.domain}` : node.status?.pid ? `pid ${node.status.pid}` : undefined;
+    this.description = [node.state === 'unknown' ? undefined : node.state, where, node.symbol?.detail?.replace(/^node /, '')]
       .filter(Boolean)
       .join(' · ');
     this.contextValue = `node-${node.state}`;
     this.tooltip = new vscode.MarkdownString(
-      `**${entry.name}/${node.name}**: ${node.state}` + (node.status ? `\n\nconsole log \`${node.status.consoleLog}\`` : ''),
+      `**${entry.name}/${node.name}**: ${node.state}` +
+        (node.status?.backend === 'libvirt' ? `\n\nlibvirt domain \`${node.status.domain}\` on \`${node.status.uri}\`` : node.status?.pid ? `\n\nQEMU pid ${node.status.pid} (memfabric's own)` : '') +
+        (node.status ? `\n\nconsole log \`${node.status.consoleLog}\`` : ''),
     );
     if (node.symbol) this.command = reveal(entry.uri, node.symbol);
   }

@@ -44,6 +44,7 @@ const USAGE = `usage:
   memfabric image [--format text|json]
   memfabric lsp --stdio
 environment: MEMFABRIC_QEMU (QEMU binary), MEMFABRIC_ACCEL (auto|kvm|tcg),
+  MEMFABRIC_BACKEND (qemu|libvirt), MEMFABRIC_LIBVIRT_URI (libvirt connection),
   MEMFABRIC_IMAGE_DIR (guest image cache), MEMFABRIC_RUN_DIR (run directories)
 --probe: run the QEMU judged for on each distinct node shape (firmware, no guest,
   scratch stand-ins for backing files) and report what it says
@@ -429,6 +430,9 @@ export async function boot(args: string[], io: Io): Promise<number> {
   try {
     ({ flags, rest } = parseFlags(args, { node: null, timeout: null, format: ['text', 'json'], backend: ['qemu', 'libvirt'], connect: null }));
     if (rest.length !== 1) throw new UsageError('boot needs exactly one FILE');
+    // The backend: --backend, else $MEMFABRIC_BACKEND (the extension's memfabric.backend setting), else our own QEMU processes.
+    flags.backend ??= process.env.MEMFABRIC_BACKEND || 'qemu';
+    if (flags.backend !== 'qemu' && flags.backend !== 'libvirt') throw new UsageError(`MEMFABRIC_BACKEND must be qemu or libvirt, not '${flags.backend}'`);
     if (flags.connect !== undefined && flags.backend !== 'libvirt') throw new UsageError('--connect goes with --backend libvirt');
     loaded = clusterSpec('boot', rest[0], flags.node);
   } catch (e) {
@@ -575,7 +579,7 @@ export async function stop(args: string[], io: Io): Promise<number> {
     io.out(`cluster ${all.name}: not running\n`);
     return 0;
   }
-  io.out(table([['NODE', 'STOPPED'], ...res.nodes.map((n) => [n.name, n.how === 'quit' ? 'quit (QMP, or libvirt\'s graceful destroy)' : n.how === 'killed' ? 'killed (SIGKILL after 10 s)' : 'was not running'])]));
+  io.out(table([['NODE', 'STOPPED'], ...res.nodes.map((n) => [n.name, n.how === 'quit' ? 'quit (QMP)' : n.how === 'killed' ? 'killed (SIGKILL after 10 s)' : n.how === 'destroyed' ? 'destroyed and undefined (libvirt)' : 'was not running'])]));
   io.out(`cluster ${all.name}: stopped; console logs kept in ${res.runDir}\n`);
   return 0;
 }
@@ -740,6 +744,18 @@ export async function consoleCmd(args: string[], io: Io): Promise<number> {
   if (n.state !== 'ready' && n.state !== 'starting') {
     io.err(`memfabric console: node ${node} is ${n.state}${n.state === 'stopped' ? ` (run memfabric boot ${file})` : ''}\n`);
     return 1;
+  }
+  if (n.backend === 'libvirt') {
+    // The domain's console, through libvirt (virsh console; Ctrl-] leaves).
+    const { spawn } = await import('node:child_process');
+    const child = spawn('virsh', ['-c', n.uri!, 'console', n.domain!, '--force'], { stdio: 'inherit' });
+    return new Promise((resolve) => {
+      child.on('error', (e) => {
+        io.err(`memfabric console: cannot run virsh: ${e.message}\n`);
+        resolve(1);
+      });
+      child.on('close', (code) => resolve(code ?? 1));
+    });
   }
   const { attachConsole } = await import('../runtime/console');
   return attachConsole(n.consoleSocket, node);

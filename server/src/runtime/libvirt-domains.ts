@@ -53,15 +53,15 @@ export function domainStateSync(uri: string, name: string, env: NodeJS.ProcessEn
 }
 
 /** Stop (destroy) and remove (undefine) the domain; what happened. */
-export async function destroyAndUndefine(uri: string, name: string, graceMs: number, env: NodeJS.ProcessEnv = process.env): Promise<'quit' | 'killed' | 'not running'> {
+export async function destroyAndUndefine(uri: string, name: string, graceMs: number, env: NodeJS.ProcessEnv = process.env): Promise<'destroyed' | 'not running'> {
   const state = await domainState(uri, name, env);
   if (state === undefined) return 'not running';
-  let how: 'quit' | 'killed' | 'not running' = 'not running';
+  let how: 'destroyed' | 'not running' = 'not running';
   if (state !== 'shut off') {
-    // A graceful destroy first (SIGTERM, then SIGKILL after libvirt's own wait), as virsh destroy --graceful.
+    // A graceful destroy first (SIGTERM to QEMU), then a forced one if QEMU does not go.
     const g = await virsh(uri, ['destroy', name, '--graceful'], env, graceMs + T);
-    how = g.status === 0 ? 'quit' : 'killed';
     if (g.status !== 0) await virsh(uri, ['destroy', name], env, T);
+    how = 'destroyed';
   }
   await virsh(uri, ['undefine', name], env, T);
   return how;

@@ -95,14 +95,12 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string; runti
     disk.ele('target', { dev: 'vda', bus: 'virtio' });
   }
   if (rt) {
-    // The console to a file (memfabric tails it), the guest agent on its standard port (libvirt connects to it:
-    // virsh qemu-agent-command, virDomainQemuAgentCommand).
-    const serial = devices.ele('serial', { type: 'file' });
-    serial.ele('source', { path: rt.consoleLog, append: 'off' });
+    // The console on a pty (virsh console, virt-manager), logged to a file that memfabric tails; the guest agent
+    // on its standard port (libvirt connects to it: virsh qemu-agent-command, virDomainQemuAgentCommand).
+    const serial = devices.ele('serial', { type: 'pty' });
+    serial.ele('log', { file: rt.consoleLog, append: 'off' });
     serial.ele('target', { port: '0' });
-    const con = devices.ele('console', { type: 'file' });
-    con.ele('source', { path: rt.consoleLog, append: 'off' });
-    con.ele('target', { type: 'serial', port: '0' });
+    devices.ele('console', { type: 'pty' }).ele('target', { type: 'serial', port: '0' });
     devices.ele('channel', { type: 'unix' }).ele('target', { type: 'virtio', name: 'org.qemu.guest_agent.0' });
   } else {
     const serial = devices.ele('serial', { type: 'pty' });
