@@ -14,6 +14,7 @@ have qemu-system-aarch64 || need+=(qemu-system-arm)
 have virt-xml-validate || need+=(libvirt-clients)
 have xmllint || need+=(libxml2-utils)
 have depmod || need+=(kmod)
+have mke2fs || need+=(e2fsprogs)   # the tests' "user's own disk image" (test/support/user-disk.ts)
 have dpkg-deb || need+=(dpkg)
 have nvim || need+=(neovim)
 # libvirt's QEMU driver, embedded in virsh by the tests, and libvirtd itself: the

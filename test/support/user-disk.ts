@@ -22,6 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { cpioNewc, parsePolicy, readElf } from '../../server/src/runtime/image';
 
 export interface UserDisk {
   /** Debian vmlinuz (bzImage) for `-kernel`. */
@@ -141,18 +142,6 @@ async function ensureMke2fs(log: (l: string) => void): Promise<void> {
   if (!hasTool('mke2fs')) throw new Error('user-disk: mke2fs still missing after installing e2fsprogs');
 }
 
-function parsePolicy(text: string): Map<string, string> {
-  const m = new Map<string, string>();
-  let cur: string | undefined;
-  for (const line of text.split('\n')) {
-    const h = /^(\S+):$/.exec(line);
-    if (h) { cur = h[1]; continue; }
-    const c = /^\s+Candidate:\s*(\S+)/.exec(line);
-    if (c && cur && c[1] !== '(none)') m.set(cur, c[1]);
-  }
-  return m;
-}
-
 /** Exact package=version list: the disk's packages and the kernel named by linux-image-amd64. */
 export async function resolveUserDiskPackages(): Promise<{ packages: string[]; kernelPackage: string }> {
   const deps = await runOk('apt-cache', ['depends', KERNEL_META]);
@@ -160,7 +149,7 @@ export async function resolveUserDiskPackages(): Promise<{ packages: string[]; k
   if (!km) throw new Error(`user-disk: 'apt-cache depends ${KERNEL_META}' names no linux-image-<version> package`);
   const kernelPackage = km[1];
   const names = [...DISK_PACKAGES, KERNEL_META, kernelPackage];
-  const pol = parsePolicy(await runOk('apt-cache', ['policy', ...names]));
+  const pol = new Map([...parsePolicy(await runOk('apt-cache', ['policy', ...names]))].filter(([, v]) => v !== '(none)'));
   const missing = names.filter((n) => !pol.has(n));
   if (missing.length) throw new Error(`user-disk: no candidate version for ${missing.join(', ')} (run apt-get update)`);
   return { packages: names.map((n) => `${n}=${pol.get(n)}`).sort(), kernelPackage };
@@ -182,39 +171,10 @@ export function userDiskCacheRoot(env: NodeJS.ProcessEnv = process.env): string 
 
 export interface ElfDeps { needed: string[]; interp?: string }
 
+/** An ELF file's interpreter and DT_NEEDED libraries (memfabric's own reader, runtime/image.ts). */
 export function readElfDeps(file: string): ElfDeps | undefined {
-  const b = fs.readFileSync(file);
-  if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46) return undefined;
-  if (b[4] !== 2 || b[5] !== 1) throw new Error(`user-disk: ${file} is not a 64-bit little-endian ELF`);
-  const phoff = Number(b.readBigUInt64LE(0x20));
-  const shoff = Number(b.readBigUInt64LE(0x28));
-  const phentsize = b.readUInt16LE(0x36), phnum = b.readUInt16LE(0x38);
-  const shentsize = b.readUInt16LE(0x3a), shnum = b.readUInt16LE(0x3c);
-  let interp: string | undefined;
-  for (let i = 0; i < phnum; i++) {
-    const p = phoff + i * phentsize;
-    if (b.readUInt32LE(p) === 3 /* PT_INTERP */) {
-      const off = Number(b.readBigUInt64LE(p + 8)), sz = Number(b.readBigUInt64LE(p + 32));
-      interp = b.subarray(off, off + sz).toString('latin1').replace(/\0.*$/s, '');
-    }
-  }
-  const needed: string[] = [];
-  for (let i = 0; i < shnum; i++) {
-    const s = shoff + i * shentsize;
-    if (b.readUInt32LE(s + 4) !== 6 /* SHT_DYNAMIC */) continue;
-    const off = Number(b.readBigUInt64LE(s + 24)), size = Number(b.readBigUInt64LE(s + 32));
-    const link = b.readUInt32LE(s + 40);
-    const strOff = Number(b.readBigUInt64LE(shoff + link * shentsize + 24));
-    for (let e = off; e + 16 <= off + size; e += 16) {
-      const tag = b.readBigInt64LE(e);
-      if (tag === 0n) break;
-      if (tag === 1n /* DT_NEEDED */) {
-        const at = strOff + Number(b.readBigUInt64LE(e + 8));
-        needed.push(b.subarray(at, b.indexOf(0, at)).toString('latin1'));
-      }
-    }
-  }
-  return { needed, interp };
+  const e = readElf(file);
+  return e && { needed: e.needed, interp: e.interp };
 }
 
 /** Find `name` in the library directories of an unpacked tree (following symlinks inside the tree). */
@@ -370,44 +330,6 @@ export function resolveModules(modRoot: string, wanted: string[]): string[] {
 
 // ---------------------------------------------------------------------------
 // cpio (newc)
-
-interface CpioEntry { name: string; mode: number; data?: Buffer; rdevMajor?: number; rdevMinor?: number }
-
-export function cpioNewc(entries: CpioEntry[]): Buffer {
-  const parts: Buffer[] = [];
-  let ino = 1;
-  const pad = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
-  const push = (e: CpioEntry) => {
-    const data = e.data ?? Buffer.alloc(0);
-    const name = Buffer.from(e.name + '\0', 'utf8');
-    const hex = (n: number) => n.toString(16).padStart(8, '0');
-    const hdr = '070701' + [
-      ino++, e.mode, 0, 0, (e.mode & 0o170000) === 0o040000 ? 2 : 1, 0, data.length,
-      0, 0, e.rdevMajor ?? 0, e.rdevMinor ?? 0, name.length, 0,
-    ].map(hex).join('');
-    parts.push(Buffer.from(hdr, 'latin1'), name, pad(110 + name.length), data, pad(data.length));
-  };
-  for (const e of entries) push(e);
-  push({ name: 'TRAILER!!!', mode: 0 });
-  return Buffer.concat(parts);
-}
-
-/** Entries for a staged directory tree (sorted, parents first; symlinks kept). */
-function treeEntries(root: string, rel = ''): CpioEntry[] {
-  const out: CpioEntry[] = [];
-  for (const name of fs.readdirSync(path.join(root, rel)).sort()) {
-    const r = rel ? `${rel}/${name}` : name;
-    const p = path.join(root, r);
-    const st = fs.lstatSync(p);
-    if (st.isSymbolicLink()) out.push({ name: r, mode: 0o120777, data: Buffer.from(fs.readlinkSync(p)) });
-    else if (st.isDirectory()) { out.push({ name: r, mode: 0o040755 }); out.push(...treeEntries(root, r)); }
-    else out.push({ name: r, mode: 0o100000 | (st.mode & 0o777), data: fs.readFileSync(p) });
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------
-// scripts
 
 function initrdInit(modules: string[]): string {
   return `#!/bin/sh
@@ -569,8 +491,7 @@ export async function buildUserDisk(opts: BuildUserDiskOptions = {}): Promise<Us
     linkApplets(irdStage);
     for (const d of ['proc', 'sys', 'dev', 'newroot']) fs.mkdirSync(path.join(irdStage, d), { recursive: true });
     fs.writeFileSync(path.join(irdStage, 'init'), initrdInit(mods.map((m) => path.basename(m))), { mode: 0o755 });
-    const cpio = cpioNewc([
-      ...treeEntries(irdStage),
+    const cpio = cpioNewc(irdStage, [
       { name: 'dev/console', mode: 0o020600, rdevMajor: 5, rdevMinor: 1 },
       { name: 'dev/null', mode: 0o020666, rdevMajor: 1, rdevMinor: 3 },
     ]);

@@ -181,7 +181,8 @@ function guestInitFiles(dir: string): Array<{ name: string; data: Buffer }> {
 // package resolution
 
 /** Parse `apt-cache policy a b c` into candidate versions. */
-function parsePolicy(text: string): Map<string, string> {
+/** `apt-cache policy` output: package → candidate version ('(none)' when there is none). */
+export function parsePolicy(text: string): Map<string, string> {
   const res = new Map<string, string>();
   let cur: string | undefined;
   for (const line of text.split('\n')) {
@@ -242,9 +243,10 @@ export function imageKey(pkgList: string[], initFiles: Array<{ name: string; dat
 // ELF reading (64-bit little endian only)
 
 interface ElfSection { name: string; type: number; offset: number; size: number; link: number }
-interface ElfInfo { interp?: string; needed: string[]; sections: ElfSection[]; buf: Buffer }
+export interface ElfInfo { interp?: string; needed: string[]; sections: ElfSection[]; buf: Buffer }
 
-function readElf(file: string): ElfInfo | undefined {
+/** An ELF64 (little endian) file's interpreter, DT_NEEDED libraries and sections; undefined if not ELF. */
+export function readElf(file: string): ElfInfo | undefined {
   const buf = fs.readFileSync(file);
   if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46) return undefined;
   if (buf[4] !== 2 || buf[5] !== 1) throw new Error(`memfabric: ${file}: only ELF64 little-endian is supported`);
@@ -344,7 +346,7 @@ function walk(dir: string, rel = ''): string[] {
 // ---------------------------------------------------------------------------
 // cpio (newc)
 
-interface CpioExtra { name: string; mode: number; rdevMajor: number; rdevMinor: number }
+export interface CpioExtra { name: string; mode: number; rdevMajor: number; rdevMinor: number }
 
 /** Write a newc cpio archive of `root` (uid/gid 0, mtime 0, sorted) plus device nodes. */
 export function cpioNewc(root: string, extras: CpioExtra[] = []): Buffer {
