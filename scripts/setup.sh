@@ -22,6 +22,10 @@ have nvim || need+=(neovim)
 # container, own state, stopped after the tests); the host's is never touched.
 [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || need+=(libvirt-daemon-driver-qemu)
 [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon-system)
+# Other hosts, tested over ssh on the loopback address (a private sshd the tests start and stop):
+# the server, and the netcat libvirt's ssh transport runs on the far side.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have nc || need+=(netcat-openbsd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "memfabric setup: installing Debian packages: ${need[*]}"
   SUDO=()

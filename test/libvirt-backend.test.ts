@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { BIN, REPO, fame2, hasQemu, runCliWithRunDir } from './support/cli';
 import { PrivateLibvirtd } from './support/libvirtd';
 import { buildUserDisk } from './support/user-disk';
+import { PrivateSshd } from './support/sshd';
 
 let lv: PrivateLibvirtd | string = 'not started';
 before(async () => {
@@ -150,6 +151,91 @@ test("a user's own disk image running Debian's qemu-guest-agent works with exec 
       }
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------- other hosts
+
+test('host-placement: nodes that share a fabric on two hosts are an error at both host= values; one fabric per host plans into two host groups', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-hosts-'));
+  try {
+    const split = join(dir, 'split.cluster.xml');
+    const text = `<cluster name="split">
+  <fabric id="fam" size="1G" path="fam.raw"/>
+  <node name="a" machine="q35" memory="1G" host="qemu+ssh://root@lab1/system"><attach fabric="fam"/></node>
+  <node name="b" machine="q35" memory="1G" host="qemu+ssh://root@lab2/system"><attach fabric="fam"/></node>
+</cluster>
+`;
+    writeFileSync(split, text);
+    const r = runCliWithRunDir(join(dir, 'run'), ['check', '--format', 'json', split]);
+    assert.equal(r.status, 1, r.stdout);
+    const ds = (JSON.parse(r.stdout) as { files: { diagnostics: { code: string; message: string; range: { start: { line: number; character: number }; end: { line: number; character: number } }; related?: { range: { start: { line: number; character: number }; end: { line: number; character: number } } }[] }[] }[] }).files[0].diagnostics.filter((d) => d.code === 'host-placement');
+    assert.equal(ds.length, 1, JSON.stringify(ds));
+    const lines = text.split('\n');
+    const at = (x: { start: { line: number; character: number }; end: { line: number; character: number } }) => lines[x.start.line].slice(x.start.character, x.end.character);
+    assert.equal(at(ds[0].range), 'qemu+ssh://root@lab2/system');
+    assert.equal(at(ds[0].related![0].range), 'qemu+ssh://root@lab1/system');
+    assert.match(ds[0].message, /shares the fabric file .*fam\.raw with 'a'/);
+    // boot refuses it before anything starts
+    const boot = runCliWithRunDir(join(dir, 'run'), ['boot', split]);
+    assert.equal(boot.status, 1);
+    assert.match(boot.stderr, /host-placement/);
+    // The 40-node example over two hosts, one fabric each: clean, two host groups of 20.
+    const ex = join(REPO, 'examples', 'the-machine-40-two-hosts.cluster.xml');
+    assert.equal(runCliWithRunDir(join(dir, 'run'), ['check', ex]).status, 0);
+    const plan = JSON.parse(runCliWithRunDir(join(dir, 'run'), ['plan', ex]).stdout) as { hosts: { host: string; nodes: string[] }[]; nodes: { name: string; host: string }[] };
+    assert.deepEqual(plan.hosts.map((h) => [h.host, h.nodes.length]), [['qemu+ssh://root@lab1/system', 20], ['qemu+ssh://root@lab2/system', 20]]);
+    assert.equal(plan.nodes.find((n) => n.name === 'lab2-node07')?.host, 'qemu+ssh://root@lab2/system');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a cluster split across two connection URIs (one of them qemu+ssh to a loopback sshd) boots, runs commands and stops', { timeout: 600_000 }, async (t) => {
+  if (typeof lv === 'string') return t.skip(lv);
+  const sshd = await PrivateSshd.start();
+  if (typeof sshd === 'string') return t.skip(sshd);
+  const d = lv;
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-2hosts-'));
+  const run = join(dir, 'run');
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg' } });
+  try {
+    const sshUri = sshd.uri(d.socket);
+    const file = join(dir, 'two.cluster.xml');
+    const esc = (u: string) => u.replace(/&/g, '&amp;');
+    writeFileSync(file, `<cluster name="two">
+  <fabric id="fam1" size="32G" path="fam1.raw"/>
+  <fabric id="fam2" size="32G" path="fam2.raw"/>
+  <node name="here" machine="q35" memory="512M" host="${esc(d.uri)}"><attach fabric="fam1"/></node>
+  <node name="there" machine="q35" memory="512M" host="${esc(sshUri)}"><attach fabric="fam2"/></node>
+</cluster>
+`);
+    assert.equal(mf(['check', file]).status, 0, mf(['check', file]).stdout);
+    // No --backend: host= implies libvirt.
+    const boot = mf(['boot', '--format', 'json', file]);
+    assert.equal(boot.status, 0, boot.stdout + boot.stderr);
+    const b = JSON.parse(boot.stdout) as { backend: string; nodes: { name: string; domain: string; uri: string }[] };
+    assert.equal(b.backend, 'libvirt');
+    assert.deepEqual(b.nodes.map((n) => n.uri), [d.uri, sshUri]);
+    assert.deepEqual(domains(d).sort(), b.nodes.map((n) => n.domain).sort(), 'both domains run (the ssh one on the same daemon, reached over ssh)');
+    // Each node writes its own fabric; QEMU on the "remote" host created fam2.raw itself.
+    for (const [node, fam] of [['here', 'fam1.raw'], ['there', 'fam2.raw']]) {
+      const w = mf(['exec', file, node, '--', 'devmem', '0x800000000', '32', '0x464d454d']);
+      assert.equal(w.status, 0, `${node}: ${w.stderr}`);
+      const fd = openSync(join(dir, fam), 'r');
+      const head = Buffer.alloc(4);
+      readSync(fd, head, 0, 4, 0);
+      closeSync(fd);
+      assert.equal(head.toString('latin1'), 'MEMF', `${node} wrote ${fam}`);
+    }
+    const st = JSON.parse(mf(['status', '--format', 'json', file]).stdout) as { nodes: { name: string; state: string; uri: string }[] };
+    assert.deepEqual(st.nodes.map((n) => [n.name, n.state, n.uri]), [['here', 'ready', d.uri], ['there', 'ready', sshUri]]);
+    assert.equal(mf(['stop', file]).status, 0);
+    assert.deepEqual(domains(d, true), []);
+  } finally {
+    mf(['stop', join(dir, 'two.cluster.xml')]);
+    sshd.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -45,6 +45,11 @@ export class PrivateLibvirtd {
     return `the private libvirtd did not start: ${stderr.trim().split('\n').slice(-3).join(' / ')}`;
   }
 
+  /** The daemon's read-write socket. */
+  get socket(): string {
+    return join(this.dir, 'run', 'libvirt-sock');
+  }
+
   virsh(...args: string[]): VirshRun {
     const r = spawnSync('virsh', ['-q', '-c', this.uri, ...args], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL', env: { ...process.env, LC_ALL: 'C' } });
     return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };

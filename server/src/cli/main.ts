@@ -278,13 +278,17 @@ export async function plan(args: string[], io: Io): Promise<number> {
   const errors = reportErrors('plan', rest[0], doc, r, nodes, io, 'the plan would not start');
   const format = flags.format ?? 'json';
   if (format === 'json') {
+    // Nodes grouped by the host they run on (host=, a libvirt connection URI; "" = this host).
+    const hosts = new Map<string, string[]>();
+    for (const n of nodes) hosts.set(n.host?.text ?? '', [...(hosts.get(n.host?.text ?? '') ?? []), n.name]);
     io.out(
       JSON.stringify({
-        nodes: nodes.map((n) => ({ name: n.name, argv: nodeArgv(n), files: nodeFiles(n).map((f) => ({ path: f.path, size: '0x' + f.size.toString(16) })) })),
+        nodes: nodes.map((n) => ({ name: n.name, ...(n.host ? { host: n.host.text } : {}), argv: nodeArgv(n), files: nodeFiles(n).map((f) => ({ path: f.path, size: '0x' + f.size.toString(16) })) })),
+        hosts: [...hosts].map(([uri, ns]) => ({ host: uri || null, nodes: ns })),
       }, null, 2) + '\n',
     );
   } else if (format === 'argv') {
-    for (const n of nodes) io.out(`# ${n.name}\n${shellQuote(nodeArgv(n))}\n`);
+    for (const n of nodes) io.out(`# ${n.name}${n.host ? ` on ${n.host.text}` : ''}\n${shellQuote(nodeArgv(n))}\n`);
   } else {
     for (const n of nodes) io.out(nodeLibvirtXml(n));
   }
@@ -402,6 +406,7 @@ function clusterSpec(cmd: string, file: string, node?: string) {
         argv: nodeArgv(n),
         files: nodeFiles(n).map((f) => ({ path: f.path, size: f.size })),
         ...(guest ? { guest } : {}),
+        ...(n.host ? { host: n.host.text } : {}),
         domainXml: (runtime: DomainRuntime, emulator: string) => nodeLibvirtXml(n, { runtime, emulator }),
       };
     }),
@@ -463,21 +468,29 @@ export async function boot(args: string[], io: Io): Promise<number> {
         throw new ClusterError(`nothing started: the guest image cannot be built: ${(e as Error).message.replace(/^memfabric: /, '')}`);
       }
     }
+    // Nodes that name their host (host=) run there, through libvirt; the others on --connect's libvirt (or the
+    // default one) with --backend libvirt, else as our own QEMU processes. Every host answers before anything starts.
     let libvirtUri: string | undefined;
-    if (flags.backend === 'libvirt') {
-      const { libvirtTarget, libvirtUnreachable } = await import('../host/libvirt');
+    const hosts = [...new Set(spec.nodes.map((n) => n.host).filter((h): h is string => !!h))];
+    const { libvirtTarget, libvirtUnreachable } = await import('../host/libvirt');
+    if (flags.backend === 'libvirt' || (hosts.length && spec.nodes.some((n) => !n.host))) {
       const t = libvirtTarget(process.env, flags.connect);
       if ('none' in t) throw new ClusterError(`nothing started: --backend libvirt: ${t.none}`);
-      const why = await libvirtUnreachable(t.uri);
-      if (why) throw new ClusterError(`nothing started: --backend libvirt: ${t.uri}: ${why}`);
       libvirtUri = t.uri;
+    }
+    for (const u of [...new Set([...(libvirtUri ? [libvirtUri] : []), ...hosts])]) {
+      const why = await libvirtUnreachable(u);
+      if (why) throw new ClusterError(`nothing started: libvirt at ${u} does not answer: ${why}`);
     }
     const res = await bootCluster(spec, { image, libvirtUri, timeoutMs: timeout * 1000, log: (l) => io.err(`memfabric: ${l}\n`) });
     if (json) {
       io.out(JSON.stringify({
         ok: true, cluster: spec.name, runDir: res.runDir, accel: res.accel,
-        ...(libvirtUri ? { backend: 'libvirt', uri: libvirtUri } : {}),
-        nodes: res.nodes.map((x) => ({ name: x.name, ...(x.domain ? { domain: x.domain } : { pid: x.pid }), bootMs: x.bootMs, consoleLog: join(x.dir, 'console.log') })),
+        ...(libvirtUri || hosts.length ? { backend: 'libvirt', ...(libvirtUri ? { uri: libvirtUri } : {}) } : {}),
+        nodes: res.nodes.map((x) => {
+          const host = spec.nodes.find((n) => n.name === x.name)?.host ?? libvirtUri;
+          return { name: x.name, ...(x.domain ? { domain: x.domain, uri: host } : { pid: x.pid }), bootMs: x.bootMs, consoleLog: join(x.dir, 'console.log') };
+        }),
       }, null, 2) + '\n');
       return 0;
     }

@@ -51,6 +51,8 @@ export interface ClusterNodeSpec {
   files: { path: string; size: bigint }[];
   /** The topology's <guest>: the user's own kernel, initrd or disk (absolute paths), or image="none". */
   guest?: UserGuest;
+  /** The libvirt connection URI the node runs on (topology host=): implies the libvirt backend. */
+  host?: string;
   /** The node's libvirt domain with what a run adds (the libvirt backend): `plan --format libvirt`'s XML. */
   domainXml?: (rt: DomainRuntime, emulator: string) => string;
 }
@@ -153,7 +155,7 @@ interface StateFile {
   /** Where the nodes run: QEMU processes of ours (absent), or libvirt domains on uri. */
   backend?: 'libvirt';
   uri?: string;
-  nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean; domain?: string }[];
+  nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean; domain?: string; uri?: string }[];
 }
 
 export interface NodeStatus {
@@ -267,7 +269,7 @@ function nodePid(n: { pid?: number; dir: string }): number | undefined {
 /** Alive QEMUs of a recorded state, or a boot still in progress. */
 function liveParts(runDir: string, st: StateFile): string[] {
   const live = st.backend === 'libvirt'
-    ? st.nodes.filter((n) => n.domain && domainStateSync(st.uri!, n.domain) !== undefined).map((n) => `${n.name} (libvirt domain ${n.domain})`)
+    ? st.nodes.filter((n) => n.domain && domainStateSync(n.uri ?? st.uri!, n.domain) !== undefined).map((n) => `${n.name} (libvirt domain ${n.domain})`)
     : st.nodes.filter((n) => pidAlive(nodePid(n), nodeMarker(n.dir))).map((n) => `${n.name} (pid ${nodePid(n)})`);
   if (st.phase === 'starting' && st.bootPid !== process.pid && pidAlive(st.bootPid, 'memfabric')) live.push(`memfabric boot (pid ${st.bootPid})`);
   return live;
@@ -355,11 +357,21 @@ interface Launched {
   /** Our QEMU process (QEMU backend). */
   proc?: ChildProcess;
   pid: number;
-  /** The libvirt domain (libvirt backend). */
+  /** The libvirt domain (libvirt backend) and its connection. */
   domain?: string;
+  uri?: string;
   t0: number;
   bootMs?: number;
   readiness: Readiness;
+}
+
+/** A libvirt URI naming another host (qemu+ssh://user@lab2/system), not this one (qemu:///system). */
+function remoteUri(uri: string): boolean {
+  try {
+    return new URL(uri).host !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** What the libvirt backend adds to a node's domain: its name, accelerator, guest boot, console file. */
@@ -397,12 +409,20 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
     for (const n of old.nodes) cleanNode(n.dir);
     rmSync(join(runDir, 'cluster.json'), { force: true });
   }
+  // The libvirt backend: asked for (a connection URI), or implied by nodes that name their host.
   const uri = opts.libvirtUri;
-  if (uri) for (const n of spec.nodes) if (!n.domainXml) throw new ClusterError(`node ${n.name}: no libvirt domain for it`, n.name);
+  const libvirt = !!uri || spec.nodes.some((n) => n.host);
+  const nodeUri = (n: ClusterNodeSpec) => n.host ?? uri;
+  if (libvirt) {
+    for (const n of spec.nodes) {
+      if (!n.domainXml) throw new ClusterError(`node ${n.name}: no libvirt domain for it`, n.name);
+      if (!nodeUri(n)) throw new ClusterError(`nothing started: node ${n.name} names no host= and no libvirt connection was given (--connect URI, MEMFABRIC_LIBVIRT_URI), while other nodes run on libvirt hosts`, n.name);
+    }
+  }
   const state: StateFile = {
     version: 1, cluster: spec.name, file: spec.file, phase: 'starting', bootPid: process.pid, accel,
-    startedAt: new Date().toISOString(), ...(uri ? { backend: 'libvirt' as const, uri } : {}),
-    nodes: spec.nodes.map((n) => ({ name: n.name, dir: nodeDir(runDir, n.name), readiness: guests.get(n.name)!.readiness, ...(uri ? { domain: domainName(runDir, n.name) } : {}) })),
+    startedAt: new Date().toISOString(), ...(libvirt ? { backend: 'libvirt' as const, ...(uri ? { uri } : {}) } : {}),
+    nodes: spec.nodes.map((n) => ({ name: n.name, dir: nodeDir(runDir, n.name), readiness: guests.get(n.name)!.readiness, ...(libvirt ? { domain: domainName(runDir, n.name), uri: nodeUri(n) } : {}) })),
   };
   try {
     writeState(runDir, state, true);
@@ -414,7 +434,11 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
   const launched: Launched[] = [];
   let ok = false;
   try {
-    const { missing, errors } = checkBackingFiles(spec.nodes);
+    // Backing files are checked and created here for the nodes of this host; a node on another host
+    // (host= with a host part) maps that host's files, which QEMU there creates if missing.
+    const remote = (n: ClusterNodeSpec) => !!n.host && remoteUri(n.host);
+    for (const n of spec.nodes.filter(remote)) if (n.files.length) opts.log?.(`${n.name}: runs on ${n.host}: its backing files (${n.files.map((f) => f.path).join(', ')}) are that host's`);
+    const { missing, errors } = checkBackingFiles(spec.nodes.filter((n) => !remote(n)));
     if (errors.length) throw new ClusterError(`nothing started:\n  ${errors.join('\n  ')}`);
     const created = createBackingFiles(missing);
     for (const c of created) opts.log?.(`created ${c} (sparse)`);
@@ -425,16 +449,17 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       cleanNode(dir);
       const p = nodePaths(dir);
       const { guest, readiness } = guests.get(n.name)!;
-      if (uri) {
+      if (libvirt) {
         // A libvirt domain: recorded before it is defined, so that a boot killed half-way is cleaned by the next stop.
         const name = state.nodes.find((s) => s.name === n.name)!.domain!;
+        const uri = nodeUri(n)!;
         writeState(runDir, state);
         // (libvirt needs the emulator's absolute path.)
         const xml = n.domainXml!(domainRuntime(n, guest, name, p.consoleLog, accel), findExecutable(qemu) ?? qemu);
         const err = await defineAndStart(uri, name, xml);
         if (err) throw new ClusterError(`node ${n.name}: ${err}`, n.name, consoleLines(p.consoleLog));
         opts.log?.(`${n.name}: libvirt domain ${name} started on ${uri} (${accel.toUpperCase()}), waiting for the guest`);
-        launched.push({ name: n.name, dir, pid: 0, domain: name, t0: Date.now(), readiness });
+        launched.push({ name: n.name, dir, pid: 0, domain: name, uri, t0: Date.now(), readiness });
         continue;
       }
       const argv = bootArgv(n.argv, guest, dir, { detached: true, accel, qemu });
@@ -464,13 +489,13 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       await Promise.all(launched.filter((l) => l.bootMs === undefined).map(async (l) => {
         const p = nodePaths(l.dir);
         if (l.domain) {
-          const st = await domainState(uri!, l.domain);
+          const st = await domainState(l.uri!, l.domain);
           if (st !== 'running') throw new ClusterError(`node ${l.name}: libvirt domain ${l.domain} is ${st ?? 'gone'} before the guest was ready\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`, l.name, consoleLines(p.consoleLog));
         } else if (l.proc!.exitCode !== null || l.proc!.signalCode !== null || !pidAlive(l.pid, nodeMarker(l.dir))) {
           const why = l.proc!.exitCode !== null ? `exit status ${l.proc!.exitCode}` : l.proc!.signalCode ?? 'exited';
           throw new ClusterError(`node ${l.name}: QEMU stopped (${why}) before the guest was ready: ${safeRead(p.qemuLog).trim()}\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`, l.name, consoleLines(p.consoleLog));
         }
-        const ping = () => (l.domain ? agentOverLibvirt(uri!, l.domain)('guest-ping').then(() => true, () => false) : guestPing(p.agentSocket, 2000));
+        const ping = () => (l.domain ? agentOverLibvirt(l.uri!, l.domain)('guest-ping').then(() => true, () => false) : guestPing(p.agentSocket, 2000));
         const ready = l.readiness === 'qmp'
           ? l.domain ? true : await qmpAnswers(p.qmpSocket, 2000)
           : (l.readiness === 'agent' || /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog))) && (await ping());
@@ -505,7 +530,7 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
   } finally {
     if (!ok) {
       // leave nothing running, no socket, no lock, no domain; logs stay for the post-mortem
-      if (uri) await Promise.all(state.nodes.filter((x) => x.domain).map((x) => destroyAndUndefine(uri, x.domain!, 3000)));
+      if (libvirt) await Promise.all(state.nodes.filter((x) => x.domain && x.uri).map((x) => destroyAndUndefine(x.uri!, x.domain!, 3000)));
       await stopNodes(launched.filter((l) => !l.domain).map((l) => ({ name: l.name, pid: l.pid, dir: l.dir })), 3000);
       for (const l of launched) cleanNode(l.dir);
       rmSync(join(runDir, 'cluster.json'), { force: true });
@@ -543,8 +568,9 @@ export function clusterStatus(spec: ClusterSpec): ClusterStatus {
     const base = { name: n.name, dir, consoleLog: p.consoleLog, consoleSocket: p.consoleSocket, qmpSocket: p.qmpSocket, agentSocket: p.agentSocket };
     if (!st || !rec) return { ...base, state: 'stopped' };
     if (st.backend === 'libvirt') {
-      const ds = rec.domain ? domainStateSync(st.uri!, rec.domain) : undefined;
-      const lv = { backend: 'libvirt' as const, uri: st.uri!, domain: rec.domain };
+      const nuri = rec.uri ?? st.uri!;
+      const ds = rec.domain ? domainStateSync(nuri, rec.domain) : undefined;
+      const lv = { backend: 'libvirt' as const, uri: nuri, domain: rec.domain };
       if (st.phase === 'stopping') return { ...base, ...lv, state: 'stopped' };
       if (ds === 'running') return { ...base, ...lv, state: rec.ready ? 'ready' : 'starting' };
       if (ds === undefined && st.phase === 'starting' && pidAlive(st.bootPid, 'memfabric')) return { ...base, ...lv, state: 'starting' };
@@ -575,7 +601,7 @@ export async function execInNode(spec: ClusterSpec, node: string, argv: string[]
   if (st?.backend === 'libvirt' && rec?.domain) {
     // Through libvirt, which owns the agent's socket (virsh qemu-agent-command).
     const deadline = Date.now() + timeoutMs;
-    const run = execWith(agentOverLibvirt(st.uri!, rec.domain), argv, () => Date.now() > deadline);
+    const run = execWith(agentOverLibvirt(rec.uri ?? st.uri!, rec.domain), argv, () => Date.now() > deadline);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new GuestExecTimeoutError(`no answer from the guest agent of ${rec.domain} within ${timeoutMs} ms for ${JSON.stringify(argv)}`)), timeoutMs)));
     try {
@@ -624,7 +650,7 @@ export async function stopCluster(spec: ClusterSpec, graceMs = 10_000): Promise<
   }
   let res: { name: string; how: string }[];
   if (st?.backend === 'libvirt') {
-    res = await Promise.all(st.nodes.map(async (n) => ({ name: n.name, how: n.domain ? await destroyAndUndefine(st.uri!, n.domain, graceMs) : 'not running' })));
+    res = await Promise.all(st.nodes.map(async (n) => ({ name: n.name, how: n.domain ? await destroyAndUndefine(n.uri ?? st.uri!, n.domain, graceMs) : 'not running' })));
   } else res = await stopNodes([...recs.values()], graceMs);
   for (const n of recs.values()) cleanNode(n.dir);
   rmSync(join(runDir, 'cluster.json'), { force: true });

@@ -26,6 +26,8 @@ export interface NodeInput {
   /** libvirt passes -no-acpi (readers/libvirt.ts). */
   libvirtNoAcpi?: LibvirtNoAcpi;
   libvirtPaths?: LibvirtPath[];
+  /** The libvirt connection URI the node runs on (topology host=). */
+  host?: MStr;
 }
 
 function sizeValue(m: MStr, what: string, qemuError: string, ram = false): SizeValue {
@@ -79,6 +81,7 @@ export function buildNode(input: NodeInput): NodeModel {
     egm: [...(input.egm ?? [])],
     libvirtNoAcpi: input.libvirtNoAcpi,
     libvirtPaths: input.libvirtPaths,
+    host: input.host,
     sizes: [],
   };
   const fmwByIndex = new Map<number, FixedMemoryWindow>();

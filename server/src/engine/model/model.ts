@@ -163,6 +163,8 @@ export interface NodeModel {
   libvirtNoAcpi?: LibvirtNoAcpi;
   /** Host paths libvirt opens itself before it starts QEMU (nvdimm, virtio-pmem <source><path>). */
   libvirtPaths?: LibvirtPath[];
+  /** The libvirt connection URI the node runs on (topology host=); absent: this host. */
+  host?: MStr;
   /** Every size-typed value, for the size-syntax rule. */
   sizes: SizeValue[];
   /** Props written on the wrong object or unknown to QEMU, found while building. */

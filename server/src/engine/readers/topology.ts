@@ -499,7 +499,8 @@ function buildNodeInput(
     }
     push('append', at, ...parts);
   }
-  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm };
+  const host = A('host');
+  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm, ...(host ? { host } : {}) };
 
   function slotOf(chassis: MStr | undefined, slot: MStr | undefined, where: Span): (string | MStr)[] {
     if (chassis || slot) {

@@ -38,6 +38,7 @@ import { rule as r_discard_data_shared } from './discard-data-shared';
 import { rule as r_duplicate_id } from './duplicate-id';
 import { rule as r_egm_unsupported } from './egm-unsupported';
 import { rule as r_fabric_region_mismatch } from './fabric-region-mismatch';
+import { rule as r_host_placement } from './host-placement';
 import { rule as r_ivshmem_doorbell_no_chardev } from './ivshmem-doorbell-no-chardev';
 import { rule as r_ivshmem_no_memdev } from './ivshmem-no-memdev';
 import { rule as r_ivshmem_share_off } from './ivshmem-share-off';
@@ -138,6 +139,7 @@ export const RULES: Rule[] = [
   r_duplicate_id,
   r_egm_unsupported,
   r_fabric_region_mismatch,
+  r_host_placement,
   r_ivshmem_doorbell_no_chardev,
   r_ivshmem_no_memdev,
   r_ivshmem_share_off,

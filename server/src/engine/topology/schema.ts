@@ -31,6 +31,8 @@ const nodeAttrs = {
   slots: uint.optional(),
   cpus: uint.optional(),
   'phys-bits': uint.optional(),
+  /** The libvirt connection the node runs on (the libvirt backend), e.g. qemu+ssh://root@lab2/system. */
+  host: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\//, 'a libvirt connection URI such as qemu:///system or qemu+ssh://user@lab2/system').optional(),
 };
 const nodeChildren = ['attach', 'numa', 'backend', 'cxl', 'spm', 'egm', 'hostdev', 'append', 'qemu', 'guest'];
 
