@@ -253,7 +253,7 @@ async function openConsole(ctx: Ctx, entry: ClusterEntry, node: string): Promise
     void vscode.window.showWarningMessage(`memfabric: node ${node} of ${entry.name} is ${st?.state ?? 'unknown'}; boot it first.`);
     return;
   }
-  ctx.consoles.open(entry.name, node, st.consoleSocket);
+  ctx.consoles.open(entry.name, node, st.backend === 'libvirt' && st.uri && st.domain ? { uri: st.uri, domain: st.domain } : st.consoleSocket);
 }
 
 async function guestView(ctx: Ctx, kind: GuestViewKind, arg: unknown): Promise<void> {

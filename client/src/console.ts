@@ -64,28 +64,38 @@ class ConsolePty implements vscode.Pseudoterminal {
 }
 
 export class Consoles implements vscode.Disposable {
-  private readonly terminals = new Map<string, { term: vscode.Terminal; pty: ConsolePty }>();
+  private readonly terminals = new Map<string, { term: vscode.Terminal; pty?: ConsolePty }>();
   private readonly sub: vscode.Disposable;
 
   constructor() {
     this.sub = vscode.window.onDidCloseTerminal((t) => {
       for (const [k, v] of this.terminals) {
         if (v.term === t) {
-          v.pty.dispose();
+          v.pty?.dispose();
           this.terminals.delete(k);
         }
       }
     });
   }
 
-  open(cluster: string, node: string, socketPath: string): vscode.Terminal {
+  /**
+   * The console of a node: QEMU's console socket (memfabric's own QEMU), or the domain's console through
+   * libvirt (`virsh console`, run from an argv; Ctrl-] leaves) for a node of the libvirt backend.
+   */
+  open(cluster: string, node: string, where: string | { uri: string; domain: string }): vscode.Terminal {
     const name = consoleTerminalName(cluster, node);
     const have = this.terminals.get(name);
     if (have && have.term.exitStatus === undefined) {
       have.term.show();
       return have.term;
     }
-    const pty = new ConsolePty(socketPath, `${cluster}/${node}`);
+    if (typeof where !== 'string') {
+      const term = vscode.window.createTerminal({ name, shellPath: 'virsh', shellArgs: ['-c', where.uri, 'console', where.domain, '--force'], iconPath: new vscode.ThemeIcon('vm') });
+      this.terminals.set(name, { term });
+      term.show();
+      return term;
+    }
+    const pty = new ConsolePty(where, `${cluster}/${node}`);
     const term = vscode.window.createTerminal({ name, pty, iconPath: new vscode.ThemeIcon('vm') });
     this.terminals.set(name, { term, pty });
     term.show();
@@ -103,7 +113,7 @@ export class Consoles implements vscode.Disposable {
 
   dispose(): void {
     for (const v of this.terminals.values()) {
-      v.pty.dispose();
+      v.pty?.dispose();
       v.term.dispose();
     }
     this.terminals.clear();
