@@ -199,7 +199,7 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
   const d = lv;
   const dir = mkdtempSync(join(tmpdir(), 'memfabric-2hosts-'));
   const run = join(dir, 'run');
-  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg' } });
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', PATH: sshd.path } });
   try {
     const sshUri = sshd.uri(d.socket);
     const file = join(dir, 'two.cluster.xml');
@@ -231,7 +231,8 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
     }
     const st = JSON.parse(mf(['status', '--format', 'json', file]).stdout) as { nodes: { name: string; state: string; uri: string }[] };
     assert.deepEqual(st.nodes.map((n) => [n.name, n.state, n.uri]), [['here', 'ready', d.uri], ['there', 'ready', sshUri]]);
-    assert.equal(mf(['stop', file]).status, 0);
+    const stop = mf(['stop', file]);
+    assert.equal(stop.status, 0, stop.stdout + stop.stderr);
     assert.deepEqual(domains(d, true), []);
   } finally {
     mf(['stop', join(dir, 'two.cluster.xml')]);

@@ -25,6 +25,9 @@ export class PrivateSshd {
     chmodSync(dir, 0o700);
     for (const k of ['hostkey', 'userkey']) spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, k)]);
     copyFileSync(join(dir, 'userkey.pub'), join(dir, 'authorized_keys'));
+    // The ssh that libvirt runs (from PATH): this host key is new every time, and root's known_hosts is not ours to fill.
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin', 'ssh'), '#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR "$@"\n', { mode: 0o755 });
     mkdirSync('/run/sshd', { recursive: true });
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = 20000 + Math.floor(Math.random() * 20000);
@@ -42,6 +45,11 @@ export class PrivateSshd {
     }
     rmSync(dir, { recursive: true, force: true });
     return 'the loopback sshd did not start';
+  }
+
+  /** PATH with the ssh wrapper first: give it to whatever runs virsh over this sshd. */
+  get path(): string {
+    return `${join(this.dir, 'bin')}:${process.env.PATH ?? ''}`;
   }
 
   /** A qemu+ssh URI to the libvirtd listening on socket, through this sshd. */
