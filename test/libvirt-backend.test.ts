@@ -234,6 +234,18 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
     const stop = mf(['stop', file]);
     assert.equal(stop.status, 0, stop.stdout + stop.stderr);
     assert.deepEqual(domains(d, true), []);
+
+    // A node that fails half-way: the "remote" one maps a file in a directory its host lacks. This host's
+    // file system says nothing of another host's files, so check passes; QEMU there refuses at start, and
+    // the boot removes the domain it had already started.
+    const bad = join(dir, 'bad.cluster.xml');
+    writeFileSync(bad, readFileSync(file, 'utf8').replace('name="two"', 'name="bad"').replace('path="fam2.raw"', `path="${dir}/no-such-dir/fam2.raw"`));
+    assert.equal(mf(['check', bad]).status, 0, mf(['check', bad]).stdout);
+    const failed = mf(['boot', bad]);
+    assert.equal(failed.status, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stderr, /node there: libvirt cannot start mf-[0-9a-f]{8}-there: .*can't open backing store .*no-such-dir\/fam2\.raw/);
+    assert.deepEqual(domains(d, true), [], 'the domain of the node that had started is gone too');
+    assert.equal(JSON.parse(mf(['status', '--format', 'json', bad]).stdout).running, false);
   } finally {
     mf(['stop', join(dir, 'two.cluster.xml')]);
     sshd.stop();

@@ -37,6 +37,11 @@ export interface AnalyzedDocument {
 
 export const NO_HOST: HostProbe = { stat: () => undefined };
 
+/** A libvirt connection URI that names another host (qemu+ssh://user@lab2/system), not this one (qemu:///system). */
+export function remoteHostUri(uri: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\/[^/]/.test(uri);
+}
+
 /** The nodes named (all when no name is given); the message names the ones there are. */
 export function selectNodes(r: AnalyzedDocument, name: string | undefined, what: string): { nodes: NodeModel[] } | { error: string } {
   if (name === undefined) return { nodes: r.nodes };
@@ -118,8 +123,10 @@ function layoutOf(node: NodeModel, cache: LayoutCache, qemu: QemuProfile): NodeL
   return l.name === node.name ? l : { ...l, name: node.name };
 }
 
-function runNodeRules(node: NodeModel, host: HostProbe, out: Diagnostic[], opts: AnalyzeOptions, layouts: LayoutCache) {
+function runNodeRules(node: NodeModel, thisHost: HostProbe, out: Diagnostic[], opts: AnalyzeOptions, layouts: LayoutCache) {
   let layout: NodeLayout | undefined;
+  // A node on another host (host=qemu+ssh://…) maps that host's files: this host's file system says nothing of them.
+  const host = node.host && remoteHostUri(node.host.text) ? NO_HOST : thisHost;
   const qemu = profileFor(opts.qemu, node.arch);
   for (const rule of RULES) {
     if (!rule.check || (rule.optIn && !opts.information)) continue;

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { execWith, guestExec, guestPing, GuestExecResult, GuestExecTimeoutError } from './agent';
 import { agentOverLibvirt, defineAndStart, destroyAndUndefine, domainName, domainState, domainStateSync } from './libvirt-domains';
 import type { DomainRuntime } from '../engine/emit/libvirt';
+import { remoteHostUri } from '../engine/index';
 import { accelerator, bootArgv, diskFormat, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
 import { GuestImage } from './image';
 import { qmpAnswers, qmpQuit } from './qmp';
@@ -365,15 +366,6 @@ interface Launched {
   readiness: Readiness;
 }
 
-/** A libvirt URI naming another host (qemu+ssh://user@lab2/system), not this one (qemu:///system). */
-function remoteUri(uri: string): boolean {
-  try {
-    return new URL(uri).host !== '';
-  } catch {
-    return false;
-  }
-}
-
 /** What the libvirt backend adds to a node's domain: its name, accelerator, guest boot, console file. */
 function domainRuntime(n: ClusterNodeSpec, guest: NodeGuest, name: string, consoleLog: string, accel: string): DomainRuntime {
   const i = n.argv.findIndex((a) => a === '-append' || a === '--append');
@@ -436,7 +428,7 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
   try {
     // Backing files are checked and created here for the nodes of this host; a node on another host
     // (host= with a host part) maps that host's files, which QEMU there creates if missing.
-    const remote = (n: ClusterNodeSpec) => !!n.host && remoteUri(n.host);
+    const remote = (n: ClusterNodeSpec) => !!n.host && remoteHostUri(n.host);
     for (const n of spec.nodes.filter(remote)) if (n.files.length) opts.log?.(`${n.name}: runs on ${n.host}: its backing files (${n.files.map((f) => f.path).join(', ')}) are that host's`);
     const { missing, errors } = checkBackingFiles(spec.nodes.filter((n) => !remote(n)));
     if (errors.length) throw new ClusterError(`nothing started:\n  ${errors.join('\n  ')}`);
