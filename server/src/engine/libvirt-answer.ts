@@ -30,14 +30,14 @@ import type { NodeModel } from './model/model';
  * so what QEMU says maps to the same text.
  */
 export function probeableNode(node: NodeModel): NodeModel {
-  const args = node.args.filter((a, i) => {
+  const args = node.args.filter((a) => {
     const v = a.value?.text ?? '';
     if (a.name === 'object' && /"qom-type":"secret"/.test(v) && /"id":"masterKey0"/.test(v)) return false;
     if (a.name === 'chardev' && /(?:^|,)id=charmonitor(?:,|$)/.test(v)) return false;
     if (a.name === 'mon' && /chardev=charmonitor/.test(v)) return false;
     // libvirt starts QEMU paused (-S) and resumes it over QMP; the probe needs the firmware to run.
     if (a.name === 'S') return false;
-    return i >= 0;
+    return true;
   });
   return { ...node, args };
 }
