@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -78,3 +78,55 @@ test('background probe: typing cancels it; what is published is for the last tex
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the language server ended with SIGTERM while its background probe runs QEMU leaves no QEMU behind', { skip: !hasQemu() && 'no qemu-system-x86_64' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-lsp-sigterm-'));
+  // A shape no probe has cached (its memory size is new each run), so QEMU really runs.
+  const mib = 900 + Math.floor(Math.random() * 1000);
+  const text = `qemu-system-x86_64 -M q35 -m ${mib}M -smp 2\n`;
+  const uri = pathToFileURL(join(dir, 'n.qemu')).toString();
+  const s = await server({ probe: true }, dir);
+  try {
+    s.conn.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'qemu-cmdline', version: 1, text } });
+    // Catch the probe's QEMU (a child of the server) while it runs.
+    let qemu: number | undefined;
+    for (let i = 0; i < 500 && qemu === undefined; i++) {
+      qemu = childQemu(s.pid);
+      if (qemu === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(qemu, 'the background probe started QEMU');
+    process.kill(s.pid, 'SIGTERM');
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      alive = isAlive(qemu);
+      if (alive) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(!alive, `QEMU ${qemu} still runs after the language server was ended`);
+  } finally {
+    s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The probe's QEMU (not its -version check) whose parent is pid. */
+function childQemu(pid: number): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (ppid === pid && cmd.includes('qemu-system') && cmd.includes('memfabric-probe-')) return Number(d);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\S+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+}

@@ -6,7 +6,7 @@ import { BIN, REPO } from './cli';
 
 export interface Pub { uri: string; version?: number; diagnostics: { code?: string | number; message: string; severity?: number }[] }
 
-export async function server(init: object, dir: string): Promise<{ conn: MessageConnection; pubs: Pub[]; waitFor(pred: (p: Pub) => boolean, ms?: number): Promise<Pub>; close(): void }> {
+export async function server(init: object, dir: string): Promise<{ conn: MessageConnection; pid: number; pubs: Pub[]; waitFor(pred: (p: Pub) => boolean, ms?: number): Promise<Pub>; close(): void }> {
   const child = spawn(process.execPath, [BIN, 'lsp', '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: dir } });
   const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   const pubs: Pub[] = [];
@@ -21,6 +21,7 @@ export async function server(init: object, dir: string): Promise<{ conn: Message
   await conn.sendRequest(QemuRequest.type);
   return {
     conn,
+    pid: child.pid!,
     pubs,
     waitFor: (pred, ms = 15000) => {
       const hit = pubs.find(pred);

@@ -751,6 +751,11 @@ let exitHook = false;
 function ensureExitHook() {
   if (exitHook) return;
   exitHook = true;
+  // A signal ends Node without 'exit' handlers: where nobody else handles it, exit properly so that the probe
+  // QEMUs go too (the language server is ended with SIGTERM when the editor closes; they would run on forever).
+  for (const [sig, n] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1]] as const) {
+    if (process.listenerCount(sig) === 0) process.once(sig, () => process.exit(128 + n));
+  }
   process.on('exit', () => {
     for (const [pid, l] of live) {
       try {
