@@ -17,12 +17,11 @@
  * source and USER_DISK_FORMAT. Every external program runs from an argv array.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { cpioNewc, parsePolicy, readElf } from '../../server/src/runtime/image';
+import { cpioNewc, parsePolicy, readElf, run, sha256 } from '../../server/src/runtime/image';
 
 export interface UserDisk {
   /** Debian vmlinuz (bzImage) for `-kernel`. */
@@ -75,28 +74,6 @@ const DISK_SIZE = '64M';
 // ---------------------------------------------------------------------------
 // helpers
 
-interface RunResult { stdout: string; stderr: string; code: number }
-
-function run(cmd: string, args: string[], opts: { cwd?: string; stdoutFile?: string } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: opts.cwd,
-      env: { ...process.env, LC_ALL: 'C', LANG: 'C', DEBIAN_FRONTEND: 'noninteractive' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({
-      stdout: Buffer.concat(out).toString('utf8'),
-      stderr: Buffer.concat(err).toString('utf8'),
-      code: code ?? -1,
-    }));
-  });
-}
-
 async function runOk(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
   const r = await run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`user-disk: ${cmd} ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`);
@@ -123,10 +100,6 @@ function extractDebMembers(deb: string, dir: string, patterns: string[]): Promis
     dpkg.on('close', done('dpkg-deb --fsys-tarfile'));
     tar.on('close', done('tar -x'));
   });
-}
-
-function sha256(data: string | Buffer): string {
-  return crypto.createHash('sha256').update(data).digest('hex');
 }
 
 function hasTool(name: string): boolean {

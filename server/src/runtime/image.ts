@@ -107,9 +107,10 @@ export class MissingHostToolError extends Error {
 // ---------------------------------------------------------------------------
 // small helpers
 
-interface RunResult { stdout: string; stderr: string; code: number }
+export interface RunResult { stdout: string; stderr: string; code: number }
 
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+/** A program (argv array, C locale, non-interactive apt), its output and exit status. */
+export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
@@ -152,7 +153,7 @@ function findTool(name: string): string {
   throw new MissingHostToolError(name, HOST_TOOLS[name] ?? name);
 }
 
-function sha256(data: string | Buffer): string {
+export function sha256(data: string | Buffer): string {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
 
