@@ -87,9 +87,16 @@ export function argvWords(line: string): Word[] {
   return words;
 }
 
+/** The domain's syntax tree and the command line's words, read once for all the findings of one answer. */
+let read: { domText: string; argv: string; dom: XmlElement | undefined; words: Word[] } | undefined;
+function readBoth(domText: string, argv: string) {
+  if (!read || read.domText !== domText || read.argv !== argv) read = { domText, argv, dom: parseXml(domText).root, words: argvWords(argv) };
+  return read;
+}
+
 /** The <qemu:arg> of a pass-through -device of that driver (and id), as domainSpanOf maps it. */
 function passThroughDevice(domText: string, argv: string, driver: string, id: string | undefined): ReturnType<typeof domainSpanOf> | undefined {
-  const words = argvWords(argv);
+  const { words } = readBoth(domText, argv);
   for (let i = 1; i < words.length; i++) {
     const w = words[i];
     if (words[i - 1].text !== '-device' || w.text.startsWith('{')) continue;
@@ -177,10 +184,9 @@ function passThrough(dom: XmlElement) {
  * option the word belongs to, else the domain's name.
  */
 export function domainSpanOf(domText: string, argv: string, s: Span): { span: Span; passedThrough: boolean; word?: string } {
-  const dom = parseXml(domText).root;
+  const { dom, words } = readBoth(domText, argv);
   const fallback = (w?: string) => ({ span: dom ? dom.nameSpan : { start: 0, end: 0 }, passedThrough: false, word: w });
   if (!dom) return fallback();
-  const words = argvWords(argv);
   const wi = words.findIndex((w) => s.start >= w.start && s.start < Math.max(w.end, w.start + 1));
   if (wi < 0) return fallback();
   const word = words[wi];
