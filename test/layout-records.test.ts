@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './support/cli';
 import { importEsm } from './support/esm';
-import { flattenIomem, lspciBars, parseIomem, PciResources } from '../server/src/runtime/guest-view';
+import { flattenIomem, lspciBars, parseIomem, parseLspci, PciResources, sysfsPciDevices } from '../server/src/runtime/guest-view';
 
 const DIR = join(REPO, 'test', 'layout', 'configs');
 
@@ -158,6 +158,10 @@ for (const cfg of configs) for (const mm of VERSIONS) {
     }
     // lspci -v (no region numbers) with sysfs resources gives the same BARs
     assert.deepEqual(p.parseLspciBars(rec.lspci, rec.pciResources), bars);
+    // and so does sysfs alone (verify in a guest without lspci): the same devices, classes and BARs
+    const fromSysfs = sysfsPciDevices(rec.pciResources).map((d) => ({ bdf: d.bdf, vendorDevice: d.vendorDevice, class: d.class, bars: d.bars }));
+    const fromLspci = parseLspci(rec.lspci, rec.pciResources).map((d) => ({ bdf: d.bdf, vendorDevice: d.vendorDevice, class: d.class, bars: d.bars }));
+    assert.deepEqual(fromSysfs, fromLspci, 'sysfs alone gives the BARs lspci shows');
 
     // CXL configs show their windows
     if (argv.some((a) => /(^|,)cxl=on(,|$)/.test(a))) {

@@ -133,6 +133,39 @@ export function parseLspci(text: string, pciResources?: PciResources[]): GuestPc
   return devs;
 }
 
+// Linux's resource flags (include/linux/ioport.h), as /sys/bus/pci/devices/*/resource prints them.
+const IORESOURCE_MEM = 0x200n;
+const IORESOURCE_PREFETCH = 0x2000n;
+const IORESOURCE_MEM_64 = 0x100000n;
+const IORESOURCE_UNSET = 0x20000000n;
+
+/**
+ * Every device's memory BARs from sysfs alone (resources 0-5 that are memory),
+ * for a guest without lspci (a user's image): the same devices and BARs as
+ * parseLspci gives, without the descriptions lspci's database adds.
+ */
+export function sysfsPciDevices(resources: PciResources[]): GuestPciDevice[] {
+  return resources.map((r) => ({
+    bdf: r.bdf,
+    vendorDevice: r.vendorDevice,
+    class: r.class.replace(/^0x/, '').slice(0, 4),
+    description: '',
+    bars: r.resources
+      .filter((x) => x.index < 6 && (BigInt(x.flags) & IORESOURCE_MEM) !== 0n)
+      .map((x) => {
+        const flags = BigInt(x.flags);
+        const start = BigInt(x.start);
+        return {
+          bar: x.index,
+          start: (flags & IORESOURCE_UNSET) !== 0n ? -1n : start,
+          size: BigInt(x.end) - start + 1n,
+          bits: (flags & IORESOURCE_MEM_64) !== 0n ? 64 : 32,
+          prefetchable: (flags & IORESOURCE_PREFETCH) !== 0n,
+        } as GuestBar;
+      }),
+  }));
+}
+
 /** Every memory BAR of `lspci` output, one row each, with its device. */
 export function lspciBars(text: string, pciResources?: PciResources[]): (GuestBar & { bdf: string; vendorDevice: string })[] {
   return parseLspci(text, pciResources).flatMap((d) => d.bars.map((b) => ({ bdf: d.bdf, vendorDevice: d.vendorDevice, ...b })));

@@ -3,10 +3,10 @@
  * agent device included) against what the running guest shows, compared as
  * test/layout.test.ts does: top-level /proc/iomem entries from 1 MiB up, the
  * firmware E820 map (/sys/firmware/memmap) and every memory BAR (lspci, with
- * exact BAR indexes from sysfs).
+ * exact BAR indexes from sysfs; sysfs alone in a guest without lspci).
  */
 import type { NodeLayout } from '../engine/layout/index';
-import { GuestSnapshot, parseIomem, parseLspci, parseMemmap, parsePciResources } from './guest-view';
+import { GuestSnapshot, parseIomem, parseLspci, parseMemmap, parsePciResources, sysfsPciDevices } from './guest-view';
 
 export interface Difference {
   what: string;
@@ -68,7 +68,10 @@ export function compareLayout(name: string, L: NodeLayout, snap: GuestSnapshot):
     order: b.start,
     text: `${bdf} BAR${b.bar} ${b.start < 0n ? 'unassigned' : hx(b.start)} size ${hx(b.size)} ${b.bits}-bit${b.prefetchable ? ' pref' : ''}`,
   });
-  const devs = parseLspci(snap.lspci, parsePciResources(snap.resources));
+  // A guest without lspci (a user's image): the same BARs from sysfs.
+  const resources = parsePciResources(snap.resources);
+  const listed = parseLspci(snap.lspci, resources);
+  const devs = listed.length ? listed : sysfsPciDevices(resources);
   differences.push(
     ...diff(
       'PCI memory BAR',
