@@ -274,7 +274,8 @@ function sameRegions(a: Region[], b: (Region | undefined)[]): boolean {
 
 function contextOf(scope: TopologyScope): string {
   // The guest's append only decides whether a node gets -append at all; no span of it is used.
-  return JSON.stringify([scope.topology.guest?.append ?? null]);
+  // Its disk only decides whether boot adds a virtio disk (NodeModel.bootDisk).
+  return JSON.stringify([scope.topology.guest?.append ?? null, !!scope.topology.guest?.disk]);
 }
 
 /** What analyzeDocuments' cluster rules read of a topology's analysis: its models in region offsets, and the way back. */

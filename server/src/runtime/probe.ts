@@ -227,6 +227,8 @@ export interface ProbeOptions {
   graceMs?: number;
   /** Add memfabric's guest agent device as `memfabric boot` does (default false). Compare with computeLayout(node, { agent }). */
   agent?: boolean;
+  /** With `agent`: also the topology's <guest disk> as boot attaches it (a virtio-blk-pci after the agent; NodeModel.bootDisk). */
+  bootDisk?: boolean;
 }
 
 // ---------------------------------------------------------------- the plan: argv → template with stand-ins
@@ -924,6 +926,8 @@ async function runOnce(ctx: RunContext): Promise<RawResult> {
       '-device', 'isa-debugcon,iobase=0x402,chardev=mfprobe-fw',
       '-qmp', `unix:${qmpSock},server=on,wait=off`,
       ...(opts.agent ? agentArgv(join(dir, 'agent.sock'), q35 ? 'pcie.0' : 'pci.0') : []),
+      // The user's disk stands in as a null block device: SeaBIOS drives it as it drives the disk.
+      ...(opts.agent && opts.bootDisk ? ['-drive', 'if=none,id=mfdisk,driver=null-co,read-zeroes=on', '-device', `virtio-blk-pci,drive=mfdisk,bus=${q35 ? 'pcie.0' : 'pci.0'}`] : []),
     ];
     const spawnedArgv = [ctx.bin, ...args];
     let stderr = '';
@@ -1248,6 +1252,7 @@ function prepare(argv: string[], opts: ProbeOptions, resolved: Resolved = resolv
       binary: p.identity,
       accel: plan.accelGiven ? undefined : accel,
       agent: !!opts.agent,
+      ...(opts.agent && opts.bootDisk ? { bootDisk: true } : {}),
       template: plan.template,
       standIns: plan.standIns.map((s) => [s.make, s.kind, s.size?.toString()]),
     }))
@@ -1388,17 +1393,18 @@ export async function probeNodes(nodes: NodeModel[], opts: ProbeNodesOptions = {
   const plans = new Map<string, Prepared | undefined>();
   const keyed = nodes.map((n) => {
     const argv = nodeArgv(n);
-    const same = `${n.baseDir}\u0001${argv.join('\u0000')}`;
+    const bootDisk = !!n.bootDisk;
+    const same = `${n.baseDir}\u0001${bootDisk}\u0001${argv.join('\u0000')}`;
     let prepared = plans.get(same);
     if (!plans.has(same)) {
       try {
-        prepared = prepare(argv, { ...o, cwd: n.baseDir }, resolved);
+        prepared = prepare(argv, { ...o, bootDisk, cwd: n.baseDir }, resolved);
       } catch {
         prepared = undefined;
       }
       plans.set(same, prepared);
     }
-    return { n, argv, prepared, key: prepared?.key };
+    return { n, argv, bootDisk, prepared, key: prepared?.key };
   });
   const order: string[] = [];
   const first = new Map<string, (typeof keyed)[number]>();
@@ -1416,7 +1422,7 @@ export async function probeNodes(nodes: NodeModel[], opts: ProbeNodesOptions = {
     while (next < order.length) {
       const id = order[next++];
       const k = first.get(id)!;
-      byKey.set(id, await probePrepared(k.argv, { ...o, cwd: k.n.baseDir }, k.prepared));
+      byKey.set(id, await probePrepared(k.argv, { ...o, bootDisk: k.bootDisk, cwd: k.n.baseDir }, k.prepared));
     }
   };
   await Promise.all(Array.from({ length: Math.min(conc, order.length) }, worker));

@@ -55,7 +55,10 @@ export interface NodeLayout {
 }
 
 export interface LayoutOptions {
-  /** Include memfabric's guest agent device, as `memfabric boot` runs the node (default true). */
+  /**
+   * The node as `memfabric boot` runs it (default true): with memfabric's
+   * guest agent device, and the topology's <guest disk> as a virtio disk.
+   */
   agent?: boolean;
   /** The QEMU (and SeaBIOS) to predict for; default QEMU 7.2.22 with SeaBIOS 1.16.2. */
   qemu?: LayoutQemu;
@@ -66,10 +69,11 @@ const MMCONFIG = { start: 0xb0000000n, end: 0xbfffffffn };
 export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLayout {
   const target = layoutTarget(opts.qemu ?? DEFAULT_LAYOUT_QEMU);
   const p = platformOf(node, target);
-  const fns = pciFunctions(node, p, { agent: opts.agent ?? true, target });
+  const asBooted = opts.agent ?? true;
+  const fns = pciFunctions(node, p, { agent: asBooted, target });
   const alloc = allocate(fns, p, target);
 
-  const highTables = seabiosHighTables(node, p);
+  const highTables = seabiosHighTables(node, p, { bootDisk: asBooted && !!node.bootDisk });
   const fw = firmwareE820(p, target, highTables);
   const kernel = kernelE820(fw, node.memmap);
 

@@ -81,7 +81,11 @@ function barsOf(cat: CatFn): PciBar[] {
 }
 
 export interface PciOptions {
-  /** memfabric's guest agent (virtio-serial-pci on the root bus), as `memfabric boot` adds it. */
+  /**
+   * As `memfabric boot` adds them: memfabric's guest agent (virtio-serial-pci
+   * on the root bus), then the topology's <guest disk> (virtio-blk-pci on the
+   * root bus) when the node has one.
+   */
   agent: boolean;
   target?: LayoutTarget;
 }
@@ -116,6 +120,7 @@ export function pciFunctions(node: NodeModel, plat: Platform, opts: PciOptions):
   const specs: Spec[] = node.devices.map((d) => ({ driver: d.driver, id: d.id?.text, bus: prop(d.props, 'bus')?.value.text, props: d.props, source: d }));
   // The agent's virtio-serial-pci, which `memfabric boot` adds on the root bus.
   if (opts.agent) specs.push({ driver: 'virtio-serial-pci', id: 'mfserial', bus: rootBus, props: [] });
+  if (opts.agent && node.bootDisk) specs.push({ driver: 'virtio-blk-pci', id: 'mfdisk', bus: rootBus, props: [] });
   // -drive if=virtio: QEMU adds a virtio-blk-pci after every -device.
   for (const d of argVal('drive')) if (/(^|,)if=virtio(,|$)/.test(d)) specs.push({ driver: 'virtio-blk-pci', bus: rootBus, props: [] });
   let lastRoot = rootBus;

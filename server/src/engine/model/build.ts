@@ -28,6 +28,8 @@ export interface NodeInput {
   libvirtPaths?: LibvirtPath[];
   /** The libvirt connection URI the node runs on (topology host=). */
   host?: MStr;
+  /** The topology's <guest disk>: `memfabric boot` attaches it as a virtio disk. */
+  bootDisk?: boolean;
 }
 
 function sizeValue(m: MStr, what: string, qemuError: string, ram = false): SizeValue {
@@ -82,6 +84,7 @@ export function buildNode(input: NodeInput): NodeModel {
     libvirtNoAcpi: input.libvirtNoAcpi,
     libvirtPaths: input.libvirtPaths,
     host: input.host,
+    ...(input.bootDisk ? { bootDisk: true } : {}),
     sizes: [],
   };
   const fmwByIndex = new Map<number, FixedMemoryWindow>();

@@ -165,6 +165,12 @@ export interface NodeModel {
   libvirtPaths?: LibvirtPath[];
   /** The libvirt connection URI the node runs on (topology host=); absent: this host. */
   host?: MStr;
+  /**
+   * The topology's <guest disk="…">: `memfabric boot` attaches the disk as a
+   * virtio-blk-pci on the root bus, after the agent's virtio-serial-pci; the
+   * layout "as boot runs the node" places it (and SeaBIOS's virtqueue for it).
+   */
+  bootDisk?: boolean;
   /** Every size-typed value, for the size-syntax rule. */
   sizes: SizeValue[];
   /** Props written on the wrong object or unknown to QEMU, found while building. */

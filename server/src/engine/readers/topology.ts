@@ -500,7 +500,7 @@ function buildNodeInput(
     push('append', at, ...parts);
   }
   const host = A('host');
-  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm, ...(host ? { host } : {}) };
+  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm, ...(host ? { host } : {}), ...(topology.guest?.disk ? { bootDisk: true } : {}) };
 
   function slotOf(chassis: MStr | undefined, slot: MStr | undefined, where: Span): (string | MStr)[] {
     if (chassis || slot) {
