@@ -69,6 +69,7 @@ const probes = {
   'virtio-mem-pci': ['-m', '1G,maxmem=2G', '-object', 'memory-backend-ram,id=m,size=256M', '-device', 'virtio-mem-pci,memdev=m,id=probe'],
   // What libvirt adds to a domain on its own (its USB controller, balloon, video) and common domain devices.
   'qemu-xhci': ['-device', 'qemu-xhci,id=probe'],
+  'nec-usb-xhci': ['-device', 'nec-usb-xhci,id=probe'],
   'piix3-usb-uhci': ['-device', 'piix3-usb-uhci,id=probe'],
   'virtio-balloon-pci': ['-device', 'virtio-balloon-pci,id=probe'],
   'cirrus-vga': ['-device', 'cirrus-vga,id=probe'],

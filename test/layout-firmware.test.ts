@@ -76,6 +76,14 @@ export const EXTRA: Record<string, string> = {
   'q35-virtio-blk': 'qemu-system-x86_64 -M q35 -m 1G -smp 1 -drive if=virtio,driver=null-co,read-zeroes=on',
   'pc-virtio-blk-2': 'qemu-system-x86_64 -M pc -m 1G -smp 1 -drive if=virtio,driver=null-co,read-zeroes=on -drive if=virtio,driver=null-co,read-zeroes=on',
   'q35-nvdimm-vmgenid': 'qemu-system-x86_64 -M q35,nvdimm=on -m 1G,maxmem=4G,slots=2 -smp 1 -device vmgenid',
+  // USB controllers without devices: allocated and freed again, but their place pushes the disks' queues down
+  // (libvirt's q35 domains carry a qemu-xhci, its pc domains a piix3-usb-uhci)
+  'q35-xhci-virtio-blk': 'qemu-system-x86_64 -M q35 -m 512 -smp 1 -nodefaults -device qemu-xhci -drive if=virtio,driver=null-co,read-zeroes=on',
+  'q35-xhci-alone': 'qemu-system-x86_64 -M q35 -m 512 -smp 1 -nodefaults -device qemu-xhci',
+  'pc-uhci-virtio-blk': 'qemu-system-x86_64 -M pc -m 512 -smp 1 -nodefaults -device piix3-usb-uhci -drive if=virtio,driver=null-co,read-zeroes=on',
+  'pc-usb-virtio-blk': 'qemu-system-x86_64 -M pc -m 512 -smp 1 -usb -drive if=virtio,driver=null-co,read-zeroes=on',
+  'q35-2-xhci-2-virtio-blk': 'qemu-system-x86_64 -M q35 -m 1G -smp 1 -device qemu-xhci -device nec-usb-xhci,slots=16 -drive if=virtio,driver=null-co,read-zeroes=on -drive if=virtio,driver=null-co,read-zeroes=on',
+  'q35-xhci-uhci-virtio-blk': 'qemu-system-x86_64 -M q35 -m 1G -smp 1 -device nec-usb-xhci,slots=1 -device piix3-usb-uhci -drive if=virtio,driver=null-co,read-zeroes=on',
 };
 
 interface Version {

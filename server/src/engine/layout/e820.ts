@@ -81,8 +81,9 @@ export interface HighTables {
  * (NVMe, SCSI and USB disks, USB keyboards…) also allocate there; they are
  * listed in `unmodelled`.
  */
-export function seabiosHighTables(node: NodeModel | undefined, p: Platform): HighTables {
-  const allocs: { what: string; size: bigint; align: bigint }[] = [{ what: 'ACPI tables', size: 128n * KiB, align: 64n }];
+export function seabiosHighTables(node: NodeModel | undefined, p: Platform, opts: { bootDisk?: boolean } = {}): HighTables {
+  // transient: freed again before the OS boots (its place still decides where later blocks went)
+  const allocs: { what: string; size: bigint; align: bigint; transient?: boolean }[] = [{ what: 'ACPI tables', size: 128n * KiB, align: 64n }];
   const unmodelled: string[] = [];
   if (node) {
     const args = (name: string) => node.args.filter((a) => a.name === name).map((a) => a.value?.text ?? '');
@@ -93,7 +94,41 @@ export function seabiosHighTables(node: NodeModel | undefined, p: Platform): Hig
     if (devs.includes('vmgenid')) allocs.push({ what: 'vmgenid GUID', size: 4096n, align: 4096n }, { what: 'vmgenid (measured)', size: 64n, align: 64n });
     const nv = prop(node.machine.props, 'nvdimm');
     if (nv && qemuBool(nv.value.text || 'on') && (node.memory.slots?.n ?? 0) > 0) allocs.push({ what: 'NVDIMM DSM buffer', size: 4096n, align: 4096n });
-    const vblk = drives.filter((d) => d.get('if') === 'virtio').length + devs.filter((d) => d === 'virtio-blk-pci' || d === 'virtio-blk').length;
+    // USB controllers without a USB device (SeaBIOS's usb_setup, before the disks): each one's
+    // schedule is allocated, the ports are found empty and it is all freed again. What it
+    // held while the disks' queues were placed pushes them down (measured: QEMU 7.2 and 10.0).
+    const usbDevice = devs.some((d) => /^usb-/.test(d)) || args('usbdevice').length > 0;
+    const machineUsb = prop(node.machine.props, 'usb');
+    const pcUsb = p.base !== 'q35' && (args('usb').length > 0 || (!!machineUsb && qemuBool(machineUsb.value.text || 'on') === true));
+    for (const d of node.devices) {
+      if (/^(qemu-xhci|nec-usb-xhci)$/.test(d.driver)) {
+        // usb-xhci.c: the controller (76 B), the device context list of `slots`+1 entries,
+        // the event ring segment, the command and event rings (struct xhci_ring, 288 B)
+        const slots = BigInt(Number(prop(d.props, 'slots')?.value.text ?? 64) || 64);
+        allocs.push(
+          { what: `${d.driver} (freed)`, size: 76n, align: 16n, transient: !usbDevice },
+          { what: `${d.driver} (freed)`, size: 8n * (slots + 1n), align: 64n, transient: !usbDevice },
+          { what: `${d.driver} (freed)`, size: 16n, align: 64n, transient: !usbDevice },
+          { what: `${d.driver} (freed)`, size: 288n, align: 256n, transient: !usbDevice },
+          { what: `${d.driver} (freed)`, size: 288n, align: 256n, transient: !usbDevice },
+        );
+      }
+    }
+    const uhcis = [...node.devices.map((d) => d.driver).filter((d) => /^(piix3-usb-uhci|piix4-usb-uhci|ich9-usb-uhci[1-6])$/.test(d)), ...(pcUsb ? ['piix3-usb-uhci'] : [])];
+    for (const d of uhcis) {
+      // usb-uhci.c: the terminating TD (16 B), the frame list (4 KiB, page aligned), two pipes (28 B)
+      allocs.push(
+        { what: `${d} (freed)`, size: 16n, align: 16n, transient: !usbDevice },
+        { what: `${d} (freed)`, size: 4096n, align: 4096n, transient: !usbDevice },
+        { what: `${d} (freed)`, size: 28n, align: 16n, transient: !usbDevice },
+        { what: `${d} (freed)`, size: 28n, align: 16n, transient: !usbDevice },
+      );
+    }
+    if (usbDevice && (uhcis.length || node.devices.some((d) => /^(qemu-xhci|nec-usb-xhci)$/.test(d.driver)))) unmodelled.push('USB devices');
+    for (const d of devs) if (/^(usb-ehci|ich9-usb-ehci[12]|pci-ohci)$/.test(d)) unmodelled.push(d);
+    if (p.base === 'q35' && (args('usb').length > 0 || (!!machineUsb && qemuBool(machineUsb.value.text || 'on') === true))) unmodelled.push('-usb (ICH9 EHCI and UHCI)');
+    // (bootDisk: the <guest disk> that `memfabric boot` attaches as a virtio-blk-pci)
+    const vblk = drives.filter((d) => d.get('if') === 'virtio').length + devs.filter((d) => d === 'virtio-blk-pci' || d === 'virtio-blk').length + (opts.bootDisk ? 1 : 0);
     for (let i = 0; i < vblk; i++) allocs.push({ what: 'virtio-blk virtqueue', size: 10784n, align: 4096n });
     // Drives on the IDE controller (q35's default interface is ide = its AHCI).
     let ide = drives.filter((d) => (d.get('if') ?? 'ide') === 'ide').length;
@@ -111,23 +146,30 @@ export function seabiosHighTables(node: NodeModel | undefined, p: Platform): Hig
   // SeaBIOS's alloc_new: blocks ordered from the top; each new block goes to the top
   // of the first (highest) free gap above a block's data that holds it.
   const TOP = 16n * MiB;
-  const blocks: { start: bigint; end: bigint; used: bigint }[] = [{ start: 0n, end: TOP, used: 0n }];
+  const blocks: { start: bigint; end: bigint; used: bigint; transient?: boolean }[] = [{ start: 0n, end: TOP, used: 0n }];
   for (const a of allocs) {
     for (let i = 0; i < blocks.length; i++) {
       const b = blocks[i];
       if (b.end < a.size) continue;
       const at = ((b.end - a.size) / a.align) * a.align;
       if (at >= b.start + b.used && at <= b.end) {
-        blocks.splice(i, 0, { start: at, end: b.end, used: a.size });
+        blocks.splice(i, 0, { start: at, end: b.end, used: a.size, transient: a.transient });
         b.end = at;
         break;
       }
     }
   }
+  // free(): a block's space goes to the block below it
+  for (let i = blocks.length - 2; i >= 0; i--) {
+    if (!blocks[i].transient) continue;
+    blocks[i + 1].end = blocks[i].end;
+    blocks.splice(i, 1);
+  }
   const lowest = blocks[blocks.length - 1].end;
   const size = TOP - (lowest / 4096n) * 4096n;
   const parts: HighTables['parts'] = [];
   for (const a of allocs) {
+    if (a.transient) continue;
     const last = parts[parts.length - 1];
     if (last && last.what === a.what) last.size += a.size;
     else parts.push({ what: a.what, size: a.size });
