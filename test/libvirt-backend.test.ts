@@ -4,8 +4,8 @@
  *    libvirt domains (virsh list shows them), one writes the fabric, the other
  *    and the host file read it; verify predicts libvirt's own command line;
  *  - a user's own image (a disk built from Debian packages that runs Debian's
- *    qemu-guest-agent, test/support/user-disk.ts) works with exec and views,
- *    on both backends;
+ *    qemu-guest-agent, test/support/user-disk.ts) works with exec, views and
+ *    verify, on both backends, under QEMU 7.2 and 10.0;
  *  - nothing is left after stop, and a boot killed with SIGKILL half-way is
  *    cleaned by the next stop.
  */
@@ -15,7 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, REPO, fame2, hasQemu, runCliWithRunDir } from './support/cli';
+import { BIN, QEMU10, REPO, fame2, hasQemu, hasQemu10, runCliWithRunDir } from './support/cli';
 import { PrivateLibvirtd } from './support/libvirtd';
 import { buildUserDisk } from './support/user-disk';
 import { PrivateSshd } from './support/sshd';
@@ -116,21 +116,26 @@ test('a boot killed with SIGKILL half-way leaves domains that the next stop remo
   }
 });
 
-test("a user's own disk image running Debian's qemu-guest-agent works with exec and the views, on both backends", { timeout: 900_000 }, async (t) => {
+test("a user's own disk image running Debian's qemu-guest-agent works with exec, the views and verify, on both backends, under QEMU 7.2 and 10.0", { timeout: 900_000 }, async (t) => {
   if (!hasQemu()) return t.skip('no qemu-system-x86_64');
   const img = await buildUserDisk();
   const dir = mkdtempSync(join(tmpdir(), 'memfabric-userimg-'));
   const run = join(dir, 'run');
-  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg' } });
+  let qemuEnv: Record<string, string> = {};
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', ...qemuEnv } });
   try {
-    const backends: { name: string; args: string[] }[] = [{ name: 'qemu', args: [] }];
-    if (typeof lv !== 'string') backends.push({ name: 'libvirt', args: ['--backend', 'libvirt', '--connect', lv.uri] });
+    const backends: { name: string; args: string[]; env: Record<string, string> }[] = [];
+    for (const [q, env] of [['7.2', {}], ...(hasQemu10() ? [['10.0', { MEMFABRIC_QEMU: QEMU10 }]] : [])] as [string, Record<string, string>][]) {
+      backends.push({ name: `qemu-${q}`, args: [], env });
+      if (typeof lv !== 'string') backends.push({ name: `libvirt-${q}`, args: ['--backend', 'libvirt', '--connect', lv.uri], env });
+    }
     for (const b of backends) {
+      qemuEnv = b.env;
       // The guest writes to its disk: a copy for each boot.
       const disk = join(dir, `disk-${b.name}.img`);
       copyFileSync(img.disk, disk);
-      const file = join(dir, `user-${b.name}.cluster.xml`);
-      writeFileSync(file, `<cluster name="user-${b.name}">
+      const file = join(dir, `user-${b.name.replace(".", "")}.cluster.xml`);
+      writeFileSync(file, `<cluster name="user-${b.name.replace(".", "")}">
   <guest kernel="${img.kernel}" initrd="${img.initrd}" disk="${disk}" append="root=/dev/vda"/>
   <node name="node01" machine="q35" memory="512M" cpus="1"/>
 </cluster>
@@ -146,6 +151,13 @@ test("a user's own disk image running Debian's qemu-guest-agent works with exec 
         const iomem = mf(['view', '--format', 'json', file, 'node01', 'iomem']);
         assert.equal(iomem.status, 0, `${b.name}: ${iomem.stderr}`);
         assert.ok((JSON.parse(iomem.stdout) as { iomem: unknown[] }).iomem.length > 3, b.name);
+        // verify: the model places the disk as each backend attaches it (after the agent's virtio-serial;
+        // libvirt's own command line with its xhci), and reads the BARs from sysfs, as this image has no lspci.
+        assert.match(mf(['exec', file, 'node01', '--', 'sh', '-c', 'command -v lspci || echo no-lspci']).stdout, /no-lspci/, b.name);
+        const v = mf(['verify', '--format', 'json', file]);
+        const vr = JSON.parse(v.stdout) as { nodes: { ok: boolean; differences: unknown[] }[] };
+        assert.deepEqual(vr.nodes.map((n) => n.differences), [[]], `${b.name}: ${v.stdout}${v.stderr}`);
+        assert.equal(v.status, 0, b.name);
       } finally {
         assert.equal(mf(['stop', file]).status, 0);
       }
