@@ -12,7 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, QEMU10, REPO, fame2, hasQemu, hasQemu10, runCliWithRunDir } from './support/cli';
@@ -225,13 +225,19 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
 `);
     assert.equal(mf(['check', file]).status, 0, mf(['check', file]).stdout);
     // No --backend: host= implies libvirt.
+    assert.ok(!existsSync(join(dir, 'fam2.raw')));
     const boot = mf(['boot', '--format', 'json', file]);
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
+    // The "remote" node's fabric file was made on its host through libvirt's storage API, over ssh: sparse, its size.
+    assert.match(boot.stderr, new RegExp(`created ${dir}/fam2\\.raw on qemu\\+ssh://root@127\\.0\\.0\\.1:\\d+/system.* \\(sparse, through libvirt's storage API\\)`), boot.stderr);
+    const st2 = statSync(join(dir, 'fam2.raw'));
+    assert.equal(st2.size, 32 * 2 ** 30);
+    assert.ok(st2.blocks * 512 < 2 ** 30, 'sparse');
     const b = JSON.parse(boot.stdout) as { backend: string; nodes: { name: string; domain: string; uri: string }[] };
     assert.equal(b.backend, 'libvirt');
     assert.deepEqual(b.nodes.map((n) => n.uri), [d.uri, sshUri]);
     assert.deepEqual(domains(d).sort(), b.nodes.map((n) => n.domain).sort(), 'both domains run (the ssh one on the same daemon, reached over ssh)');
-    // Each node writes its own fabric; QEMU on the "remote" host created fam2.raw itself.
+    // Each node writes its own fabric.
     for (const [node, fam] of [['here', 'fam1.raw'], ['there', 'fam2.raw']]) {
       const w = mf(['exec', file, node, '--', 'devmem', '0x800000000', '32', '0x464d454d']);
       assert.equal(w.status, 0, `${node}: ${w.stderr}`);
@@ -247,17 +253,34 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
     assert.equal(stop.status, 0, stop.stdout + stop.stderr);
     assert.deepEqual(domains(d, true), []);
 
-    // A node that fails half-way: the "remote" one maps a file in a directory its host lacks. This host's
-    // file system says nothing of another host's files, so check passes; QEMU there refuses at start, and
-    // the boot removes the domain it had already started.
-    const bad = join(dir, 'bad.cluster.xml');
-    writeFileSync(bad, readFileSync(file, 'utf8').replace('name="two"', 'name="bad"').replace('path="fam2.raw"', `path="${dir}/no-such-dir/fam2.raw"`));
-    assert.equal(mf(['check', bad]).status, 0, mf(['check', bad]).stdout);
+    // The "remote" host's files are checked before anything starts (this host's file system says nothing of them):
+    // a file of another size is refused and left as it is, a directory it lacks is named.
+    const variant = (name: string, edit: (text: string) => string) => {
+      const f = join(dir, `${name}.cluster.xml`);
+      writeFileSync(f, edit(readFileSync(file, 'utf8').replace('name="two"', `name="${name}"`)));
+      assert.equal(mf(['check', f]).status, 0, mf(['check', f]).stdout);
+      return f;
+    };
+    writeFileSync(join(dir, 'small.raw'), Buffer.alloc(4096, 7));
+    const small = mf(['boot', variant('small', (x) => x.replace('path="fam2.raw"', 'path="small.raw"'))]);
+    assert.equal(small.status, 1);
+    assert.match(small.stderr, new RegExp(`nothing started:\\n  ${dir}/small\\.raw on qemu\\+ssh://\\S+: backing file of there is 4096 bytes, the plan needs 34359738368 bytes \\(too small\\); memfabric never resizes`), small.stderr);
+    assert.deepEqual(readFileSync(join(dir, 'small.raw')), Buffer.alloc(4096, 7), 'the file is untouched');
+    const nodir = mf(['boot', variant('nodir', (x) => x.replace('path="fam2.raw"', `path="${dir}/no-such-dir/fam2.raw"`))]);
+    assert.equal(nodir.status, 1);
+    assert.match(nodir.stderr, /nothing started:\n  backing file .*no-such-dir\/fam2\.raw of there on qemu\+ssh:\/\/\S+: .*cannot open directory '.*no-such-dir': No such file or directory/, nodir.stderr);
+    assert.ok(!existsSync(join(dir, 'no-such-dir')));
+    assert.deepEqual(domains(d, true), []);
+
+    // A node that fails half-way: the "remote" one asks for the host's CPU, which TCG cannot give; check cannot know
+    // the accelerator, QEMU there refuses at start, and the boot removes the domain it had already started.
+    const bad = variant('bad', (x) => x.replace(/(<node name="there"[^>]*>)/, '$1<qemu>-cpu host</qemu>'));
     const failed = mf(['boot', bad]);
     assert.equal(failed.status, 1, failed.stdout + failed.stderr);
-    assert.match(failed.stderr, /node there: libvirt cannot start mf-[0-9a-f]{8}-there: .*can't open backing store .*no-such-dir\/fam2\.raw/);
+    assert.match(failed.stderr, /node there: libvirt cannot start mf-[0-9a-f]{8}-there: .*CPU model 'host' requires KVM/);
     assert.deepEqual(domains(d, true), [], 'the domain of the node that had started is gone too');
     assert.equal(JSON.parse(mf(['status', '--format', 'json', bad]).stdout).running, false);
+    assert.deepEqual(d.virsh('pool-list', '--all', '--name').stdout.trim(), '', 'no storage pool is left');
   } finally {
     mf(['stop', join(dir, 'two.cluster.xml')]);
     sshd.stop();

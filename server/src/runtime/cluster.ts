@@ -29,6 +29,7 @@ import { execWith, guestExec, guestPing, GuestExecResult, GuestExecTimeoutError 
 import { agentOverLibvirt, defineAndStart, destroyAndUndefine, domainName, domainState, domainStateSync } from './libvirt-domains';
 import type { DomainRuntime } from '../engine/emit/libvirt';
 import { remoteHostUri } from '../engine/index';
+import { checkRemoteFiles, createRemoteFiles, WantedFile } from './libvirt-storage';
 import { accelerator, bootArgv, diskFormat, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
 import { GuestImage } from './image';
 import { qmpAnswers, qmpQuit } from './qmp';
@@ -379,6 +380,12 @@ function domainRuntime(n: ClusterNodeSpec, guest: NodeGuest, name: string, conso
   };
 }
 
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  return m;
+}
+
 /** Check everything, then start every node detached and wait until each guest answers. */
 export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise<{ runDir: string; nodes: BootedNode[]; created: string[]; accel: string }> {
   const { accel, qemu } = preflight(spec);
@@ -426,14 +433,40 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
   const launched: Launched[] = [];
   let ok = false;
   try {
-    // Backing files are checked and created here for the nodes of this host; a node on another host
-    // (host= with a host part) maps that host's files, which QEMU there creates if missing.
+    // Backing files: a node of this host maps this host's files; a node on another host (host= with a
+    // host part) maps that host's, which are checked and created through libvirt's storage API. All are
+    // checked before anything is created or started.
     const remote = (n: ClusterNodeSpec) => !!n.host && remoteHostUri(n.host);
-    for (const n of spec.nodes.filter(remote)) if (n.files.length) opts.log?.(`${n.name}: runs on ${n.host}: its backing files (${n.files.map((f) => f.path).join(', ')}) are that host's`);
     const { missing, errors } = checkBackingFiles(spec.nodes.filter((n) => !remote(n)));
+    const remoteMissing: { uri: string; files: WantedFile[] }[] = [];
+    for (const [hostUri, nodes] of groupBy(spec.nodes.filter(remote), (n) => n.host!)) {
+      const want = new Map<string, WantedFile>();
+      for (const n of nodes) {
+        for (const f of n.files) {
+          const w = want.get(f.path);
+          if (!w) want.set(f.path, { path: f.path, size: f.size, nodes: [n.name] });
+          else if (w.size !== f.size) errors.push(`${f.path} on ${hostUri}: ${n.name} needs ${f.size} bytes but ${w.nodes.join(', ')} need ${w.size} bytes`);
+          else w.nodes.push(n.name);
+        }
+      }
+      if (!want.size) continue;
+      const r = await checkRemoteFiles(hostUri, [...want.values()]);
+      errors.push(...r.errors);
+      if (r.missing.length) remoteMissing.push({ uri: hostUri, files: r.missing });
+    }
     if (errors.length) throw new ClusterError(`nothing started:\n  ${errors.join('\n  ')}`);
     const created = createBackingFiles(missing);
     for (const c of created) opts.log?.(`created ${c} (sparse)`);
+    for (const m of remoteMissing) {
+      let made: string[];
+      try {
+        made = await createRemoteFiles(m.uri, m.files);
+      } catch (e) {
+        throw new ClusterError(`nothing started: ${(e as Error).message}`);
+      }
+      for (const c of made) opts.log?.(`created ${c} on ${m.uri} (sparse, through libvirt's storage API)`);
+      created.push(...made.map((c) => `${m.uri}:${c}`));
+    }
 
     for (const n of spec.nodes) {
       const dir = nodeDir(runDir, n.name);
