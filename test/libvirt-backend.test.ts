@@ -237,6 +237,19 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
     assert.equal(b.backend, 'libvirt');
     assert.deepEqual(b.nodes.map((n) => n.uri), [d.uri, sshUri]);
     assert.deepEqual(domains(d).sort(), b.nodes.map((n) => n.domain).sort(), 'both domains run (the ssh one on the same daemon, reached over ssh)');
+    // It boots the guest's kernel and initrd uploaded to its host (vol-upload over ssh): the daemon keeps
+    // /var/lib/libvirt in its own directory, where this host's file system has no such files.
+    const up = /uploaded the guest's (\S+) and (\S+) to (\/var\/lib\/libvirt\/memfabric\/images\/[0-9a-f]{24}) on qemu\+ssh:/.exec(boot.stderr);
+    assert.ok(up, boot.stderr);
+    assert.ok(!existsSync(up[3]), 'not a path of this host');
+    const xmlOf = (node: string) => d.virsh('dumpxml', b.nodes.find((n) => n.name === node)!.domain).stdout;
+    const there = xmlOf('there');
+    const kernel = /<kernel>([^<]+)<\/kernel>/.exec(there)![1];
+    assert.equal(kernel, `${up[3]}/${up[1]}`);
+    const local = /<kernel>([^<]+)<\/kernel>/.exec(xmlOf('here'))![1];
+    assert.deepEqual(readFileSync(join(d.dir, 'lib', kernel.slice('/var/lib/libvirt/'.length))), readFileSync(local), 'the uploaded kernel is the local one');
+    assert.doesNotMatch(there, /<log file=/, 'no console log file on the other host');
+    assert.match(xmlOf('here'), /<log file=/);
     // Each node writes its own fabric.
     for (const [node, fam] of [['here', 'fam1.raw'], ['there', 'fam2.raw']]) {
       const w = mf(['exec', file, node, '--', 'devmem', '0x800000000', '32', '0x464d454d']);
@@ -277,6 +290,7 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
     const bad = variant('bad', (x) => x.replace(/(<node name="there"[^>]*>)/, '$1<qemu>-cpu host</qemu>'));
     const failed = mf(['boot', bad]);
     assert.equal(failed.status, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stderr, /found the guest's \S+ and \S+ in \/var\/lib\/libvirt\/memfabric\/images\/[0-9a-f]{24} on qemu\+ssh:/, 'uploaded once');
     assert.match(failed.stderr, /node there: libvirt cannot start mf-[0-9a-f]{8}-there: .*CPU model 'host' requires KVM/);
     assert.deepEqual(domains(d, true), [], 'the domain of the node that had started is gone too');
     assert.equal(JSON.parse(mf(['status', '--format', 'json', bad]).stdout).running, false);

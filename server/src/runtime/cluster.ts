@@ -29,7 +29,7 @@ import { execWith, guestExec, guestPing, GuestExecResult, GuestExecTimeoutError 
 import { agentOverLibvirt, defineAndStart, destroyAndUndefine, domainName, domainState, domainStateSync } from './libvirt-domains';
 import type { DomainRuntime } from '../engine/emit/libvirt';
 import { remoteHostUri } from '../engine/index';
-import { checkRemoteFiles, createRemoteFiles, WantedFile } from './libvirt-storage';
+import { checkRemoteFiles, createRemoteFiles, remoteFileExists, uploadGuestFiles, WantedFile } from './libvirt-storage';
 import { accelerator, bootArgv, diskFormat, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
 import { GuestImage } from './image';
 import { qmpAnswers, qmpQuit } from './qmp';
@@ -365,10 +365,12 @@ interface Launched {
   t0: number;
   bootMs?: number;
   readiness: Readiness;
+  /** On another host: no console log here; ready when the agent answers. */
+  remote?: boolean;
 }
 
 /** What the libvirt backend adds to a node's domain: its name, accelerator, guest boot, console file. */
-function domainRuntime(n: ClusterNodeSpec, guest: NodeGuest, name: string, consoleLog: string, accel: string): DomainRuntime {
+function domainRuntime(n: ClusterNodeSpec, guest: NodeGuest, name: string, consoleLog: string | undefined, accel: string): DomainRuntime {
   const i = n.argv.findIndex((a) => a === '-append' || a === '--append');
   const cmdline = ['console=ttyS0', 'panic=-1', 'quiet', i >= 0 ? n.argv[i + 1] : ''].filter(Boolean).join(' ');
   return {
@@ -376,7 +378,7 @@ function domainRuntime(n: ClusterNodeSpec, guest: NodeGuest, name: string, conso
     type: accel === 'kvm' ? 'kvm' : 'qemu',
     ...(guest.kernel || guest.initrd ? { boot: { kernel: guest.kernel, initrd: guest.initrd, cmdline } } : {}),
     ...(guest.disk ? { disk: { path: guest.disk, format: diskFormat(guest.disk), boot: !guest.kernel } } : {}),
-    consoleLog,
+    ...(consoleLog ? { consoleLog } : {}),
   };
 }
 
@@ -454,6 +456,23 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       errors.push(...r.errors);
       if (r.missing.length) remoteMissing.push({ uri: hostUri, files: r.missing });
     }
+    // A node on another host boots guest files that are there: the kernel and initrd are uploaded (kept by
+    // content, like this host's image cache); a user's disk image must be there already.
+    const remoteGuest = new Map<string, NodeGuest>();
+    for (const [hostUri, nodes] of groupBy(spec.nodes.filter(remote), (n) => n.host!)) {
+      try {
+        const files = [...new Set(nodes.flatMap((n) => [guests.get(n.name)!.guest.kernel, guests.get(n.name)!.guest.initrd]).filter((f): f is string => !!f))];
+        const up = files.length ? await uploadGuestFiles(hostUri, files) : undefined;
+        if (up) opts.log?.(`${up.uploaded ? 'uploaded' : 'found'} the guest's ${files.map((f) => f.slice(f.lastIndexOf('/') + 1)).join(' and ')} ${up.uploaded ? 'to' : 'in'} ${up.dir} on ${hostUri}`);
+        for (const n of nodes) {
+          const g = guests.get(n.name)!.guest;
+          if (g.disk && !(await remoteFileExists(hostUri, g.disk))) errors.push(`${n.name}: the disk image ${g.disk} named in <guest disk="…"> is not on ${hostUri} (memfabric does not copy a disk: it is the guest's own writable state)`);
+          remoteGuest.set(n.name, { ...g, ...(g.kernel ? { kernel: up!.paths.get(g.kernel) } : {}), ...(g.initrd ? { initrd: up!.paths.get(g.initrd) } : {}) });
+        }
+      } catch (e) {
+        errors.push(`the guest of ${nodes.map((n) => n.name).join(', ')} on ${hostUri}: ${(e as Error).message}`);
+      }
+    }
     if (errors.length) throw new ClusterError(`nothing started:\n  ${errors.join('\n  ')}`);
     const created = createBackingFiles(missing);
     for (const c of created) opts.log?.(`created ${c} (sparse)`);
@@ -480,11 +499,12 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
         const uri = nodeUri(n)!;
         writeState(runDir, state);
         // (libvirt needs the emulator's absolute path.)
-        const xml = n.domainXml!(domainRuntime(n, guest, name, p.consoleLog, accel), findExecutable(qemu) ?? qemu);
+        const far = remoteGuest.get(n.name);
+        const xml = n.domainXml!(domainRuntime(n, far ?? guest, name, far ? undefined : p.consoleLog, accel), findExecutable(qemu) ?? qemu);
         const err = await defineAndStart(uri, name, xml);
         if (err) throw new ClusterError(`node ${n.name}: ${err}`, n.name, consoleLines(p.consoleLog));
         opts.log?.(`${n.name}: libvirt domain ${name} started on ${uri} (${accel.toUpperCase()}), waiting for the guest`);
-        launched.push({ name: n.name, dir, pid: 0, domain: name, uri, t0: Date.now(), readiness });
+        launched.push({ name: n.name, dir, pid: 0, domain: name, uri, t0: Date.now(), readiness, ...(far ? { remote: true } : {}) });
         continue;
       }
       const argv = bootArgv(n.argv, guest, dir, { detached: true, accel, qemu });
@@ -523,7 +543,7 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
         const ping = () => (l.domain ? agentOverLibvirt(l.uri!, l.domain)('guest-ping').then(() => true, () => false) : guestPing(p.agentSocket, 2000));
         const ready = l.readiness === 'qmp'
           ? l.domain ? true : await qmpAnswers(p.qmpSocket, 2000)
-          : (l.readiness === 'agent' || /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog))) && (await ping());
+          : (l.readiness === 'agent' || l.remote || /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog))) && (await ping());
         if (ready) {
           l.bootMs = Date.now() - l.t0;
           state.nodes.find((s) => s.name === l.name)!.ready = true;

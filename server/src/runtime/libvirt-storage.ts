@@ -104,3 +104,51 @@ export async function createRemoteFiles(uri: string, files: WantedFile[], env: N
   }
   return created;
 }
+
+/** Where guest files (kernel, initrd) are kept on another host: one directory per content. */
+export const REMOTE_IMAGE_ROOT = '/var/lib/libvirt/memfabric/images';
+/** The volume written last: the uploads before it are whole. */
+const COMPLETE = 'complete';
+
+/**
+ * Copy files (a guest's kernel and initrd) to the host of uri with
+ * vol-upload, into REMOTE_IMAGE_ROOT/<sha256 of their contents>/, unless a
+ * previous upload of the same contents finished there. Returns each local
+ * path's remote path, and whether anything was uploaded.
+ */
+export async function uploadGuestFiles(uri: string, files: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ paths: Map<string, string>; uploaded: boolean; dir: string }> {
+  const { readFileSync, statSync } = await import('node:fs');
+  const h = createHash('sha256');
+  const names: string[] = [];
+  for (const f of files) {
+    h.update(readFileSync(f));
+    const base = f.slice(f.lastIndexOf('/') + 1);
+    names.push(names.includes(base) ? `${names.length}-${base}` : base);
+  }
+  const dir = `${REMOTE_IMAGE_ROOT}/${h.digest('hex').slice(0, 24)}`;
+  const paths = new Map(files.map((f, i) => [f, `${dir}/${names[i]}`]));
+  const uploaded = await withDirPool(uri, dir, true, async (pool) => {
+    if (await volInfo(uri, pool, COMPLETE, env)) return false;
+    for (let i = 0; i < files.length; i++) {
+      // An upload cut short before: its volume goes, and is made again.
+      if (await volInfo(uri, pool, names[i], env)) {
+        const del = await virsh(uri, ['vol-delete', '--pool', pool, names[i]], env, TIMEOUT);
+        if (del.status !== 0) throw new Error(`cannot replace ${dir}/${names[i]} on ${uri}: ${virshError(del.stderr)}`);
+      }
+      const make = await virsh(uri, ['vol-create-as', pool, names[i], String(statSync(files[i]).size), '--format', 'raw'], env, TIMEOUT);
+      if (make.status !== 0) throw new Error(`cannot create ${dir}/${names[i]} on ${uri}: ${virshError(make.stderr)}`);
+      const up = await virsh(uri, ['vol-upload', '--pool', pool, names[i], files[i]], env, 10 * TIMEOUT);
+      if (up.status !== 0) throw new Error(`cannot upload ${files[i]} to ${dir}/${names[i]} on ${uri}: ${virshError(up.stderr)}`);
+    }
+    const done = await virsh(uri, ['vol-create-as', pool, COMPLETE, '0', '--format', 'raw'], env, TIMEOUT);
+    if (done.status !== 0) throw new Error(`cannot mark ${dir} complete on ${uri}: ${virshError(done.stderr)}`);
+    return true;
+  }, env);
+  return { paths, uploaded, dir };
+}
+
+/** Whether a file exists on the host of uri (a user's disk image, which is never copied). */
+export async function remoteFileExists(uri: string, path: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  const { dir, base } = split(path);
+  return withDirPool(uri, dir, false, async (pool) => (await volInfo(uri, pool, base, env)) !== undefined, env);
+}

@@ -24,8 +24,8 @@ export interface DomainRuntime {
   boot?: { kernel?: string; initrd?: string; cmdline: string };
   /** A disk image attached as /dev/vda (virtio). */
   disk?: { path: string; format: 'raw' | 'qcow2'; boot: boolean };
-  /** The serial console, written to this file. */
-  consoleLog: string;
+  /** The serial console, written to this file (none for a node on another host: its console is `virsh console`). */
+  consoleLog?: string;
 }
 
 export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string; runtime?: DomainRuntime } = {}): string {
@@ -98,7 +98,7 @@ export function nodeLibvirtXml(node: NodeModel, opts: { emulator?: string; runti
     // The console on a pty (virsh console, virt-manager), logged to a file that memfabric tails; the guest agent
     // on its standard port (libvirt connects to it: virsh qemu-agent-command, virDomainQemuAgentCommand).
     const serial = devices.ele('serial', { type: 'pty' });
-    serial.ele('log', { file: rt.consoleLog, append: 'off' });
+    if (rt.consoleLog) serial.ele('log', { file: rt.consoleLog, append: 'off' });
     serial.ele('target', { port: '0' });
     devices.ele('console', { type: 'pty' }).ele('target', { type: 'serial', port: '0' });
     devices.ele('channel', { type: 'unix' }).ele('target', { type: 'virtio', name: 'org.qemu.guest_agent.0' });
