@@ -30,12 +30,13 @@ after(() => {
 
 const domains = (d: PrivateLibvirtd, all = false) => d.virsh('list', '--name', ...(all ? ['--all'] : [])).stdout.split('\n').map((x) => x.trim()).filter(Boolean);
 
-test('FAME on the libvirt backend: domains in virsh list, one node writes, the other and the host file read, verify, stop leaves nothing', { timeout: 600_000 }, (t) => {
+for (const [version, qemuEnv] of [['7.2', {}], ['10.0', { MEMFABRIC_QEMU: QEMU10 }]] as [string, Record<string, string>][]) test(`FAME on the libvirt backend under QEMU ${version}: domains in virsh list, one node writes, the other and the host file read, verify, stop leaves nothing`, { timeout: 600_000 }, (t) => {
   if (typeof lv === 'string') return t.skip(lv);
+  if (version !== '7.2' && !hasQemu10()) return t.skip(`no QEMU ${version}`);
   const d = lv;
   const dir = mkdtempSync(join(tmpdir(), 'memfabric-lvboot-'));
   const run = join(dir, 'run');
-  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg' } });
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', ...qemuEnv } });
   try {
     const file = fame2(dir);
     const boot = mf(['boot', '--backend', 'libvirt', '--connect', d.uri, '--format', 'json', file]);
@@ -45,14 +46,21 @@ test('FAME on the libvirt backend: domains in virsh list, one node writes, the o
     assert.equal(b.uri, d.uri);
     assert.deepEqual(domains(d).sort(), b.nodes.map((n) => n.domain).sort(), 'the nodes are running libvirt domains');
     for (const n of b.nodes) assert.match(n.domain, /^mf-[0-9a-f]{8}-node0[12]$/);
+    // The domain runs the QEMU asked for (its <emulator>).
+    assert.match(d.virsh('dumpxml', b.nodes[0].domain).stdout, new RegExp(`<emulator>${(qemuEnv.MEMFABRIC_QEMU ?? '/usr/bin/qemu-system-x86_64').replace(/[.]/g, '\\.')}</emulator>`));
 
     const st = JSON.parse(mf(['status', '--format', 'json', file]).stdout) as { nodes: { name: string; state: string; backend: string; domain: string }[] };
     assert.deepEqual(st.nodes.map((n) => `${n.name} ${n.state} ${n.backend}`), ['node01 ready libvirt', 'node02 ready libvirt']);
 
     // The FAME proof: node01 writes "MEMF" at the start of the fabric BAR, node02 and the host file read it.
-    const w = mf(['exec', file, 'node01', '--', 'devmem', '0x800000000', '32', '0x464d454d']);
+    // (Where the BAR is depends on the QEMU's SeaBIOS: each guest says.)
+    const bar = (node: string) => /Memory at ([0-9a-f]+) \(64-bit, prefetchable\) \[size=32G\]/.exec(mf(['exec', file, node, '--', 'lspci', '-v']).stdout)?.[1];
+    const at = bar('node01');
+    assert.ok(at, 'a 32G fabric BAR in node01');
+    assert.equal(bar('node02'), at);
+    const w = mf(['exec', file, 'node01', '--', 'devmem', `0x${at}`, '32', '0x464d454d']);
     assert.equal(w.status, 0, w.stderr);
-    const r = mf(['exec', file, 'node02', '--', 'devmem', '0x800000000', '32']);
+    const r = mf(['exec', file, 'node02', '--', 'devmem', `0x${at}`, '32']);
     assert.equal(r.stdout.trim(), '0x464D454D', r.stderr);
     const fd = openSync(join(dir, 'fam.raw'), 'r');
     const head = Buffer.alloc(4);
