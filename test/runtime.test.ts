@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fame2, hasQemu, processesMentioning, runCliWithRunDir, socketsUnder } from './support/cli';
+import { spawn } from 'node:child_process';
+import { BIN, REPO, fame2, hasQemu, processesMentioning, runCliWithRunDir, socketsUnder } from './support/cli';
 
 const mf = (runBase: string, args: string[], timeoutMs?: number) => runCliWithRunDir(runBase, args, { timeoutMs });
 import { buildImage } from '../server/src/runtime/image';
@@ -164,6 +165,45 @@ test('boot, status, exec, shared fabric, crash, stop (two FAME nodes, real guest
     const s3 = mf(run, ['status', '--format', 'json', file]);
     assert.deepEqual((JSON.parse(s3.stdout) as { running: boolean; nodes: { state: string }[] }).nodes.map((n) => n.state), ['stopped', 'stopped']);
     assert.equal(statSync(join(dir, 'fam.raw')).size, 32 * 2 ** 30, 'never truncated');
+  } finally {
+    mf(run, ['stop', file], 60_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a boot killed with SIGKILL half-way leaves QEMUs that the next status sees and the next stop ends (QEMU backend)', { skip: !hasQemu() && 'qemu-system-x86_64 missing', timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-killboot-'));
+  const run = join(dir, 'run');
+  const file = fame2(dir);
+  const runDir = clusterRunDir('fame', file, { MEMFABRIC_RUN_DIR: run });
+  try {
+    const child = spawn(process.execPath, [BIN, 'boot', file], { cwd: REPO, env: { ...process.env, MEMFABRIC_RUN_DIR: run, MEMFABRIC_ACCEL: 'tcg' }, stdio: 'ignore' });
+    // Killed as soon as both QEMUs run, before their guests are ready.
+    const pids = () => {
+      try {
+        return (JSON.parse(readFileSync(join(runDir, 'cluster.json'), 'utf8')) as { nodes: { pid?: number }[] }).nodes.map((n) => n.pid).filter((p): p is number => !!p);
+      } catch {
+        return [];
+      }
+    };
+    for (let i = 0; i < 600 && pids().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    const started = pids();
+    assert.equal(started.length, 2, 'the killed boot had started both QEMUs');
+    assert.deepEqual(processesMentioning(runDir).sort(), [...started].sort(), 'they outlive the killed CLI');
+    const st = JSON.parse(mf(run, ['status', '--format', 'json', file]).stdout) as { running: boolean; nodes: { state: string }[] };
+    assert.equal(st.running, true);
+    assert.ok(st.nodes.every((n) => n.state !== 'stopped'), JSON.stringify(st));
+    // A new boot is refused while they run.
+    const again = mf(run, ['boot', file]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /already running/);
+    const stop = mf(run, ['stop', file]);
+    assert.equal(stop.status, 0, stop.stderr);
+    assert.deepEqual(processesMentioning(runDir), [], 'no QEMU of the cluster is left');
+    assert.deepEqual(socketsUnder(run), [], 'no socket, pid file or lock left');
+    assert.equal(statSync(join(dir, 'fam.raw')).size, 32 * 2 ** 30, 'the fabric file is kept, never truncated');
   } finally {
     mf(run, ['stop', file], 60_000);
     rmSync(dir, { recursive: true, force: true });
