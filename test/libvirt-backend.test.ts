@@ -270,6 +270,9 @@ test('a cluster split across two connection URIs (one of them qemu+ssh to a loop
     }
     const st = JSON.parse(mf(['status', '--format', 'json', file]).stdout) as { nodes: { name: string; state: string; uri: string }[] };
     assert.deepEqual(st.nodes.map((n) => [n.name, n.state, n.uri]), [['here', 'ready', d.uri], ['there', 'ready', sshUri]]);
+    const stText = mf(['status', file]).stdout;
+    assert.match(stText, /^there\s+ready\s+mf-[0-9a-f]{8}-there\s+- \(another host\)$/m, stText);
+    assert.match(stText, /^here\s+ready\s+mf-[0-9a-f]{8}-here\s+\/\S+\/console\.log$/m, stText);
     const stop = mf(['stop', file]);
     assert.equal(stop.status, 0, stop.stdout + stop.stderr);
     assert.deepEqual(domains(d, true), []);

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { addVerdicts, analyzeDocuments, AnalyzedDocument, selectNodes } from '../engine/index';
+import { addVerdicts, analyzeDocuments, AnalyzedDocument, remoteHostUri, selectNodes } from '../engine/index';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
 import { nodeArgv, shellQuote } from '../engine/emit/argv';
@@ -552,7 +552,8 @@ export function status(args: string[], io: Io): number {
   }
   io.out(`cluster ${st.cluster} (${st.file}): ${st.running ? 'running' : 'not running'}; run directory ${st.runDir}\n`);
   const lv = st.nodes.some((n) => n.backend === 'libvirt');
-  io.out(table([['NODE', 'STATE', lv ? 'DOMAIN' : 'PID', 'CONSOLE LOG'], ...st.nodes.map((n) => [n.name, n.state, (lv ? n.domain : n.pid ? String(n.pid) : undefined) ?? '-', n.consoleLog])]));
+  // (a node on another host logs no console here: `memfabric console` is its console)
+  io.out(table([['NODE', 'STATE', lv ? 'DOMAIN' : 'PID', 'CONSOLE LOG'], ...st.nodes.map((n) => [n.name, n.state, (lv ? n.domain : n.pid ? String(n.pid) : undefined) ?? '-', n.uri && remoteHostUri(n.uri) ? '- (another host)' : n.consoleLog])]));
   for (const n of st.nodes) {
     if (n.backend === 'libvirt' && (n.state === 'ready' || n.state === 'starting')) io.out(`${n.name}: libvirt domain ${n.domain} on ${n.uri} (console: virsh -c '${n.uri}' console ${n.domain})\n`);
     else if (n.state === 'ready' || n.state === 'starting') io.out(`${n.name} sockets: console ${n.consoleSocket}  qmp ${n.qmpSocket}  agent ${n.agentSocket}\n`);
