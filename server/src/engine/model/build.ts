@@ -7,7 +7,7 @@ import { MStr, Span } from '../text/source';
 import { parseQemuNumaMemSize, parseQemuRamSize, parseQemuSize } from '../text/sizes';
 import { parseKeyvals } from '../syntax/qemu-args';
 import {
-  EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, LibvirtNoAcpi, LibvirtPath, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
+  CxlRegionRequest, EgmDevice, FixedMemoryWindow, GlobalProp, InputKind, LibvirtNoAcpi, LibvirtPath, MemmapEntry, MemoryBackend, NodeModel, NumaNode, Prop, QDevice,
   QObject, SizeValue, prop, propsFromKeyvals,
 } from './model';
 import { parseMemmap } from './memmap';
@@ -30,6 +30,7 @@ export interface NodeInput {
   host?: MStr;
   /** The topology's <guest disk>: `memfabric boot` attaches it as a virtio disk. */
   bootDisk?: boolean;
+  cxlRegions?: CxlRegionRequest[];
 }
 
 function sizeValue(m: MStr, what: string, qemuError: string, ram = false): SizeValue {
@@ -85,6 +86,7 @@ export function buildNode(input: NodeInput): NodeModel {
     libvirtPaths: input.libvirtPaths,
     host: input.host,
     ...(input.bootDisk ? { bootDisk: true } : {}),
+    ...(input.cxlRegions?.length ? { cxlRegions: input.cxlRegions } : {}),
     sizes: [],
   };
   const fmwByIndex = new Map<number, FixedMemoryWindow>();

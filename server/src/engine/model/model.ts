@@ -86,6 +86,15 @@ export interface FixedMemoryWindow {
   keys: Prop[];
 }
 
+/** <window region="ram|pmem" dax="…">: a region to make in the guest on CXL window `window`. */
+export interface CxlRegionRequest {
+  window: number;
+  /** The window element's name (related information, default range). */
+  windowSpan: Span;
+  type: MStr;
+  dax?: MStr;
+}
+
 export interface GlobalProp {
   driver: string;
   property: string;
@@ -171,6 +180,8 @@ export interface NodeModel {
    * layout "as boot runs the node" places it (and SeaBIOS's virtqueue for it).
    */
   bootDisk?: boolean;
+  /** The regions the topology asks the guest to make (<window region= dax=>): engine/model/cxl-regions.ts. */
+  cxlRegions?: CxlRegionRequest[];
   /** Every size-typed value, for the size-syntax rule. */
   sizes: SizeValue[];
   /** Props written on the wrong object or unknown to QEMU, found while building. */

@@ -7,7 +7,7 @@
  */
 import { Diagnostic, mapDiagnostic } from '../diagnostics';
 import { NodeInput } from '../model/build';
-import { EgmDevice } from '../model/model';
+import { CxlRegionRequest, EgmDevice } from '../model/model';
 import { attr, childElements, textOf, XmlAttr, XmlDocument, XmlElement } from '../syntax/xml';
 import { parseShell } from '../syntax/shell';
 import { MStr, OffsetMap, Span } from '../text/source';
@@ -333,6 +333,7 @@ function buildNodeInput(
   if (pb) push('cpu', pb.span(), 'qemu64,phys-bits=', pb);
 
   const egm: EgmDevice[] = [];
+  const cxlRegions: CxlRegionRequest[] = [];
   const appendParts: MStr[] = [];
   let slotCounter = 0;
   let fmwIndex = 0;
@@ -444,6 +445,8 @@ function buildNodeInput(
           if (sz) parts.push(S(`${parts.length ? ',' : ''}cxl-fmw.${k}.size=`, w.nameSpan), sz);
           const g = wA('granularity');
           if (g) parts.push(S(`${parts.length ? ',' : ''}cxl-fmw.${k}.interleave-granularity=`, w.nameSpan), g);
+          const region = wA('region');
+          if (region) cxlRegions.push({ window: k, windowSpan: w.nameSpan, type: region, ...(wA('dax') ? { dax: wA('dax') } : {}) });
           if (!parts.length) return;
           if (fmwParts.length) fmwParts.push(S(',', w.nameSpan));
           fmwParts.push(...parts);
@@ -500,7 +503,7 @@ function buildNodeInput(
     push('append', at, ...parts);
   }
   const host = A('host');
-  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm, ...(host ? { host } : {}), ...(topology.guest?.disk ? { bootDisk: true } : {}) };
+  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm, ...(host ? { host } : {}), ...(topology.guest?.disk ? { bootDisk: true } : {}), ...(cxlRegions.length ? { cxlRegions } : {}) };
 
   function slotOf(chassis: MStr | undefined, slot: MStr | undefined, where: Span): (string | MStr)[] {
     if (chassis || slot) {
@@ -523,15 +526,18 @@ function buildNodeInput(
     const w = t3.nameSpan;
     const id = tA('id') ?? S(`${bus.text}.mem`, w);
     const path = tA('path');
+    const volatile = tA('kind')?.text === 'volatile';
     const mem = MStr.concat([id, S('-mem', w)]);
     if (path) push('object', w, 'memory-backend-file,id=', mem, ',share=on', kv('mem-path', path, w), kv('size', tA('size'), w), kv('align', tA('align'), w));
     else push('object', w, 'memory-backend-ram,id=', mem, kv('size', tA('size'), w));
     const lsa = MStr.concat([id, S('-lsa', w)]);
     const lsaPath = tA('lsa-path');
+    // A volatile device needs no label storage (QEMU asks for it with persistent capacity only).
+    const withLsa = !volatile || !!lsaPath || !!tA('lsa-size');
     const lsaSize = tA('lsa-size') ?? S('256M', w);
-    if (lsaPath) push('object', w, 'memory-backend-file,id=', lsa, ',share=on', kv('mem-path', lsaPath, w), kv('size', lsaSize, w));
-    else push('object', w, 'memory-backend-ram,id=', lsa, kv('size', lsaSize, w));
-    push('device', w, 'cxl-type3,bus=', bus, ',memdev=', mem, ',lsa=', lsa, ',id=', id, kv('sn', tA('sn') ?? S(`0x${(++snCounter).toString(16)}`, w), w));
+    if (withLsa && lsaPath) push('object', w, 'memory-backend-file,id=', lsa, ',share=on', kv('mem-path', lsaPath, w), kv('size', lsaSize, w));
+    else if (withLsa) push('object', w, 'memory-backend-ram,id=', lsa, kv('size', lsaSize, w));
+    push('device', w, 'cxl-type3,bus=', bus, volatile ? ',volatile-memdev=' : ',memdev=', mem, ...(withLsa ? [',lsa=', lsa] : []), ',id=', id, kv('sn', tA('sn') ?? S(`0x${(++snCounter).toString(16)}`, w), w));
   }
 }
 

@@ -26,6 +26,9 @@ import { rule as r_cxl_fmw_size_256m } from './cxl-fmw-size-256m';
 import { rule as r_cxl_fmw_split } from './cxl-fmw-split';
 import { rule as r_cxl_fmw_ways } from './cxl-fmw-ways';
 import { rule as r_cxl_fmw_without_cxl_on } from './cxl-fmw-without-cxl-on';
+import { rule as r_cxl_region_dax } from './cxl-region-dax';
+import { rule as r_cxl_region_devices } from './cxl-region-devices';
+import { rule as r_cxl_region_size } from './cxl-region-size';
 import { rule as r_cxl_rp_port_duplicate } from './cxl-rp-port-duplicate';
 import { rule as r_cxl_switch_cci_target } from './cxl-switch-cci-target';
 import { rule as r_cxl_type3_memdev_conflict } from './cxl-type3-memdev-conflict';
@@ -127,6 +130,9 @@ export const RULES: Rule[] = [
   r_cxl_fmw_split,
   r_cxl_fmw_ways,
   r_cxl_fmw_without_cxl_on,
+  r_cxl_region_dax,
+  r_cxl_region_devices,
+  r_cxl_region_size,
   r_cxl_rp_port_duplicate,
   r_cxl_switch_cci_target,
   r_cxl_type3_memdev_conflict,

@@ -110,14 +110,14 @@ export const SCHEMA: Record<string, ElementSpec> = {
     doc: 'A downstream port of a CXL switch (cxl-downstream).',
   },
   type3: {
-    attrs: z.object({ id: id.optional(), size, path: path.optional(), align: size.optional(), 'lsa-size': size.optional(), 'lsa-path': path.optional(), sn: uint.optional() }).strict(),
+    attrs: z.object({ id: id.optional(), size, path: path.optional(), align: size.optional(), 'lsa-size': size.optional(), 'lsa-path': path.optional(), sn: uint.optional(), kind: z.enum(['persistent', 'volatile']).optional() }).strict(),
     children: [],
-    doc: 'A CXL Type 3 memory device (cxl-type3) with its capacity (a file, a DAX device, or RAM when no path) and label storage area.',
+    doc: 'A CXL Type 3 memory device (cxl-type3) with its capacity (a file, a DAX device, or RAM when no path) and label storage area. kind="volatile" makes its capacity volatile (volatile-memdev, QEMU 8.0 and later, no label storage needed); the default is persistent.',
   },
   window: {
-    attrs: z.object({ size, targets: z.string().min(1, 'host bridge ids separated by spaces'), granularity: size.optional() }).strict(),
+    attrs: z.object({ size, targets: z.string().min(1, 'host bridge ids separated by spaces'), granularity: size.optional(), region: z.enum(['ram', 'pmem']).optional(), dax: z.enum(['devdax', 'system-ram', 'fsdax']).optional() }).strict(),
     children: [],
-    doc: 'A CXL fixed memory window interleaved across the listed host bridges.',
+    doc: 'A CXL fixed memory window interleaved across the listed host bridges. region="ram" or "pmem" asks boot to make a region in the guest across every Type 3 device below those host bridges (cxl create-region on this window\'s root decoder), and dax= what to make of it: devdax (/dev/daxN.M), system-ram (kmem: a new NUMA node) or fsdax (pmem only).',
   },
   spm: {
     attrs: z.object({ start: size, size }).strict(),

@@ -1,0 +1,80 @@
+/**
+ * Regions asked for in a topology (<window region="ram|pmem" dax="…">): the
+ * plan the engine works out (devices below the window's host bridges, ways,
+ * size, the guest's root decoder) and the rules cxl-region-devices,
+ * cxl-region-size and cxl-region-dax, with exact ranges (marked ⟦…⟧), judged
+ * for QEMU 10.0 (volatile Type 3 capacity needs QEMU 8.1 or later).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { analyzeDocument } from '../server/src/engine/index';
+import { BUNDLED } from '../server/src/engine/qemu/profile';
+import { regionPlans } from '../server/src/engine/model/cxl-regions';
+import { marked } from './support/marked';
+
+const SOURCE = '/work/x/r.cluster.xml';
+const QEMU10 = BUNDLED.find((p) => p.arch === 'x86_64' && p.version.startsWith('10.0'))!;
+const analyze = (text: string) => analyzeDocument(text, SOURCE, undefined, undefined, { qemu: QEMU10 });
+
+const node = (cxl: string) => `<cluster name="r">
+  <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="2">
+    <cxl>
+${cxl}
+    </cxl>
+  </node>
+</cluster>
+`;
+const TWO_HB = (k0: string, k1: string) => `      <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="mem0" size="256M"${k0} sn="0x10"/></root-port></host-bridge>
+      <host-bridge id="cxl.2" bus-nr="222"><root-port id="rp1" port="0" chassis="0" slot="3"><type3 id="mem1" size="256M"${k1} sn="0x11"/></root-port></host-bridge>`;
+
+function check(src: string, code: string) {
+  const { text, spans } = marked(src);
+  const all = analyze(text).diagnostics;
+  const show = all.map((d) => `${d.code} «${text.slice(d.span.start, d.span.end)}»: ${d.message}`).join('\n');
+  const got = all.filter((d) => d.code === code).sort((a, b) => a.span.start - b.span.start);
+  assert.deepEqual(got.map((d) => ({ start: d.span.start, end: d.span.end })), spans, show);
+  return { text, got, all };
+}
+
+test('an interleaved ram region over two host bridges: its plan, and no finding', () => {
+  const text = node(`${TWO_HB(' kind="volatile"', ' kind="volatile"')}
+      <window size="4G" targets="cxl.1 cxl.2" granularity="8k" region="ram" dax="system-ram"/>`);
+  const r = analyze(text);
+  assert.deepEqual(r.diagnostics.map((d) => `${d.code}: ${d.message}`), []);
+  const [plan] = regionPlans(r.nodes[0]);
+  assert.equal(plan.decoder, 'decoder0.0');
+  assert.deepEqual(plan.targets, ['cxl.1', 'cxl.2']);
+  assert.deepEqual(plan.devices.map((d) => [d.id, d.hostBridge, d.kind, d.size, d.serial]), [['mem0', 'cxl.1', 'volatile', 256n << 20n, 0x10n], ['mem1', 'cxl.2', 'volatile', 256n << 20n, 0x11n]]);
+  assert.equal(plan.size, 512n << 20n);
+  assert.equal(plan.granularity, 8192n);
+  assert.equal(plan.dax, 'system-ram');
+  // the volatile devices are volatile-memdev= without label storage
+  const argv = r.nodes[0].args.map((a) => a.value?.text ?? '').join(' ');
+  assert.match(argv, /cxl-type3,bus=rp0,volatile-memdev=mem0-mem,id=mem0,sn=0x10/);
+  assert.doesNotMatch(argv, /mem0-lsa/);
+});
+
+test('cxl-region-devices: the kind of each device, a host bridge without a device, no device at all; the fix flips the region type', () => {
+  const { text, got } = check(node(`${TWO_HB(' kind="volatile"', '')}
+      <window size="4G" targets="cxl.1 cxl.2" region="⟦ram⟧"/>`), 'cxl-region-devices');
+  assert.match(got[0].message, /region="ram" needs volatile capacity, but the Type 3 device 'mem1' below cxl\.2 is persistent \(memdev=\)/);
+  // related: the window element, and the persistent device (its <type3> element)
+  assert.deepEqual(got[0].related!.map((x) => text.slice(x.span.start, x.span.end)), ['window', 'type3']);
+  assert.equal(got[0].fixes![0].edits[0].newText, 'pmem');
+  check(node(`${TWO_HB('', '')}
+      <host-bridge id="cxl.3" bus-nr="100"/>
+      <window size="4G" targets="cxl.2 cxl.3" region="⟦pmem⟧"/>
+      <window size="4G" targets="cxl.3" region="⟦pmem⟧"/>`), 'cxl-region-devices');
+});
+
+test('cxl-region-size: ways x capacity beyond the window, with the numbers', () => {
+  const { got } = check(node(`${TWO_HB('', '')}
+      <window size="256M" targets="cxl.1 cxl.2" region="⟦pmem⟧"/>`), 'cxl-region-size');
+  assert.match(got[0].message, /needs 0x20000000 \(512 MiB\) \(2 ways × 0x10000000 \(256 MiB\)\), more than the window's 0x10000000 \(256 MiB\)/);
+});
+
+test('cxl-region-dax: fsdax on a ram region, at the dax value, with two fixes', () => {
+  const { got } = check(node(`${TWO_HB(' kind="volatile"', ' kind="volatile"')}
+      <window size="4G" targets="cxl.1 cxl.2" region="ram" dax="⟦fsdax⟧"/>`), 'cxl-region-dax');
+  assert.deepEqual(got[0].fixes!.map((f) => f.edits[0].newText), ['system-ram', 'devdax']);
+});
