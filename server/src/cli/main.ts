@@ -41,7 +41,7 @@ const USAGE = `usage:
   memfabric verify [--format text|json] FILE
   memfabric view [--format text|json] FILE NODE lspci|iomem|cxl|daxctl
   memfabric console FILE NODE
-  memfabric image [--format text|json]
+  memfabric image [--kernel 6.1|6.12] [--format text|json]
   memfabric lsp --stdio
 environment: MEMFABRIC_QEMU (QEMU binary), MEMFABRIC_ACCEL (auto|kvm|tcg),
   MEMFABRIC_BACKEND (qemu|libvirt), MEMFABRIC_LIBVIRT_URI (libvirt connection),
@@ -512,12 +512,13 @@ export async function boot(args: string[], io: Io): Promise<number> {
 /** memfabric image: build (or find in the cache) the guest image; where it is and what it is made of. */
 export async function image(args: string[], io: Io): Promise<number> {
   const json = wantsJson(args);
-  const { rest } = parseFlags(args, { format: ['text', 'json'] });
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], kernel: ['6.1', '6.12'] });
   if (rest.length) throw new UsageError('image takes no FILE');
   const { buildImage, defaultCacheDir } = await import('../runtime/image');
+  const kernel = (flags.kernel ?? '6.1') as '6.1' | '6.12';
   let img;
   try {
-    img = await buildImage({ log: (l) => io.err(`memfabric: ${l}\n`) });
+    img = await buildImage({ kernel, log: (l) => io.err(`memfabric: ${l}\n`) });
   } catch (e) {
     const msg = (e as Error).message.replace(/^memfabric: /, '');
     io.err(`memfabric image: ${msg}\n`);
@@ -530,10 +531,10 @@ export async function image(args: string[], io: Io): Promise<number> {
   });
   const bytes = (f: string) => statSync(f).size;
   if (json) {
-    io.out(JSON.stringify({ ok: true, key: img.key, dir: img.dir, cached: img.cached ?? false, kernel: img.kernel, initrd: img.initrd, kernelBytes: bytes(img.kernel), initrdBytes: bytes(img.initrd), kernelRelease: img.version, packages }, null, 2) + '\n');
+    io.out(JSON.stringify({ ok: true, key: img.key, flavour: kernel, dir: img.dir, cached: img.cached ?? false, kernel: img.kernel, initrd: img.initrd, kernelBytes: bytes(img.kernel), initrdBytes: bytes(img.initrd), kernelRelease: img.version, packages }, null, 2) + '\n');
     return 0;
   }
-  io.out(`guest image ${img.key}: ${img.cached ? 'cached' : 'built'} in ${img.dir}\n`);
+  io.out(`guest image ${img.key} (kernel ${kernel}): ${img.cached ? 'cached' : 'built'} in ${img.dir}\n`);
   io.out(`kernel  ${img.kernel}  (Linux ${img.version}, ${human(BigInt(bytes(img.kernel)))})\ninitrd  ${img.initrd}  (${human(BigInt(bytes(img.initrd)))}, with QEMU's guest agent)\n`);
   io.out(`packages:\n${table(packages.map((p) => [`  ${p.name}`, p.version]))}`);
   return 0;
