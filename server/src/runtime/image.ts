@@ -613,10 +613,22 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
     aptCache: findTool('apt-cache'),
     dpkgDeb: findTool('dpkg-deb'),
   };
+  // the cache must be a writable directory before anything is written into it (the private apt lists too)
+  const usableCache = (): void => {
+    try {
+      fs.mkdirSync(cacheRoot, { recursive: true });
+      if (!fs.statSync(cacheRoot).isDirectory()) throw new Error('not a directory');
+      fs.accessSync(cacheRoot, fs.constants.W_OK);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file that is not a directory is in the way' : (e as Error).message;
+      throw new Error(`memfabric: cannot use ${cacheRoot} as the image cache${process.env.MEMFABRIC_IMAGE_DIR?.trim() && !opts.cacheDir ? ' (MEMFABRIC_IMAGE_DIR)' : ''}: ${why}`);
+    }
+  };
   const flavour: GuestKernel = opts.kernel ?? '6.1';
   if (!GUEST_KERNELS.includes(flavour)) throw new Error(`memfabric: no guest kernel '${flavour}' (${GUEST_KERNELS.join(' or ')})`);
   const initDir = guestInitDir();
   const initFiles = guestInitFiles(initDir);
+  if (flavour !== '6.1') usableCache();
   let resolved = await resolvePackages(flavour, { cacheRoot, log });
   let key = imageKey(resolved.list, initFiles);
   let dir = path.join(cacheRoot, key);
@@ -633,15 +645,7 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
     return { ...hit, cached: true };
   }
   const depmod = findTool('depmod');
-
-  try {
-    fs.mkdirSync(cacheRoot, { recursive: true });
-    if (!fs.statSync(cacheRoot).isDirectory()) throw new Error('not a directory');
-    fs.accessSync(cacheRoot, fs.constants.W_OK);
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file that is not a directory is in the way' : (e as Error).message;
-    throw new Error(`memfabric: cannot use ${cacheRoot} as the image cache${process.env.MEMFABRIC_IMAGE_DIR?.trim() && !opts.cacheDir ? ' (MEMFABRIC_IMAGE_DIR)' : ''}: ${why}`);
-  }
+  usableCache();
   log(`image ${key}: building from ${resolved.list.length} packages`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-image-'));
   try {
