@@ -41,7 +41,7 @@ const USAGE = `usage:
   memfabric verify [--format text|json] FILE
   memfabric view [--format text|json] FILE NODE lspci|iomem|cxl|daxctl
   memfabric console FILE NODE
-  memfabric image [--format text|json]
+  memfabric image [--kernel 6.1|6.12] [--format text|json]
   memfabric lsp --stdio
 environment: MEMFABRIC_QEMU (QEMU binary), MEMFABRIC_ACCEL (auto|kvm|tcg),
   MEMFABRIC_BACKEND (qemu|libvirt), MEMFABRIC_LIBVIRT_URI (libvirt connection),
@@ -381,13 +381,14 @@ function topologyGuest(r: AnalyzedDocument, node: string, baseDir: string): User
   const own = info && childElements(info.element, 'guest')[0];
   if (own) {
     const vars = { i: info.index, n: info.index + 1 };
-    for (const k of ['kernel', 'initrd', 'disk', 'image']) {
+    for (const k of ['kernel', 'initrd', 'disk', 'image', 'kernel-version']) {
       const v = attr(own, k)?.value.text;
       if (v !== undefined) g[k] = v.replace(/\{([ni])(?::0?(\d+))?\}/g, (_, w: 'i' | 'n', pad?: string) => String(vars[w]).padStart(pad ? Number(pad) : 0, '0'));
     }
   }
   const abs = (p?: string) => (p ? resolve(baseDir, p) : undefined);
-  const out: UserGuest = { kernel: abs(g.kernel), initrd: abs(g.initrd), disk: abs(g.disk), image: g.image === 'none' || g.image === 'builtin' ? g.image : undefined };
+  const kv = g['kernel-version'];
+  const out: UserGuest = { kernel: abs(g.kernel), initrd: abs(g.initrd), disk: abs(g.disk), image: g.image === 'none' || g.image === 'builtin' ? g.image : undefined, kernelVersion: kv === '6.1' || kv === '6.12' ? kv : undefined };
   return Object.values(out).some((v) => v !== undefined) ? out : undefined;
 }
 
@@ -456,18 +457,20 @@ export async function boot(args: string[], io: Io): Promise<number> {
   const errLines: string[] = [];
   const n = reportErrors('boot', rest[0], doc, r, nodes, { out: io.out, err: (l) => { errLines.push(l.trimEnd()); io.err(l); } }, 'nothing started');
   if (n) return fail(1, errLines.join('\n'));
-  const { ClusterError, bootCluster, needsBuiltinImage, preflight } = await import('../runtime/cluster');
+  const { ClusterError, bootCluster, neededGuestKernels, preflight } = await import('../runtime/cluster');
   const { buildImage } = await import('../runtime/image');
   try {
-    preflight(spec); // refuse a missing kernel, QEMU or accelerator before building anything
-    let image;
-    if (needsBuiltinImage(spec.nodes)) {
+    const { qemu } = preflight(spec); // refuse a missing kernel, QEMU or accelerator before building anything
+    // memfabric's image for each guest kernel the nodes boot (<guest kernel-version>, else by their QEMU's version)
+    const images: Partial<Record<'6.1' | '6.12', Awaited<ReturnType<typeof buildImage>>>> = {};
+    for (const [kernel, names] of neededGuestKernels(spec.nodes, qemu)) {
       try {
-        image = await buildImage({ log: (l) => { if (!/: cached in /.test(l)) io.err(`memfabric: ${l}\n`); } });
+        images[kernel] = await buildImage({ kernel, log: (l) => { if (!/: cached in /.test(l)) io.err(`memfabric: ${l}\n`); } });
       } catch (e) {
-        throw new ClusterError(`nothing started: the guest image cannot be built: ${(e as Error).message.replace(/^memfabric: /, '')}`);
+        throw new ClusterError(`nothing started: the guest image cannot be built: ${(e as Error).message.replace(/^memfabric: /, '')} (Linux ${kernel}, for ${names.join(', ')})`);
       }
     }
+    const image = images['6.1'] ?? images['6.12'];
     // Nodes that name their host (host=) run there, through libvirt; the others on --connect's libvirt (or the
     // default one) with --backend libvirt, else as our own QEMU processes. Every host answers before anything starts.
     let libvirtUri: string | undefined;
@@ -482,7 +485,7 @@ export async function boot(args: string[], io: Io): Promise<number> {
       const why = await libvirtUnreachable(u);
       if (why) throw new ClusterError(`nothing started: libvirt at ${u} does not answer: ${why}`);
     }
-    const res = await bootCluster(spec, { image, libvirtUri, timeoutMs: timeout * 1000, log: (l) => io.err(`memfabric: ${l}\n`) });
+    const res = await bootCluster(spec, { image, images, libvirtUri, timeoutMs: timeout * 1000, log: (l) => io.err(`memfabric: ${l}\n`) });
     if (json) {
       io.out(JSON.stringify({
         ok: true, cluster: spec.name, runDir: res.runDir, accel: res.accel,
@@ -512,12 +515,13 @@ export async function boot(args: string[], io: Io): Promise<number> {
 /** memfabric image: build (or find in the cache) the guest image; where it is and what it is made of. */
 export async function image(args: string[], io: Io): Promise<number> {
   const json = wantsJson(args);
-  const { rest } = parseFlags(args, { format: ['text', 'json'] });
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], kernel: ['6.1', '6.12'] });
   if (rest.length) throw new UsageError('image takes no FILE');
   const { buildImage, defaultCacheDir } = await import('../runtime/image');
+  const kernel = (flags.kernel ?? '6.1') as '6.1' | '6.12';
   let img;
   try {
-    img = await buildImage({ log: (l) => io.err(`memfabric: ${l}\n`) });
+    img = await buildImage({ kernel, log: (l) => io.err(`memfabric: ${l}\n`) });
   } catch (e) {
     const msg = (e as Error).message.replace(/^memfabric: /, '');
     io.err(`memfabric image: ${msg}\n`);
@@ -530,10 +534,10 @@ export async function image(args: string[], io: Io): Promise<number> {
   });
   const bytes = (f: string) => statSync(f).size;
   if (json) {
-    io.out(JSON.stringify({ ok: true, key: img.key, dir: img.dir, cached: img.cached ?? false, kernel: img.kernel, initrd: img.initrd, kernelBytes: bytes(img.kernel), initrdBytes: bytes(img.initrd), kernelRelease: img.version, packages }, null, 2) + '\n');
+    io.out(JSON.stringify({ ok: true, key: img.key, flavour: kernel, dir: img.dir, cached: img.cached ?? false, kernel: img.kernel, initrd: img.initrd, kernelBytes: bytes(img.kernel), initrdBytes: bytes(img.initrd), kernelRelease: img.version, packages }, null, 2) + '\n');
     return 0;
   }
-  io.out(`guest image ${img.key}: ${img.cached ? 'cached' : 'built'} in ${img.dir}\n`);
+  io.out(`guest image ${img.key} (kernel ${kernel}): ${img.cached ? 'cached' : 'built'} in ${img.dir}\n`);
   io.out(`kernel  ${img.kernel}  (Linux ${img.version}, ${human(BigInt(bytes(img.kernel)))})\ninitrd  ${img.initrd}  (${human(BigInt(bytes(img.initrd)))}, with QEMU's guest agent)\n`);
   io.out(`packages:\n${table(packages.map((p) => [`  ${p.name}`, p.version]))}`);
   return 0;

@@ -31,7 +31,7 @@ import type { DomainRuntime } from '../engine/emit/libvirt';
 import { remoteHostUri } from '../engine/index';
 import { checkRemoteFiles, createRemoteFiles, remoteFileExists, uploadGuestFiles, WantedFile } from './libvirt-storage';
 import { accelerator, bootArgv, diskFormat, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
-import { GuestImage } from './image';
+import { defaultGuestKernel, GuestImage, GuestKernel, qemuVersionOf } from './image';
 import { qmpAnswers, qmpQuit } from './qmp';
 
 export { qmpAnswers, qmpQuit };
@@ -64,6 +64,30 @@ export interface UserGuest {
   initrd?: string;
   disk?: string;
   image?: 'builtin' | 'none';
+  /** <guest kernel-version>: the built-in image's Linux; default from the node's QEMU (guestKernelOf). */
+  kernelVersion?: GuestKernel;
+}
+
+/** The built-in image flavour a node boots: its <guest kernel-version>, else the default for the QEMU it runs. */
+export function guestKernelOf(n: ClusterNodeSpec, qemuVersion: string | undefined): GuestKernel {
+  return n.guest?.kernelVersion ?? defaultGuestKernel(qemuVersion);
+}
+
+/**
+ * The image flavours the nodes that boot memfabric's image need, each with
+ * the nodes that boot it: the QEMU binary is asked for its version (once) only
+ * when a node leaves kernel-version to the default.
+ */
+export function neededGuestKernels(nodes: ClusterNodeSpec[], qemu: string): Map<GuestKernel, string[]> {
+  const builtin = nodes.filter((n) => needsBuiltinImage([n]));
+  let version: string | undefined;
+  if (builtin.some((n) => !n.guest?.kernelVersion)) version = qemuVersionOf(findExecutable(qemu) ?? qemu);
+  const out = new Map<GuestKernel, string[]>();
+  for (const n of builtin) {
+    const k = guestKernelOf(n, version);
+    out.set(k, [...(out.get(k) ?? []), n.name]);
+  }
+  return out;
 }
 
 /**
@@ -335,8 +359,10 @@ function createBackingFiles(missing: { path: string; size: bigint }[]): string[]
 }
 
 export interface BootOptions {
-  /** memfabric's guest image; needed when needsBuiltinImage(spec.nodes). */
+  /** memfabric's guest image; needed when needsBuiltinImage(spec.nodes) (unless `images` has every node's flavour). */
   image?: Pick<GuestImage, 'kernel' | 'initrd'>;
+  /** memfabric's guest image per flavour (neededGuestKernels): a node boots the one of its kernel version. */
+  images?: Partial<Record<GuestKernel, Pick<GuestImage, 'kernel' | 'initrd'>>>;
   /** Run the nodes as libvirt domains on this connection URI (else as QEMU processes of ours). */
   libvirtUri?: string;
   timeoutMs?: number;
@@ -391,7 +417,9 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
 /** Check everything, then start every node detached and wait until each guest answers. */
 export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise<{ runDir: string; nodes: BootedNode[]; created: string[]; accel: string }> {
   const { accel, qemu } = preflight(spec);
-  const guests = new Map(spec.nodes.map((n) => [n.name, nodeGuest(n, opts.image)]));
+  const flavours = new Map<string, GuestKernel>();
+  if (opts.images) for (const [k, names] of neededGuestKernels(spec.nodes, qemu)) for (const name of names) flavours.set(name, k);
+  const guests = new Map(spec.nodes.map((n) => [n.name, nodeGuest(n, opts.images?.[flavours.get(n.name) ?? '6.1'] ?? opts.image)]));
   const runDir = clusterRunDir(spec.name, spec.file);
   for (const n of spec.nodes) {
     const p = nodePaths(nodeDir(runDir, n.name));

@@ -14,7 +14,7 @@
  * Every external program is started with an argv array (never a shell string).
  * See docs/guest-image.md.
  */
-import { spawn } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -36,9 +36,38 @@ export interface GuestImage {
   packages?: string[];
   /** True when buildImage found it in the cache (nothing was downloaded). */
   cached?: boolean;
+  /** The flavour ('6.1' or '6.12'). */
+  flavour?: GuestKernel;
+}
+
+/**
+ * The two guest flavours: '6.1' = Debian bookworm's kernel and tools (ndctl 76.1);
+ * '6.12' = bookworm-backports' kernel 6.12 with trixie's ndctl 81 (cxl, daxctl,
+ * ndctl) and trixie's own libc under /opt/trixie. See docs/guest-image.md.
+ */
+export type GuestKernel = '6.1' | '6.12';
+export const GUEST_KERNELS: readonly GuestKernel[] = ['6.1', '6.12'];
+
+/**
+ * The guest kernel a node boots when its topology does not say: 6.12 for a QEMU
+ * of 8.0 or newer (QEMU 10.0: volatile CXL regions, poison, QoS need a kernel
+ * newer than 6.1), 6.1 for QEMU 7.2 and when the version is unknown.
+ * `qemuVersion` is a version ("10.0.2") or a `--version` line.
+ */
+export function defaultGuestKernel(qemuVersion: string | undefined): GuestKernel {
+  const m = /(\d+)\.(\d+)/.exec(qemuVersion ?? '');
+  return m && Number(m[1]) >= 8 ? '6.12' : '6.1';
+}
+
+/** `qemu-system-x86_64 --version`'s version (e.g. "10.0.2"), or undefined when it does not answer. */
+export function qemuVersionOf(binary: string): string | undefined {
+  const r = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0 ? /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout ?? '')?.[1] : undefined;
 }
 
 export interface BuildImageOptions {
+  /** Guest kernel flavour; default '6.1'. */
+  kernel?: GuestKernel;
   /** Cache root; default `$MEMFABRIC_IMAGE_DIR`, else `~/.cache/memfabric/images`. */
   cacheDir?: string;
   /** Progress lines. */
@@ -75,6 +104,25 @@ const PROGRAMS: Array<[string, string]> = [
   ['usr/sbin/qemu-ga', 'usr/sbin/qemu-ga'],
 ];
 
+/**
+ * The 6.12 flavour: bookworm's ndctl 76.1 cannot make a volatile (ram) region
+ * and has no `cxl list --media-errors`; trixie's ndctl 81 can. Its programs run
+ * with trixie's own libc and loader from /opt/trixie/lib (beside bookworm's
+ * busybox and libraries), through /usr/bin wrappers.
+ */
+const TRIXIE_SUITE = 'trixie';
+const TRIXIE_PACKAGES = [
+  'cxl', 'daxctl', 'ndctl', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libc6', 'libkmod2', 'libudev1',
+  'libuuid1', 'libjson-c5', 'libiniparser4', 'libkeyutils1', 'libtraceevent1', 'libtracefs1',
+  'libssl3t64', 'libcap2', 'libzstd1', 'zlib1g',
+];
+const TRIXIE_PROGRAMS = ['cxl', 'daxctl', 'ndctl'];
+/** Where the trixie programs and their libraries (with trixie's loader) live in the guest. */
+export const TRIXIE_DIR = 'opt/trixie';
+const BACKPORTS_SUITE = 'bookworm-backports';
+/** Userland packages of the 6.12 flavour: the 6.1 ones without bookworm's ndctl and its libraries. */
+const NDCTL_76_PACKAGES = new Set(['ndctl', 'daxctl', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libtraceevent1', 'libtracefs1', 'libiniparser1', 'libkeyutils1']);
+
 const KMOD_LINKS = ['sbin/modprobe', 'sbin/insmod', 'sbin/rmmod', 'sbin/lsmod', 'sbin/modinfo', 'sbin/depmod', 'bin/lsmod'];
 
 /** Module directories (relative to lib/modules/<ver>/kernel) shipped entirely. */
@@ -91,6 +139,7 @@ const HOST_TOOLS: Record<string, string> = {
   'apt-cache': 'apt',
   'dpkg-deb': 'dpkg',
   depmod: 'kmod',
+  modinfo: 'kmod',
 };
 
 export class MissingHostToolError extends Error {
@@ -195,18 +244,21 @@ export function parsePolicy(text: string): Map<string, string> {
   return res;
 }
 
-async function candidateVersions(aptCache: string, pkgs: string[]): Promise<Map<string, string>> {
-  const pol = parsePolicy(await runOk(aptCache, ['policy', ...pkgs]));
+/** apt options: none for the system's own configuration, else a private one (see privateApt). */
+type AptArgs = string[];
+
+async function candidateVersions(aptCache: string, pkgs: string[], apt: AptArgs = [], where = 'the apt sources'): Promise<Map<string, string>> {
+  const pol = parsePolicy(await runOk(aptCache, [...apt, 'policy', ...pkgs]));
   const missing = pkgs.filter((p) => !pol.has(p) || pol.get(p) === '(none)');
   if (missing.length) {
-    throw new Error(`memfabric: no installable version of ${missing.join(', ')} in the apt sources; run 'apt-get update' (see docs/guest-image.md)`);
+    throw new Error(`memfabric: no installable version of ${missing.join(', ')} in ${where}; run 'apt-get update' (see docs/guest-image.md)`);
   }
   return pol;
 }
 
 /** Kernel package named by the meta package's Depends, with its version when pinned by `(= ...)`. */
-async function kernelPackage(aptCache: string, metaVersion: string): Promise<{ name: string; version?: string }> {
-  const show = await runOk(aptCache, ['show', `${KERNEL_META}=${metaVersion}`]);
+async function kernelPackage(aptCache: string, metaVersion: string, apt: AptArgs = []): Promise<{ name: string; version?: string }> {
+  const show = await runOk(aptCache, [...apt, 'show', `${KERNEL_META}=${metaVersion}`]);
   const dep = /^Depends:\s*(.*)$/m.exec(show);
   for (const item of dep?.[1].split(',') ?? []) {
     const m = /^\s*(linux-image-\S+)(?:\s*\(\s*=\s*([^)\s]+)\s*\))?/.exec(item);
@@ -215,23 +267,111 @@ async function kernelPackage(aptCache: string, metaVersion: string): Promise<{ n
   throw new Error(`memfabric: cannot find the kernel package in 'apt-cache show ${KERNEL_META}' (Depends: ${dep?.[1] ?? 'missing'})`);
 }
 
-export interface ResolvedPackages {
+/** The Debian mirror the system's own apt sources use (not the security one); deb.debian.org otherwise. */
+export function systemMirror(): string {
+  const files = ['/etc/apt/sources.list'];
+  try {
+    for (const n of fs.readdirSync('/etc/apt/sources.list.d').sort()) {
+      if (n.endsWith('.list') || n.endsWith('.sources')) files.push(path.join('/etc/apt/sources.list.d', n));
+    }
+  } catch { /* none */ }
+  for (const f of files) {
+    let text = '';
+    try { text = fs.readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n')) {
+      if (!/^\s*(URIs:|deb\s)/.test(line)) continue;
+      for (const m of line.matchAll(/(https?:\/\/\S+\/debian)\/?(?=\s|$)/g)) {
+        if (!/security/.test(m[1])) return m[1];
+      }
+    }
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+/**
+ * A private apt configuration for another suite (its own source list, lists and
+ * cache under `<cacheRoot>/apt/<suite>`): the system's apt sources are never
+ * touched (as scripts/qemu10-setup.sh does for QEMU 10.0). Its package lists are
+ * fetched when absent, or when `refreshOlderThanMs` says they are too old.
+ */
+export async function privateApt(cacheRoot: string, suite: string, opts: { refreshOlderThanMs?: number; log?: (l: string) => void } = {}): Promise<AptArgs> {
+  const dir = path.join(cacheRoot, 'apt', suite);
+  for (const d of ['lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  const sources = path.join(dir, 'sources.list');
+  const line = `deb ${systemMirror()} ${suite} main\n`;
+  let changed = false;
+  try { changed = fs.readFileSync(sources, 'utf8') !== line; } catch { changed = true; }
+  if (changed) fs.writeFileSync(sources, line);
+  const args = [
+    '-o', `Dir::Etc::SourceList=${sources}`, '-o', 'Dir::Etc::SourceParts=/dev/null',
+    '-o', `Dir::State::Lists=${path.join(dir, 'lists')}`, '-o', `Dir::Cache=${path.join(dir, 'cache')}`,
+    '-o', 'Dir::State::status=/dev/null', '-o', 'Debug::NoLocking=1', '-o', 'APT::Sandbox::User=root',
+  ];
+  const lists = fs.readdirSync(path.join(dir, 'lists')).filter((n) => /_Packages/.test(n));
+  const age = lists.length ? Date.now() - Math.min(...lists.map((n) => fs.statSync(path.join(dir, 'lists', n)).mtimeMs)) : Infinity;
+  if (changed || !lists.length || (opts.refreshOlderThanMs !== undefined && age > opts.refreshOlderThanMs)) {
+    opts.log?.(`reading ${suite}'s package list (private apt configuration in ${dir})`);
+    const r = await run(findTool('apt-get'), [...args, 'update', '-qq']);
+    // lists that fail to refresh but exist are still usable (offline)
+    if (r.code !== 0 && !lists.length) throw new Error(`memfabric: 'apt-get update' of ${suite} (private configuration in ${dir}) failed (exit ${r.code}): ${r.stderr.trim()}`);
+    if (r.code !== 0) opts.log?.(`warning: ${suite}'s package list could not be refreshed; using the one from ${new Date(Date.now() - age).toISOString()}`);
+    else {
+      const now = new Date();
+      for (const n of fs.readdirSync(path.join(dir, 'lists')).filter((x) => /_Packages/.test(x))) fs.utimesSync(path.join(dir, 'lists', n), now, now);
+    }
+  }
+  return args;
+}
+
+/** One `apt-get download` group: packages of one apt configuration, unpacked into one tree. */
+export interface PackageGroup {
+  /** 'system' (the host's apt sources) or the private suite. */
+  suite: string;
   /** `pkg=version`, sorted. */
+  list: string[];
+  apt: AptArgs;
+}
+
+export interface ResolvedPackages {
+  /** Everything, sorted; private suites' entries as `suite/pkg=version`. */
   list: string[];
   kernelPackage: string;
   kernelRelease: string;
+  /** The suite the kernel comes from ('system' for bookworm's own). */
+  kernelSuite: string;
+  groups: PackageGroup[];
 }
 
-export async function resolvePackages(): Promise<ResolvedPackages> {
+export async function resolvePackages(kernel: GuestKernel = '6.1', opts: { cacheRoot?: string; refreshOlderThanMs?: number; log?: (l: string) => void } = {}): Promise<ResolvedPackages> {
   const aptCache = findTool('apt-cache');
-  const vers = await candidateVersions(aptCache, [KERNEL_META, ...USER_PACKAGES]);
-  const kernel = await kernelPackage(aptCache, vers.get(KERNEL_META)!);
-  const kpkg = kernel.name;
-  if (kernel.version) vers.set(kpkg, kernel.version);
-  else for (const [k, v] of await candidateVersions(aptCache, [kpkg])) vers.set(k, v);
-  const pkgs = [kpkg, ...USER_PACKAGES];
-  const list = pkgs.map((p) => `${p}=${vers.get(p)}`).sort();
-  return { list, kernelPackage: kpkg, kernelRelease: kpkg.replace(/^linux-image-/, '') };
+  const cacheRoot = path.resolve(opts.cacheRoot ?? defaultCacheDir());
+  const userPkgs = kernel === '6.1' ? USER_PACKAGES : USER_PACKAGES.filter((p) => !NDCTL_76_PACKAGES.has(p));
+  const groups: PackageGroup[] = [];
+  let kpkg: string;
+  let kernelSuite = 'system';
+  if (kernel === '6.1') {
+    const vers = await candidateVersions(aptCache, [KERNEL_META, ...userPkgs]);
+    const k = await kernelPackage(aptCache, vers.get(KERNEL_META)!);
+    kpkg = k.name;
+    if (k.version) vers.set(kpkg, k.version);
+    else for (const [n, v] of await candidateVersions(aptCache, [kpkg])) vers.set(n, v);
+    groups.push({ suite: 'system', apt: [], list: [kpkg, ...userPkgs].map((p) => `${p}=${vers.get(p)}`).sort() });
+  } else {
+    const sys = await candidateVersions(aptCache, userPkgs);
+    groups.push({ suite: 'system', apt: [], list: userPkgs.map((p) => `${p}=${sys.get(p)}`).sort() });
+    const bpo = await privateApt(cacheRoot, BACKPORTS_SUITE, opts);
+    const meta = await candidateVersions(aptCache, [KERNEL_META], bpo, BACKPORTS_SUITE);
+    const k = await kernelPackage(aptCache, meta.get(KERNEL_META)!, bpo);
+    kpkg = k.name;
+    const kv = k.version ?? (await candidateVersions(aptCache, [kpkg], bpo, BACKPORTS_SUITE)).get(kpkg);
+    groups.push({ suite: BACKPORTS_SUITE, apt: bpo, list: [`${kpkg}=${kv}`] });
+    kernelSuite = BACKPORTS_SUITE;
+    const tx = await privateApt(cacheRoot, TRIXIE_SUITE, opts);
+    const tv = await candidateVersions(aptCache, TRIXIE_PACKAGES, tx, TRIXIE_SUITE);
+    groups.push({ suite: TRIXIE_SUITE, apt: tx, list: TRIXIE_PACKAGES.map((p) => `${p}=${tv.get(p)}`).sort() });
+  }
+  const list = groups.flatMap((g) => g.list.map((e) => (g.suite === 'system' ? e : `${g.suite}/${e}`))).sort();
+  return { list, kernelPackage: kpkg, kernelRelease: kpkg.replace(/^linux-image-/, ''), kernelSuite, groups };
 }
 
 /** Cache key for a package list and the guest-init files. */
@@ -294,8 +434,15 @@ export function readElf(file: string): ElfInfo | undefined {
   return { interp, needed, sections, buf };
 }
 
-/** `depends=` of a kernel module, from its .modinfo section. */
-function moduleDepends(file: string): string[] {
+/** Kernel module file names: plain, or compressed as Debian's 6.12 ships them (.ko.xz). */
+const MODULE_FILE = /\.ko(\.xz|\.zst|\.gz)?$/;
+
+/** `depends=` of a kernel module, from its .modinfo section (through the host's modinfo when compressed). */
+async function moduleDepends(file: string): Promise<string[]> {
+  if (!file.endsWith('.ko')) {
+    const out = await runOk(findTool('modinfo'), ['-F', 'depends', file]);
+    return out.trim().split(',').filter(Boolean);
+  }
   const elf = readElf(file);
   const mi = elf?.sections.find((s) => s.name === '.modinfo');
   if (!elf || !mi) return [];
@@ -378,6 +525,52 @@ export function cpioNewc(root: string, extras: CpioExtra[] = []): Buffer {
 }
 
 // ---------------------------------------------------------------------------
+// ELF closure
+
+/**
+ * Copy into `libDest` every shared library the ELF files `files` need, transitively,
+ * found in `root`'s library directories, with the ELF interpreter itself.
+ * Returns what was copied, the interpreter the programs name and what was not found.
+ */
+export function elfClosure(root: string, files: string[], libDest: string): { libs: string[]; interp?: string; missing: string[] } {
+  const done = new Set<string>();
+  const queue: string[] = [];
+  let interp: string | undefined;
+  for (const f of files) {
+    const elf = readElf(f);
+    if (elf?.interp) interp = elf.interp;
+    queue.push(...(elf?.needed ?? []));
+  }
+  const findLib = (soname: string): string | undefined => {
+    for (const d of LIB_DIRS) {
+      const p = resolveIn(root, `${d}/${soname}`);
+      if (p) return p;
+    }
+    return undefined;
+  };
+  const missing: string[] = [];
+  if (interp) queue.push(path.basename(interp));
+  while (queue.length) {
+    const so = queue.shift()!;
+    if (done.has(so)) continue;
+    done.add(so);
+    const src = findLib(so);
+    if (!src) { missing.push(so); continue; }
+    copyFileTo(src, path.join(libDest, so), 0o755);
+    queue.push(...(readElf(src)?.needed ?? []));
+  }
+  return { libs: [...done].filter((l) => !missing.includes(l)).sort(), interp, missing };
+}
+
+/** The /usr/bin wrapper running a trixie program with trixie's loader and libraries. */
+export function trixieWrapper(program: string, loader: string): string {
+  const lib = path.dirname(loader);
+  const bin = `${path.dirname(lib)}/bin/${program}`;
+  return `#!/bin/sh\n# ${program} of Debian trixie (ndctl 81) with trixie's own libc: see memfabric's docs/guest-image.md\n` +
+    `exec ${loader} --library-path ${lib} --argv0 ${program} ${bin} "$@"\n`;
+}
+
+// ---------------------------------------------------------------------------
 // the build
 
 /** The image cache: $MEMFABRIC_IMAGE_DIR, else ~/.cache/memfabric/images. */
@@ -387,6 +580,8 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 interface Manifest {
   key: string;
+  /** Absent in images built before there were two flavours (= '6.1'). */
+  flavour?: GuestKernel;
   kernelRelease: string;
   packages: string[];
   initFiles: Record<string, string>;
@@ -404,7 +599,7 @@ function cachedImage(dir: string): GuestImage | undefined {
     const kernel = path.join(dir, m.kernel);
     const initrd = path.join(dir, m.initrd);
     if (fs.statSync(kernel).size !== m.kernelBytes || fs.statSync(initrd).size !== m.initrdBytes) return undefined;
-    return { kernel, initrd, version: m.kernelRelease, dir, key: m.key, packages: m.packages };
+    return { kernel, initrd, version: m.kernelRelease, dir, key: m.key, packages: m.packages, flavour: m.flavour ?? '6.1' };
   } catch {
     return undefined;
   }
@@ -418,49 +613,65 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
     aptCache: findTool('apt-cache'),
     dpkgDeb: findTool('dpkg-deb'),
   };
+  // the cache must be a writable directory before anything is written into it (the private apt lists too)
+  const usableCache = (): void => {
+    try {
+      fs.mkdirSync(cacheRoot, { recursive: true });
+      if (!fs.statSync(cacheRoot).isDirectory()) throw new Error('not a directory');
+      fs.accessSync(cacheRoot, fs.constants.W_OK);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file that is not a directory is in the way' : (e as Error).message;
+      throw new Error(`memfabric: cannot use ${cacheRoot} as the image cache${process.env.MEMFABRIC_IMAGE_DIR?.trim() && !opts.cacheDir ? ' (MEMFABRIC_IMAGE_DIR)' : ''}: ${why}`);
+    }
+  };
+  const flavour: GuestKernel = opts.kernel ?? '6.1';
+  if (!GUEST_KERNELS.includes(flavour)) throw new Error(`memfabric: no guest kernel '${flavour}' (${GUEST_KERNELS.join(' or ')})`);
   const initDir = guestInitDir();
   const initFiles = guestInitFiles(initDir);
-  const resolved = await resolvePackages();
-  const key = imageKey(resolved.list, initFiles);
-  const dir = path.join(cacheRoot, key);
-  const hit = cachedImage(dir);
+  if (flavour !== '6.1') usableCache();
+  let resolved = await resolvePackages(flavour, { cacheRoot, log });
+  let key = imageKey(resolved.list, initFiles);
+  let dir = path.join(cacheRoot, key);
+  let hit = cachedImage(dir);
+  if (!hit && resolved.groups.some((g) => g.suite !== 'system')) {
+    // about to download: the private suites' lists must name what the mirror still has
+    resolved = await resolvePackages(flavour, { cacheRoot, log, refreshOlderThanMs: 3600_000 });
+    key = imageKey(resolved.list, initFiles);
+    dir = path.join(cacheRoot, key);
+    hit = cachedImage(dir);
+  }
   if (hit) {
     log(`image ${key}: cached in ${dir}`);
     return { ...hit, cached: true };
   }
   const depmod = findTool('depmod');
-
-  try {
-    fs.mkdirSync(cacheRoot, { recursive: true });
-    if (!fs.statSync(cacheRoot).isDirectory()) throw new Error('not a directory');
-    fs.accessSync(cacheRoot, fs.constants.W_OK);
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file that is not a directory is in the way' : (e as Error).message;
-    throw new Error(`memfabric: cannot use ${cacheRoot} as the image cache${process.env.MEMFABRIC_IMAGE_DIR?.trim() && !opts.cacheDir ? ' (MEMFABRIC_IMAGE_DIR)' : ''}: ${why}`);
-  }
+  usableCache();
   log(`image ${key}: building from ${resolved.list.length} packages`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-image-'));
   try {
     // 1. download
-    const debs = path.join(work, 'debs');
-    fs.mkdirSync(debs);
     const t0 = Date.now();
-    const dl = await run(tools.aptGet, ['download', ...resolved.list], { cwd: debs });
-    if (dl.code !== 0) {
-      throw new Error(`memfabric: 'apt-get download' failed (exit ${dl.code}): ${dl.stderr.trim()}`);
-    }
-    const files = fs.readdirSync(debs).filter((f) => f.endsWith('.deb')).sort();
-    log(`downloaded ${files.length} packages in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-
-    // 2. unpack: kernel separately, userland into one tree
     const sysroot = path.join(work, 'sysroot');
     const kroot = path.join(work, 'kernel');
-    for (const f of files) {
-      const pkg = f.split('_')[0];
-      const dest = pkg === resolved.kernelPackage ? kroot : sysroot;
-      fs.mkdirSync(dest, { recursive: true });
-      await runOk(tools.dpkgDeb, ['-x', path.join(debs, f), dest]);
+    const troot = path.join(work, 'trixie');
+    let nfiles = 0;
+    for (const g of resolved.groups) {
+      const debs = path.join(work, 'debs', g.suite);
+      fs.mkdirSync(debs, { recursive: true });
+      const dl = await run(tools.aptGet, [...g.apt, 'download', ...g.list], { cwd: debs });
+      if (dl.code !== 0) {
+        throw new Error(`memfabric: 'apt-get download' ${g.suite === 'system' ? '' : `(${g.suite}) `}failed (exit ${dl.code}): ${dl.stderr.trim()}`);
+      }
+      // 2. unpack: kernel separately, trixie's programs separately, userland into one tree
+      for (const f of fs.readdirSync(debs).filter((x) => x.endsWith('.deb')).sort()) {
+        const pkg = f.split('_')[0];
+        const dest = pkg === resolved.kernelPackage ? kroot : g.suite === TRIXIE_SUITE ? troot : sysroot;
+        fs.mkdirSync(dest, { recursive: true });
+        await runOk(tools.dpkgDeb, ['-x', path.join(debs, f), dest]);
+        nfiles++;
+      }
     }
+    log(`downloaded and unpacked ${nfiles} packages in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const kver = resolved.kernelRelease;
     const kmodRoot = path.join(kroot, 'lib', 'modules', kver);
     const vmlinuz = path.join(kroot, 'boot', `vmlinuz-${kver}`);
@@ -494,54 +705,51 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
     fs.writeFileSync(path.join(stage, 'etc/hostname'), 'memfabric\n');
 
     // programs + ELF closure of their libraries
-    const libsDone = new Set<string>();
-    const queue: string[] = [];
-    let interp: string | undefined;
-    for (const [from, to] of PROGRAMS) {
+    const programs = flavour === '6.1' ? PROGRAMS : PROGRAMS.filter(([f]) => !TRIXIE_PROGRAMS.includes(path.basename(f)));
+    for (const [from, to] of programs) {
       const src = resolveIn(sysroot, from);
       if (!src) throw new Error(`memfabric: ${from} missing from the unpacked packages`);
       copyFileTo(src, path.join(stage, to), 0o755);
-      const elf = readElf(src);
-      if (elf?.interp) interp = elf.interp;
-      queue.push(...(elf?.needed ?? []));
+    }
+    const main = elfClosure(sysroot, programs.map(([, to]) => path.join(stage, to)), path.join(stage, 'lib/x86_64-linux-gnu'));
+    if (main.missing.length) {
+      throw new Error(`memfabric: shared libraries not found in the unpacked packages: ${main.missing.join(', ')} (add their packages to USER_PACKAGES in image.ts)`);
+    }
+    if (main.interp) {
+      const base = path.basename(main.interp);
+      const rel = main.interp.replace(/^\//, '');
+      if (rel !== `lib/x86_64-linux-gnu/${base}`) symlinkTo(`/lib/x86_64-linux-gnu/${base}`, path.join(stage, rel));
     }
     for (const l of KMOD_LINKS) symlinkTo('/bin/kmod', path.join(stage, l));
-    const findLib = (soname: string): string | undefined => {
-      for (const d of LIB_DIRS) {
-        const p = resolveIn(sysroot, `${d}/${soname}`);
-        if (p) return p;
+    log(`programs: ${programs.map((p) => path.basename(p[1])).join(' ')}; ${main.libs.length} libraries`);
+
+    if (flavour === '6.12') {
+      // trixie's ndctl 81 with trixie's own libc and loader in /opt/trixie/lib, run by /usr/bin wrappers
+      const tbin = path.join(stage, TRIXIE_DIR, 'bin');
+      const tlib = path.join(stage, TRIXIE_DIR, 'lib');
+      const bins: string[] = [];
+      for (const p of TRIXIE_PROGRAMS) {
+        const src = resolveIn(troot, `usr/bin/${p}`);
+        if (!src) throw new Error(`memfabric: usr/bin/${p} missing from trixie's packages`);
+        copyFileTo(src, path.join(tbin, p), 0o755);
+        bins.push(path.join(tbin, p));
       }
-      return undefined;
-    };
-    const missingLibs: string[] = [];
-    while (queue.length) {
-      const so = queue.shift()!;
-      if (libsDone.has(so)) continue;
-      libsDone.add(so);
-      const src = findLib(so);
-      if (!src) { missingLibs.push(so); continue; }
-      copyFileTo(src, path.join(stage, 'lib/x86_64-linux-gnu', so), 0o755);
-      queue.push(...(readElf(src)?.needed ?? []));
-    }
-    if (interp) {
-      const base = path.basename(interp);
-      const src = findLib(base);
-      if (!src) missingLibs.push(interp);
-      else {
-        if (!libsDone.has(base)) copyFileTo(src, path.join(stage, 'lib/x86_64-linux-gnu', base), 0o755);
-        const rel = interp.replace(/^\//, '');
-        if (rel !== `lib/x86_64-linux-gnu/${base}`) symlinkTo(`/lib/x86_64-linux-gnu/${base}`, path.join(stage, rel));
+      const tx = elfClosure(troot, bins, tlib);
+      if (tx.missing.length) {
+        throw new Error(`memfabric: shared libraries not found in trixie's packages: ${tx.missing.join(', ')} (add their packages to TRIXIE_PACKAGES in image.ts)`);
       }
+      if (!tx.interp) throw new Error('memfabric: trixie\'s programs name no ELF interpreter');
+      const loader = `/${TRIXIE_DIR}/lib/${path.basename(tx.interp)}`;
+      for (const p of TRIXIE_PROGRAMS) {
+        fs.writeFileSync(path.join(stage, 'usr/bin', p), trixieWrapper(p, loader), { mode: 0o755 });
+      }
+      log(`trixie programs: ${TRIXIE_PROGRAMS.join(' ')} (/usr/bin wrappers, loader ${loader}); ${tx.libs.length} libraries in /${TRIXIE_DIR}/lib`);
     }
-    if (missingLibs.length) {
-      throw new Error(`memfabric: shared libraries not found in the unpacked packages: ${missingLibs.join(', ')} (add their packages to USER_PACKAGES in image.ts)`);
-    }
-    log(`programs: ${PROGRAMS.map((p) => path.basename(p[1])).join(' ')}; ${libsDone.size} libraries`);
 
     // kernel modules
     const index = new Map<string, string>(); // name -> rel path under kmodRoot
     for (const rel of walk(kmodRoot, 'kernel')) {
-      if (rel.endsWith('.ko')) index.set(path.basename(rel, '.ko').replace(/-/g, '_'), rel);
+      if (MODULE_FILE.test(rel)) index.set(path.basename(rel).replace(MODULE_FILE, '').replace(/-/g, '_'), rel);
     }
     const wanted: string[] = [...MODULE_NAMES];
     for (const d of MODULE_DIRS) {
@@ -554,7 +762,7 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
       const rel = index.get(m);
       if (!rel) { log(`note: module ${m} not found as .ko (built in?)`); continue; }
       mods.add(m);
-      wanted.push(...moduleDepends(path.join(kmodRoot, rel)));
+      wanted.push(...await moduleDepends(path.join(kmodRoot, rel)));
     }
     const stageMods = path.join(stage, 'lib/modules', kver);
     for (const m of [...mods].sort()) {
@@ -582,6 +790,7 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
     fs.writeFileSync(path.join(tmpDir, 'initrd.img'), gz, { mode: 0o644 });
     const manifest: Manifest = {
       key,
+      flavour,
       kernelRelease: kver,
       packages: resolved.list,
       initFiles: Object.fromEntries(initFiles.map((f) => [f.name, sha256(f.data)])),
@@ -601,7 +810,7 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<GuestIma
       if (!other) throw e;
       return other; // built concurrently by someone else
     }
-    log(`image ${key}: initrd ${(gz.length / 1048576).toFixed(1)} MiB (cpio ${(cpio.length / 1048576).toFixed(1)} MiB), kernel ${(manifest.kernelBytes / 1048576).toFixed(1)} MiB in ${dir}`);
+    log(`image ${key} (Linux ${kver}): initrd ${(gz.length / 1048576).toFixed(1)} MiB (cpio ${(cpio.length / 1048576).toFixed(1)} MiB), kernel ${(manifest.kernelBytes / 1048576).toFixed(1)} MiB in ${dir}`);
     const img = cachedImage(dir);
     if (!img) throw new Error(`memfabric: image in ${dir} is unreadable after build`);
     return { ...img, cached: false };

@@ -130,7 +130,7 @@ function topologyCompletions(env: Env, ctx: XmlContext): Completion[] {
     if (!spec) return [];
     return Object.keys(spec.attrs.shape)
       .filter((k) => k !== 'xmlns' && !ctx.present?.includes(k))
-      .map((k) => ({ label: k, kind: 'attribute', detail: `<${ctx.element} ${k}>`, snippet: true, span, newText: `${k}="$1"`, retrigger: true }));
+      .map((k) => ({ label: k, kind: 'attribute', detail: `<${ctx.element} ${k}>`, documentation: spec.attrs.shape[k].description, snippet: true, span, newText: `${k}="$1"`, retrigger: true }));
   }
   if (ctx.kind === 'value' && spec && ctx.attr) {
     const en = enumValues(spec.attrs.shape[ctx.attr]);

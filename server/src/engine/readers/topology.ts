@@ -27,7 +27,7 @@ export interface TopologyNodeInfo {
 
 export interface TopologyInfo {
   clusterName?: string;
-  guest?: { kernel?: string; initrd?: string; disk?: string; append?: string; image?: string };
+  guest?: { kernel?: string; initrd?: string; disk?: string; append?: string; image?: string; 'kernel-version'?: string };
   nodes: TopologyNodeInfo[];
   fabrics: { id: string; size: string; path: string; element: XmlElement }[];
 }
@@ -115,6 +115,7 @@ export function readTopology(
       disk: attr(guestEl, 'disk')?.value.text,
       append: attr(guestEl, 'append')?.value.text,
       image: attr(guestEl, 'image')?.value.text,
+      'kernel-version': attr(guestEl, 'kernel-version')?.value.text,
     };
   }
   const fabrics = new Map<string, XmlElement>();

@@ -43,9 +43,12 @@ export const SCHEMA: Record<string, ElementSpec> = {
     doc: 'A named cluster of nodes (one QEMU virtual machine each).',
   },
   guest: {
-    attrs: z.object({ kernel: path.optional(), initrd: path.optional(), disk: path.optional(), append: z.string().optional(), image: z.enum(['builtin', 'none']).optional() }).strict(),
+    attrs: z.object({
+      kernel: path.optional(), initrd: path.optional(), disk: path.optional(), append: z.string().optional(), image: z.enum(['builtin', 'none']).optional(),
+      'kernel-version': z.enum(['6.1', '6.12']).optional().describe("The built-in image's Linux: 6.1 (Debian bookworm, ndctl 76.1) or 6.12 (bookworm-backports, with trixie's ndctl 81: volatile CXL regions, poison lists, cxl trace events). Default: 6.12 when the node's QEMU is 8.0 or newer (10.0), 6.1 for QEMU 7.2."),
+    }).strict(),
     children: [],
-    doc: 'What the nodes boot: the built-in guest image (default), or a kernel, initrd or disk image of your own, with extra kernel arguments.',
+    doc: 'What the nodes boot: the built-in guest image (default; kernel-version chooses its Linux, 6.1 or 6.12), or a kernel, initrd or disk image of your own, with extra kernel arguments.',
   },
   fabric: {
     attrs: z.object({ id, size, path, master: onoff.optional() }).strict(),
