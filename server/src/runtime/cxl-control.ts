@@ -306,7 +306,7 @@ export function buildCxlCommand(req: Pick<CxlRequest, 'action' | 'kind' | 'optio
       };
     }
     // The DPA's low 6 bits carry flags (volatile, not repairable); the address is the rest.
-    const dpa = parseField('--dpa', need('dpa'), ...U64);
+    const dpa = parseAddress('--dpa', need('dpa'));
     const addr = dpa & ~(CXL_CACHE_LINE - 1n);
     if (addr >= dev.capacity) throw new CxlArgError('cxl-event-dpa', `--dpa ${hh(dpa)} (address ${hh(addr)}, the low 6 bits being flags) is not inside ${where}: device physical addresses end at ${hh(dev.capacity - 1n)}`);
     const a: Record<string, unknown> = {
