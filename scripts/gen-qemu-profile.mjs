@@ -30,8 +30,13 @@ keys.forEach((k, i) => {
     lines.push(` ${JSON.stringify(k)}: {`);
     ks.forEach((kk, j) => lines.push(`  ${JSON.stringify(kk)}: ${JSON.stringify(v[kk])}${j < ks.length - 1 ? ',' : ''}`));
     lines.push(` }${comma}`);
+  } else if (k === 'commands') {
+    // one QMP command per line, like the types
+    lines.push(` ${JSON.stringify(k)}: [`);
+    v.forEach((c, j) => lines.push(`  ${JSON.stringify(c)}${j < v.length - 1 ? ',' : ''}`));
+    lines.push(` ]${comma}`);
   } else lines.push(` ${JSON.stringify(k)}: ${JSON.stringify(v)}${comma}`);
 });
 lines.push('}');
 writeFileSync(out, lines.join('\n') + '\n');
-console.log(`${out}: QEMU ${p.version} (${p.arch}), ${p.firmware ? `${p.firmware.name} ${p.firmware.version}` : 'no firmware line'}, ${Object.keys(p.devices).length} devices, ${Object.keys(p.objects).length} objects, ${Object.keys(p.machines).length} machines`);
+console.log(`${out}: QEMU ${p.version} (${p.arch}), ${p.firmware ? `${p.firmware.name} ${p.firmware.version}` : 'no firmware line'}, ${Object.keys(p.devices).length} devices, ${Object.keys(p.objects).length} objects, ${Object.keys(p.machines).length} machines, ${p.commands?.length ?? 'no'} QMP commands`);

@@ -43,6 +43,10 @@ test('the bundled QEMU 7.2 profile is what the installed 7.2 binary says of itse
   assert.equal(live.devices['cxl-type3'].props['volatile-memdev'], undefined);
   assert.equal(live.globals['q35-pcihost']['pci-hole64-size'].default, 34359738368);
   assert.equal(live.devices['cxl-type3'].props.sn.default, '18446744073709551615');
+  // Its QMP commands (query-commands): the common ones, and no CXL command at all (qapi/cxl.json came in 8.0).
+  for (const c of ['query-commands', 'qom-list', 'device_add', 'quit']) assert.ok(live.commands?.includes(c), c);
+  assert.deepEqual(live.commands?.filter((c) => c.startsWith('cxl-')), []);
+  assert.deepEqual(live.commands, [...live.commands!].sort());
 });
 
 test('the bundled QEMU 10.0 profile is what the 10.0 binary says of itself, SeaBIOS 1.16.3 included', { skip: !hasQemu10() && `no QEMU 10.0 at ${QEMU10} (scripts/qemu10-setup.sh)` }, async () => {
@@ -53,6 +57,11 @@ test('the bundled QEMU 10.0 profile is what the 10.0 binary says of itself, SeaB
   for (const p of ['volatile-memdev', 'persistent-memdev', 'num-dc-regions', 'volatile-dc-memdev']) assert.ok(live.devices['cxl-type3'].props[p], p);
   assert.ok(live.devices['cxl-switch-mailbox-cci'], 'cxl-switch-mailbox-cci (8.2+)');
   assert.ok(live.machines['pc-q35-10.0']);
+  // The CXL QMP commands (8.0, 8.1, 9.1): all eight.
+  assert.deepEqual(live.commands?.filter((c) => c.startsWith('cxl-')), [
+    'cxl-add-dynamic-capacity', 'cxl-inject-correctable-error', 'cxl-inject-dram-event', 'cxl-inject-general-media-event',
+    'cxl-inject-memory-module-event', 'cxl-inject-poison', 'cxl-inject-uncorrectable-errors', 'cxl-release-dynamic-capacity',
+  ]);
 });
 
 test('a binary that is missing, not QEMU, or hangs gets a clear message and leaves no process', async () => {

@@ -41,6 +41,10 @@ const USAGE = `usage:
   memfabric verify [--format text|json] FILE
   memfabric view [--format text|json] FILE NODE lspci|iomem|cxl|daxctl
   memfabric console FILE NODE
+  memfabric cxl poison|error|event|dc [KIND] FILE NODE DEVICE [options] [--format text|json]
+      (poison --start A --length L; error uncorrectable|correctable --type T;
+       event general-media|dram|memory-module [--dpa A]; dc add|release --extent START:LEN;
+       see docs/cxl.md)
   memfabric image [--kernel 6.1|6.12] [--format text|json]
   memfabric lsp --stdio
 environment: MEMFABRIC_QEMU (QEMU binary), MEMFABRIC_ACCEL (auto|kvm|tcg),
@@ -393,9 +397,9 @@ function topologyGuest(r: AnalyzedDocument, node: string, baseDir: string): User
 }
 
 /** The plan of one FILE as a cluster (all nodes; --node narrows what boot starts). */
-function clusterSpec(cmd: string, file: string, node?: string) {
-  const { doc, r, nodes } = loadNodesSync(cmd, [file], node);
-  const all = loadNodesSync(cmd, [file], undefined).nodes;
+function clusterSpec(cmd: string, file: string, node?: string, qemu?: QemuProfiles) {
+  const { doc, r, nodes } = loadNodesSync(cmd, [file], node, qemu);
+  const all = loadNodesSync(cmd, [file], undefined, qemu).nodes;
   const name = r.topology?.clusterName ?? basename(doc.source).replace(/(\.cluster)?\.xml$|\.[^.]*$/, '');
   const toSpec = (ns: typeof nodes): ClusterSpec => ({
     name,
@@ -440,7 +444,8 @@ export async function boot(args: string[], io: Io): Promise<number> {
     flags.backend ??= process.env.MEMFABRIC_BACKEND || 'qemu';
     if (flags.backend !== 'qemu' && flags.backend !== 'libvirt') throw new UsageError(`MEMFABRIC_BACKEND must be qemu or libvirt, not '${flags.backend}'`);
     if (flags.connect !== undefined && flags.backend !== 'libvirt') throw new UsageError('--connect goes with --backend libvirt');
-    loaded = clusterSpec('boot', rest[0], flags.node);
+    // Judged for the QEMU that will run it (a 10.0 has properties 7.2 lacks: num-dc-regions, volatile-memdev).
+    loaded = clusterSpec('boot', rest[0], flags.node, await judgeFor(io));
   } catch (e) {
     if (!(e instanceof UsageError) || !json) throw e;
     io.err(`memfabric: ${e.message}\n`);
@@ -779,6 +784,75 @@ export async function consoleCmd(args: string[], io: Io): Promise<number> {
   return attachConsole(n.consoleSocket, node);
 }
 
+/**
+ * memfabric cxl poison|error|event|dc …: one CXL QMP command to a Type 3
+ * device of a running node (server/src/runtime/cxl-control.ts). Everything is
+ * checked before QMP is touched: the arguments against the device the
+ * topology describes, then whether the node's QEMU has the command. Exit 0
+ * when QEMU accepted it, 1 when QEMU refused it (its words quoted), lacks it,
+ * or the node is not running, 2 for a usage error or an argument that fails a check.
+ */
+export async function cxlCmd(args: string[], io: Io): Promise<number> {
+  const json = wantsJson(args);
+  const cc = await import('../runtime/cxl-control');
+  const refuse = (code: number, rule: string, message: string, extra: Record<string, unknown> = {}): number => {
+    io.err(`memfabric cxl: ${message}\n`);
+    if (json) io.out(JSON.stringify({ ok: false, rule, error: message, ...extra, sent: null }, null, 2) + '\n');
+    return code;
+  };
+  let req: import('../runtime/cxl-control').CxlRequest;
+  try {
+    req = cc.parseCxlArgs(args);
+  } catch (e) {
+    if (e instanceof cc.CxlArgError) return refuse(2, e.rule, e.message);
+    throw e;
+  }
+  const t = req.options.get('timeout')?.[0];
+  const timeout = t === undefined ? 10 : Number(t);
+  if (!Number.isFinite(timeout) || timeout <= 0) return refuse(2, 'usage', `--timeout must be a positive number of seconds, not '${t}'`);
+  let loaded: ReturnType<typeof clusterSpec>;
+  try {
+    loaded = clusterSpec('cxl', req.file);
+  } catch (e) {
+    if (e instanceof UsageError) return refuse(2, 'usage', e.message);
+    throw e;
+  }
+  const model = loaded.r.nodes.find((n) => n.name === req.node);
+  if (!model) return refuse(2, 'usage', `no node '${req.node}' in ${req.file} (nodes: ${loaded.r.nodes.map((n) => n.name).join(', ')})`);
+  const at = { node: req.node, device: req.device };
+  let cmd: import('../runtime/cxl-control').CxlQmp;
+  let dev: import('../runtime/cxl-control').Type3Device;
+  try {
+    dev = cc.type3Device(model, req.device);
+    cmd = cc.buildCxlCommand(req, dev);
+  } catch (e) {
+    if (e instanceof cc.CxlArgError) return refuse(2, e.rule, `${req.node} ${req.device}: ${e.message}`, at);
+    throw e;
+  }
+  const { clusterStatus } = await import('../runtime/cluster');
+  const st = clusterStatus(loaded.all).nodes.find((n) => n.name === req.node)!;
+  if (st.state !== 'ready' && st.state !== 'starting') return refuse(1, 'cxl-node-state', `node ${req.node} is ${st.state}${st.state === 'stopped' ? ` (run memfabric boot ${req.file})` : ''}; nothing sent`, at);
+  if (st.backend === 'libvirt') return refuse(1, 'cxl-libvirt', `node ${req.node} is a libvirt domain: memfabric cxl talks to the QMP socket of its own QEMU processes only (libvirt owns the domain's monitor); nothing sent`, at);
+  // The node's QEMU: the binary it was started with (boot records it), else the one the user runs now.
+  const { profile, note } = await userProfile(process.env, st.qemu ?? undefined);
+  if (note) io.err(`memfabric: note: ${note}\n`);
+  const missing = cc.missingCxlCommand(profile, cmd.execute);
+  if (missing) return refuse(1, 'cxl-qemu-version', `${missing}; nothing sent`, { ...at, qemu: profile.version });
+  const answer = await cc.sendCxlCommand(st.qmpSocket, cmd, timeout * 1000);
+  const summary = { ok: answer.ok, ...at, path: dev.qomPath, qemu: profile.version, sent: cmd };
+  if (json) {
+    const ans = answer.ok ? { return: answer.return } : 'error' in answer ? { error: answer.error } : { none: answer.noAnswer };
+    io.out(JSON.stringify({ ...summary, answer: ans }, null, 2) + '\n');
+  }
+  if (answer.ok) {
+    if (!json) io.out(`${req.node} ${req.device}: QEMU ${profile.version} accepted ${cmd.execute} ${JSON.stringify(cmd.arguments)}\n`);
+    return 0;
+  }
+  if ('error' in answer) io.err(`memfabric cxl: QEMU ${profile.version} refused ${cmd.execute} on ${req.node} ${req.device}: "${answer.error.desc}" (${answer.error.class})\n`);
+  else io.err(`memfabric cxl: ${req.node}: ${answer.noAnswer} (${st.qmpSocket}); ${cmd.execute} may not have been done\n`);
+  return 1;
+}
+
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) }): Promise<number> {
   const [cmd, ...args] = argv;
   try {
@@ -805,6 +879,8 @@ export async function main(argv: string[], io: Io = { out: (s) => process.stdout
         return await consoleCmd(args, io);
       case 'image':
         return await image(args, io);
+      case 'cxl':
+        return await cxlCmd(args, io);
       case 'lsp':
         // The language server runs until the client sends exit; loaded lazily (it imports this module).
         (await import('../lsp/server')).startServer(args);

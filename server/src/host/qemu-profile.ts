@@ -4,7 +4,7 @@
  * $XDG_CACHE_HOME/memfabric/profiles (or ~/.cache/…).
  *
  * Three short runs, side by side, every one with an argv array and a timeout:
- *  - QMP on `-machine none`: query-target (the architecture), query-machines, qom-list-types,
+ *  - QMP on `-machine none`: query-target (the architecture), query-machines, query-commands, qom-list-types,
  *    device-list-properties of every device type, qom-list-properties of every
  *    user-creatable object type and of the q35/pc machine types;
  *  - `-device help` and `-machine help` for what QMP does not tell (each
@@ -23,7 +23,7 @@ import { PropInfo, QemuProfile, bundledProfile } from '../engine/qemu/profile';
 import { archOfBinary } from '../engine/model/model';
 
 /** Bumped when the profile's shape or the way it is read changes (old cache entries are then ignored). */
-const PROFILE_FORMAT = 2;
+const PROFILE_FORMAT = 3;
 const DEFAULT_BINARY = 'qemu-system-x86_64';
 
 export class ProfileError extends Error {}
@@ -210,13 +210,15 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
       { execute: 'query-machines' },
       { execute: 'qom-list-types', arguments: { implements: 'device', abstract: false } },
       { execute: 'qom-list-types', arguments: { implements: 'user-creatable', abstract: false } },
+      { execute: 'query-commands' },
     ], timeoutMs),
   ]);
-  const [target, machinesQ, deviceTypes, objectTypes] = first as [
+  const [target, machinesQ, deviceTypes, objectTypes, commandsQ] = first as [
     { arch: string },
     { name: string; alias?: string; 'is-default'?: boolean; 'default-cpu-type'?: string }[],
     { name: string }[],
     { name: string }[],
+    { name: string }[] | { error: string },
   ];
 
   const bus = new Map<string, string | null>();
@@ -272,6 +274,8 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
     machines,
     machineProps,
     globals,
+    // Every QEMU since 0.14 has query-commands; an error answer leaves the list out rather than empty.
+    ...(Array.isArray(commandsQ) ? { commands: commandsQ.map((c) => c.name).sort() } : {}),
   };
 }
 

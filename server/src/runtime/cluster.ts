@@ -181,6 +181,8 @@ interface StateFile {
   /** Where the nodes run: QEMU processes of ours (absent), or libvirt domains on uri. */
   backend?: 'libvirt';
   uri?: string;
+  /** The QEMU binary that runs our QEMU-process nodes, as started (MEMFABRIC_QEMU or PATH, made absolute). */
+  qemu?: string;
   nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean; domain?: string; uri?: string }[];
 }
 
@@ -193,6 +195,8 @@ export interface NodeStatus {
   consoleSocket: string;
   qmpSocket: string;
   agentSocket: string;
+  /** The QEMU binary the node was started with (a QEMU process of ours; absent for a libvirt domain). */
+  qemu?: string;
   /** A libvirt domain (the libvirt backend): its connection and name. */
   backend?: 'libvirt';
   uri?: string;
@@ -450,7 +454,7 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
   }
   const state: StateFile = {
     version: 1, cluster: spec.name, file: spec.file, phase: 'starting', bootPid: process.pid, accel,
-    startedAt: new Date().toISOString(), ...(libvirt ? { backend: 'libvirt' as const, ...(uri ? { uri } : {}) } : {}),
+    startedAt: new Date().toISOString(), ...(libvirt ? { backend: 'libvirt' as const, ...(uri ? { uri } : {}) } : { qemu: findExecutable(qemu) ?? qemu }),
     nodes: spec.nodes.map((n) => ({ name: n.name, dir: nodeDir(runDir, n.name), readiness: guests.get(n.name)!.readiness, ...(libvirt ? { domain: domainName(runDir, n.name), uri: nodeUri(n) } : {}) })),
   };
   try {
@@ -638,8 +642,9 @@ export function clusterStatus(spec: ClusterSpec): ClusterStatus {
     const dir = nodeDir(runDir, n.name);
     const p = nodePaths(dir);
     const rec = st?.nodes.find((s) => s.name === n.name);
-    const base = { name: n.name, dir, consoleLog: p.consoleLog, consoleSocket: p.consoleSocket, qmpSocket: p.qmpSocket, agentSocket: p.agentSocket };
+    const base: Omit<NodeStatus, 'state'> = { name: n.name, dir, consoleLog: p.consoleLog, consoleSocket: p.consoleSocket, qmpSocket: p.qmpSocket, agentSocket: p.agentSocket };
     if (!st || !rec) return { ...base, state: 'stopped' };
+    if (st.qemu) base.qemu = st.qemu;
     if (st.backend === 'libvirt') {
       const nuri = rec.uri ?? st.uri!;
       const ds = rec.domain ? domainStateSync(nuri, rec.domain) : undefined;

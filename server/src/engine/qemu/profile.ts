@@ -36,6 +36,12 @@ export interface QemuProfile {
   machineProps: { q35: Record<string, PropInfo>; pc: Record<string, PropInfo> };
   /** Host bridges' properties (set with -global). */
   globals: Record<string, Record<string, PropInfo>>;
+  /**
+   * The QMP commands the binary has (QMP query-commands), sorted: what a
+   * running node of this QEMU can be asked (runtime/cxl-control.ts). Absent in
+   * a profile read before it was recorded.
+   */
+  commands?: string[];
 }
 
 /** The profiles bundled with memfabric, oldest first per architecture: qemu-system-x86_64 7.2 and 10.0, qemu-system-aarch64 7.2. */
@@ -91,6 +97,11 @@ export function compareVersions(a: string, b: string): number {
 /** The profile's QEMU is `v` or newer ("8.1" means 8.1.0). */
 export function qemuAtLeast(p: Pick<QemuProfile, 'version'>, v: string): boolean {
   return compareVersions(p.version, v) >= 0;
+}
+
+/** The profile's QEMU has the QMP command `name`; undefined when the profile does not record its commands. */
+export function hasQmpCommand(p: Pick<QemuProfile, 'commands'>, name: string): boolean | undefined {
+  return p.commands ? p.commands.includes(name) : undefined;
 }
 
 /** major.minor: "10.0". */
