@@ -78,3 +78,43 @@ test('cxl-region-dax: fsdax on a ram region, at the dax value, with two fixes', 
       <window size="4G" targets="cxl.1 cxl.2" region="ram" dax="⟦fsdax⟧"/>`), 'cxl-region-dax');
   assert.deepEqual(got[0].fixes!.map((f) => f.edits[0].newText), ['system-ram', 'devdax']);
 });
+
+test('a node that asks for a region runs without the hypervisor CPUID bit; a -cpu of the user\'s that keeps it is cxl-region-hypervisor on the 6.12 guest', () => {
+  const volatile = TWO_HB(' kind="volatile"', ' kind="volatile"');
+  const r = analyze(node(`${volatile}
+      <window size="4G" targets="cxl.1 cxl.2" region="ram"/>`));
+  assert.deepEqual(r.nodes[0].args.filter((a) => a.name === 'cpu').map((a) => a.value!.text), ['qemu64,-hypervisor']);
+  const withCpu = (cpu: string) => node(`${volatile}
+      <window size="4G" targets="cxl.1 cxl.2" region="ram"/>`).replace('<cxl>', `<qemu>-cpu ${cpu}</qemu>\n    <cxl>`);
+  const { got } = check(withCpu('⟦max⟧'), 'cxl-region-hypervisor');
+  assert.match(got[0].message, /CPU model 'max' shows the guest the hypervisor CPUID bit, so the 6\.12 guest cannot commit the region asked for on CXL window 0 \("Failed to synchronize CPU cache state".*Add -hypervisor: max,-hypervisor$/);
+  check(withCpu('max,-hypervisor'), 'cxl-region-hypervisor');
+  check(withCpu('max,hypervisor=off'), 'cxl-region-hypervisor');
+  // the 6.1 guest does not check: no finding
+  const six1 = withCpu('max').replace('<cluster name="r">', '<cluster name="r">\n  <guest kernel-version="6.1"/>');
+  assert.deepEqual(analyze(six1).diagnostics.filter((d) => d.code === 'cxl-region-hypervisor'), []);
+});
+
+test('cxl-region-guest-tools: a ram region on the 6.1 guest (chosen, or the default under QEMU 7.2)', () => {
+  const src = (guest: string) => `<cluster name="r">
+  ${guest}
+  <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="2">
+    <cxl>
+${TWO_HB(' kind="volatile"', ' kind="volatile"')}
+      <window size="4G" targets="cxl.1 cxl.2" region="⟦ram⟧"/>
+    </cxl>
+  </node>
+</cluster>
+`;
+  const { got } = check(src('<guest kernel-version="6.1"/>'), 'cxl-region-guest-tools');
+  assert.match(got[0].message, /the node boots the 6\.1 guest \(<guest kernel-version="6\.1">\), whose cxl \(ndctl 76\.1\) answers "region type 'ram' not supported yet"/);
+  // the 6.12 guest, chosen or by default under QEMU 10.0: fine
+  assert.deepEqual(analyze(marked(src('<guest kernel-version="6.12"/>')).text).diagnostics.filter((d) => d.code === 'cxl-region-guest-tools'), []);
+  assert.deepEqual(analyze(marked(src('')).text).diagnostics.filter((d) => d.code === 'cxl-region-guest-tools'), []);
+  // under QEMU 7.2 the default guest is 6.1
+  const seven = analyzeDocument(marked(src('')).text, SOURCE).diagnostics.filter((d) => d.code === 'cxl-region-guest-tools');
+  assert.equal(seven.length, 1);
+  assert.match(seven[0].message, /the default under QEMU 7\.2/);
+  // a kernel of the user's: memfabric does not know its tools
+  assert.deepEqual(analyzeDocument(marked(src('<guest kernel="/k" initrd="/i"/>')).text, SOURCE).diagnostics.filter((d) => d.code === 'cxl-region-guest-tools'), []);
+});

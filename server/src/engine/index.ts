@@ -275,7 +275,9 @@ function sameRegions(a: Region[], b: (Region | undefined)[]): boolean {
 function contextOf(scope: TopologyScope): string {
   // The guest's append only decides whether a node gets -append at all; no span of it is used.
   // Its disk only decides whether boot adds a virtio disk (NodeModel.bootDisk).
-  return JSON.stringify([scope.topology.guest?.append ?? null, !!scope.topology.guest?.disk]);
+  // Its kernel only says which built-in guest the node boots (NodeModel.guestKernel).
+  const g = scope.topology.guest;
+  return JSON.stringify([g?.append ?? null, !!g?.disk, g?.['kernel-version'] ?? null, !!g?.kernel, g?.image ?? null]);
 }
 
 /** What analyzeDocuments' cluster rules read of a topology's analysis: its models in region offsets, and the way back. */

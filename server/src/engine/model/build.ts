@@ -31,6 +31,7 @@ export interface NodeInput {
   /** The topology's <guest disk>: `memfabric boot` attaches it as a virtio disk. */
   bootDisk?: boolean;
   cxlRegions?: CxlRegionRequest[];
+  guestKernel?: string;
 }
 
 function sizeValue(m: MStr, what: string, qemuError: string, ram = false): SizeValue {
@@ -87,6 +88,7 @@ export function buildNode(input: NodeInput): NodeModel {
     host: input.host,
     ...(input.bootDisk ? { bootDisk: true } : {}),
     ...(input.cxlRegions?.length ? { cxlRegions: input.cxlRegions } : {}),
+    ...(input.guestKernel ? { guestKernel: input.guestKernel } : {}),
     sizes: [],
   };
   const fmwByIndex = new Map<number, FixedMemoryWindow>();

@@ -180,6 +180,12 @@ export interface NodeModel {
    * layout "as boot runs the node" places it (and SeaBIOS's virtqueue for it).
    */
   bootDisk?: boolean;
+  /**
+   * The built-in guest the node boots (topology <guest kernel-version>):
+   * "6.1", "6.12", or "default" (6.12 for QEMU 8.0 and later, else 6.1);
+   * absent when the node boots a kernel of the user's or no guest at all.
+   */
+  guestKernel?: string;
   /** The regions the topology asks the guest to make (<window region= dax=>): engine/model/cxl-regions.ts. */
   cxlRegions?: CxlRegionRequest[];
   /** Every size-typed value, for the size-syntax rule. */

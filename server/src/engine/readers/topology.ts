@@ -504,7 +504,18 @@ function buildNodeInput(
     push('append', at, ...parts);
   }
   const host = A('host');
-  return { source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm, ...(host ? { host } : {}), ...(topology.guest?.disk ? { bootDisk: true } : {}), ...(cxlRegions.length ? { cxlRegions } : {}) };
+  // A region is committed only by a guest that does not see the hypervisor CPUID bit (Linux 6.2 and later:
+  // rules/cxl-region-hypervisor.ts): without a -cpu of the user's, the node gets one without it.
+  if (cxlRegions.length && !args.some((a) => a.name === 'cpu')) push('cpu', cxlRegions[0].windowSpan, 'qemu64,-hypervisor');
+  const g = topology.guest;
+  const guestKernel = g?.image === 'none' || g?.kernel ? undefined : g?.['kernel-version'] ?? 'default';
+  return {
+    source, name: nameM.text, nameSpan: nameM.span(), kind: 'topology', baseDir, args, egm,
+    ...(host ? { host } : {}),
+    ...(g?.disk ? { bootDisk: true } : {}),
+    ...(cxlRegions.length ? { cxlRegions } : {}),
+    ...(guestKernel ? { guestKernel } : {}),
+  };
 
   function slotOf(chassis: MStr | undefined, slot: MStr | undefined, where: Span): (string | MStr)[] {
     if (chassis || slot) {

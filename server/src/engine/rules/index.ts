@@ -28,6 +28,8 @@ import { rule as r_cxl_fmw_ways } from './cxl-fmw-ways';
 import { rule as r_cxl_fmw_without_cxl_on } from './cxl-fmw-without-cxl-on';
 import { rule as r_cxl_region_dax } from './cxl-region-dax';
 import { rule as r_cxl_region_devices } from './cxl-region-devices';
+import { rule as r_cxl_region_guest_tools } from './cxl-region-guest-tools';
+import { rule as r_cxl_region_hypervisor } from './cxl-region-hypervisor';
 import { rule as r_cxl_region_size } from './cxl-region-size';
 import { rule as r_cxl_rp_port_duplicate } from './cxl-rp-port-duplicate';
 import { rule as r_cxl_switch_cci_target } from './cxl-switch-cci-target';
@@ -132,6 +134,8 @@ export const RULES: Rule[] = [
   r_cxl_fmw_without_cxl_on,
   r_cxl_region_dax,
   r_cxl_region_devices,
+  r_cxl_region_guest_tools,
+  r_cxl_region_hypervisor,
   r_cxl_region_size,
   r_cxl_rp_port_duplicate,
   r_cxl_switch_cci_target,
