@@ -84,6 +84,8 @@ const KERNEL_META = 'linux-image-amd64';
 const USER_PACKAGES = [
   // programs
   'busybox-static', 'pciutils', 'pci.ids', 'ndctl', 'daxctl', 'kmod', 'qemu-guest-agent',
+  // daxio (PMDK): reads and writes a device-DAX (/dev/daxN.M only maps, it has no read/write)
+  'pmdk-tools', 'libpmem1',
   // shared libraries of those programs (the ELF closure is checked below)
   'libc6', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libkmod2', 'libjson-c5', 'libuuid1',
   'libudev1', 'libtraceevent1', 'libtracefs1', 'libiniparser1', 'libpci3', 'libkeyutils1',
@@ -100,6 +102,7 @@ const PROGRAMS: Array<[string, string]> = [
   ['usr/bin/ndctl', 'usr/bin/ndctl'],
   ['usr/bin/daxctl', 'usr/bin/daxctl'],
   ['bin/kmod', 'bin/kmod'],
+  ['usr/bin/daxio', 'usr/bin/daxio'],
   // QEMU's guest agent: the host speaks the standard protocol to it (runtime/agent.ts)
   ['usr/sbin/qemu-ga', 'usr/sbin/qemu-ga'],
 ];
@@ -114,14 +117,14 @@ const TRIXIE_SUITE = 'trixie';
 const TRIXIE_PACKAGES = [
   'cxl', 'daxctl', 'ndctl', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libc6', 'libkmod2', 'libudev1',
   'libuuid1', 'libjson-c5', 'libiniparser4', 'libkeyutils1', 'libtraceevent1', 'libtracefs1',
-  'libssl3t64', 'libcap2', 'libzstd1', 'zlib1g',
+  'libssl3t64', 'libcap2', 'libzstd1', 'zlib1g', 'pmdk-tools', 'libpmem1',
 ];
-const TRIXIE_PROGRAMS = ['cxl', 'daxctl', 'ndctl'];
+const TRIXIE_PROGRAMS = ['cxl', 'daxctl', 'ndctl', 'daxio'];
 /** Where the trixie programs and their libraries (with trixie's loader) live in the guest. */
 export const TRIXIE_DIR = 'opt/trixie';
 const BACKPORTS_SUITE = 'bookworm-backports';
 /** Userland packages of the 6.12 flavour: the 6.1 ones without bookworm's ndctl and its libraries. */
-const NDCTL_76_PACKAGES = new Set(['ndctl', 'daxctl', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libtraceevent1', 'libtracefs1', 'libiniparser1', 'libkeyutils1']);
+const NDCTL_76_PACKAGES = new Set(['ndctl', 'daxctl', 'libcxl1', 'libdaxctl1', 'libndctl6', 'libtraceevent1', 'libtracefs1', 'libiniparser1', 'libkeyutils1', 'pmdk-tools', 'libpmem1']);
 
 const KMOD_LINKS = ['sbin/modprobe', 'sbin/insmod', 'sbin/rmmod', 'sbin/lsmod', 'sbin/modinfo', 'sbin/depmod', 'bin/lsmod'];
 
