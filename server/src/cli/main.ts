@@ -11,6 +11,8 @@ import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
 import { nodeArgv, shellQuote } from '../engine/emit/argv';
 import { nodeFiles } from '../engine/emit/files';
+import { regionPlans } from '../engine/model/cxl-regions';
+import { describeRegion } from '../runtime/cxl-regions';
 import { DomainRuntime, nodeLibvirtXml } from '../engine/emit/libvirt';
 import { nodeHost } from '../host/probe';
 import { archProfile, userProfile } from '../host/qemu-profile';
@@ -41,6 +43,7 @@ const USAGE = `usage:
   memfabric verify [--format text|json] FILE
   memfabric view [--format text|json] FILE NODE lspci|iomem|cxl|daxctl
   memfabric console FILE NODE
+  memfabric cxl region FILE NODE [--window K] [--format text|json]
   memfabric cxl poison|error|event|dc [KIND] FILE NODE DEVICE [options] [--format text|json]
       (poison --start A --length L; error uncorrectable|correctable --type T;
        event general-media|dram|memory-module [--dpa A]; dc add|release --extent START:LEN;
@@ -412,6 +415,7 @@ function clusterSpec(cmd: string, file: string, node?: string, qemu?: QemuProfil
         files: nodeFiles(n).map((f) => ({ path: f.path, size: f.size })),
         ...(guest ? { guest } : {}),
         ...(n.host ? { host: n.host.text } : {}),
+        ...(n.cxlRegions?.length ? { regions: regionPlans(n) } : {}),
         domainXml: (runtime: DomainRuntime, emulator: string) => nodeLibvirtXml(n, { runtime, emulator }),
       };
     }),
@@ -497,7 +501,7 @@ export async function boot(args: string[], io: Io): Promise<number> {
         ...(libvirtUri || hosts.length ? { backend: 'libvirt', ...(libvirtUri ? { uri: libvirtUri } : {}) } : {}),
         nodes: res.nodes.map((x) => {
           const host = spec.nodes.find((n) => n.name === x.name)?.host ?? libvirtUri;
-          return { name: x.name, ...(x.domain ? { domain: x.domain, uri: host } : { pid: x.pid }), bootMs: x.bootMs, consoleLog: join(x.dir, 'console.log') };
+          return { name: x.name, ...(x.domain ? { domain: x.domain, uri: host } : { pid: x.pid }), bootMs: x.bootMs, consoleLog: join(x.dir, 'console.log'), ...(x.regions ? { regions: x.regions } : {}) };
         }),
       }, null, 2) + '\n');
       return 0;
@@ -566,6 +570,7 @@ export function status(args: string[], io: Io): number {
   for (const n of st.nodes) {
     if (n.backend === 'libvirt' && (n.state === 'ready' || n.state === 'starting')) io.out(`${n.name}: libvirt domain ${n.domain} on ${n.uri} (console: virsh -c '${n.uri}' console ${n.domain})\n`);
     else if (n.state === 'ready' || n.state === 'starting') io.out(`${n.name} sockets: console ${n.consoleSocket}  qmp ${n.qmpSocket}  agent ${n.agentSocket}\n`);
+    if (n.state === 'ready') for (const r of n.regions ?? []) io.out(`${n.name}: ${describeRegion(r)}\n`);
   }
   if (!st.running && st.nodes.some((n) => existsSync(n.consoleLog))) io.out('console logs of the last run are kept in the run directory\n');
   return 0;
@@ -792,7 +797,39 @@ export async function consoleCmd(args: string[], io: Io): Promise<number> {
  * when QEMU accepted it, 1 when QEMU refused it (its words quoted), lacks it,
  * or the node is not running, 2 for a usage error or an argument that fails a check.
  */
+/** memfabric cxl region FILE NODE [--window K]: the regions the topology asks for, made in a running node's guest. */
+async function cxlRegionCmd(args: string[], io: Io): Promise<number> {
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], window: null, timeout: null });
+  if (rest.length !== 2) throw new UsageError('usage: memfabric cxl region FILE NODE [--window K] [--format text|json]');
+  const [file, node] = rest;
+  const timeout = flags.timeout === undefined ? 120 : Number(flags.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
+  const { all } = clusterSpec('cxl', file);
+  const n = all.nodes.find((x) => x.name === node);
+  if (!n) throw new UsageError(`no node '${node}' in ${file} (nodes: ${all.nodes.map((x) => x.name).join(', ')})`);
+  const plans = (n.regions ?? []).filter((p) => flags.window === undefined || String(p.request.window) === flags.window);
+  if (!plans.length) {
+    io.err(`memfabric cxl region: ${node} asks for no region${flags.window === undefined ? '' : ` on window ${flags.window}`} (<window region="ram|pmem"> in ${file})\n`);
+    return 2;
+  }
+  const { execInNode, recordRegions, ClusterError } = await import('../runtime/cluster');
+  const { makeRegions, RegionError } = await import('../runtime/cxl-regions');
+  try {
+    const made = await makeRegions((argv) => execInNode(all, node, argv, timeout * 1000), plans);
+    recordRegions(all, node, made);
+    if (flags.format === 'json') io.out(JSON.stringify({ node, regions: made }, null, 2) + '\n');
+    else for (const r of made) io.out(`${node}: ${describeRegion(r)}\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof RegionError) && !(e instanceof ClusterError)) throw e;
+    io.err(`memfabric cxl region: ${node}: ${e.message}\n`);
+    if (flags.format === 'json') io.out(JSON.stringify({ node, error: e.message }, null, 2) + '\n');
+    return 1;
+  }
+}
+
 export async function cxlCmd(args: string[], io: Io): Promise<number> {
+  if (args[0] === 'region') return cxlRegionCmd(args.slice(1), io);
   const json = wantsJson(args);
   const cc = await import('../runtime/cxl-control');
   const refuse = (code: number, rule: string, message: string, extra: Record<string, unknown> = {}): number => {

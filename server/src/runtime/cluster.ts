@@ -29,6 +29,8 @@ import { execWith, guestExec, guestPing, GuestExecResult, GuestExecTimeoutError 
 import { agentOverLibvirt, defineAndStart, destroyAndUndefine, domainName, domainState, domainStateSync } from './libvirt-domains';
 import type { DomainRuntime } from '../engine/emit/libvirt';
 import { remoteHostUri } from '../engine/index';
+import type { RegionPlan } from '../engine/model/cxl-regions';
+import { describeRegion, MadeRegion, makeRegions, RegionError } from './cxl-regions';
 import { checkRemoteFiles, createRemoteFiles, remoteFileExists, uploadGuestFiles, WantedFile } from './libvirt-storage';
 import { accelerator, bootArgv, diskFormat, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
 import { defaultGuestKernel, GuestImage, GuestKernel, qemuVersionOf } from './image';
@@ -57,6 +59,8 @@ export interface ClusterNodeSpec {
   host?: string;
   /** The node's libvirt domain with what a run adds (the libvirt backend): `plan --format libvirt`'s XML. */
   domainXml?: (rt: DomainRuntime, emulator: string) => string;
+  /** The CXL regions boot makes in the guest once it is ready (<window region= dax=>). */
+  regions?: RegionPlan[];
 }
 
 export interface UserGuest {
@@ -183,7 +187,7 @@ interface StateFile {
   uri?: string;
   /** The QEMU binary that runs our QEMU-process nodes, as started (MEMFABRIC_QEMU or PATH, made absolute). */
   qemu?: string;
-  nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean; domain?: string; uri?: string }[];
+  nodes: { name: string; pid?: number; dir: string; readiness?: Readiness; ready?: boolean; domain?: string; uri?: string; regions?: MadeRegion[] }[];
 }
 
 export interface NodeStatus {
@@ -201,6 +205,8 @@ export interface NodeStatus {
   backend?: 'libvirt';
   uri?: string;
   domain?: string;
+  /** The CXL regions boot made in its guest (and what came of them). */
+  regions?: MadeRegion[];
 }
 
 export interface ClusterStatus {
@@ -375,6 +381,8 @@ export interface BootOptions {
 
 export interface BootedNode {
   name: string;
+  /** The CXL regions made in its guest. */
+  regions?: MadeRegion[];
   /** QEMU's pid (0 for a libvirt domain: libvirt runs it). */
   pid: number;
   /** The libvirt domain (libvirt backend). */
@@ -600,10 +608,23 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
       }
       await sleep(250);
     }
+    // The regions the topology asks for, made in each guest with its own tools (runtime/cxl-regions.ts).
+    await Promise.all(spec.nodes.filter((n) => n.regions?.length).map(async (n) => {
+      let made: MadeRegion[];
+      try {
+        made = await makeRegions((argv) => execInNode(spec, n.name, argv, 120_000), n.regions!);
+      } catch (e) {
+        if (!(e instanceof RegionError)) throw e;
+        throw new ClusterError(`node ${n.name}: the CXL region asked for could not be made: ${e.message}`, n.name);
+      }
+      for (const r of made) opts.log?.(`${n.name}: ${describeRegion(r)}`);
+      state.nodes.find((s) => s.name === n.name)!.regions = made;
+      writeState(runDir, state);
+    }));
     state.phase = 'up';
     writeState(runDir, state);
     ok = true;
-    return { runDir, accel, created, nodes: launched.map((l) => ({ name: l.name, pid: l.pid, ...(l.domain ? { domain: l.domain } : {}), bootMs: l.bootMs!, dir: l.dir })) };
+    return { runDir, accel, created, nodes: launched.map((l) => ({ name: l.name, pid: l.pid, ...(l.domain ? { domain: l.domain } : {}), bootMs: l.bootMs!, dir: l.dir, ...(state.nodes.find((s) => s.name === l.name)?.regions ? { regions: state.nodes.find((s) => s.name === l.name)!.regions } : {}) })) };
   } finally {
     if (!ok) {
       // leave nothing running, no socket, no lock, no domain; logs stay for the post-mortem
@@ -645,6 +666,7 @@ export function clusterStatus(spec: ClusterSpec): ClusterStatus {
     const base: Omit<NodeStatus, 'state'> = { name: n.name, dir, consoleLog: p.consoleLog, consoleSocket: p.consoleSocket, qmpSocket: p.qmpSocket, agentSocket: p.agentSocket };
     if (!st || !rec) return { ...base, state: 'stopped' };
     if (st.qemu) base.qemu = st.qemu;
+    if (rec.regions) base.regions = rec.regions;
     if (st.backend === 'libvirt') {
       const nuri = rec.uri ?? st.uri!;
       const ds = rec.domain ? domainStateSync(nuri, rec.domain) : undefined;
@@ -665,6 +687,17 @@ export function clusterStatus(spec: ClusterSpec): ClusterStatus {
     return { ...base, pid, state: 'crashed' };
   });
   return { cluster: spec.name, file: spec.file, runDir, running: !!st, nodes };
+}
+
+/** Record regions made in a running node's guest (memfabric cxl region), for status to show. */
+export function recordRegions(spec: ClusterSpec, node: string, made: MadeRegion[]): void {
+  const runDir = clusterRunDir(spec.name, spec.file);
+  const st = readState(runDir);
+  const rec = st?.nodes.find((n) => n.name === node);
+  if (!st || !rec) return;
+  // (a region made again on a window replaces what was recorded for that window)
+  rec.regions = [...(rec.regions ?? []).filter((r) => !made.some((m) => m.window === r.window)), ...made];
+  writeState(runDir, st);
 }
 
 /** Run argv in a node's guest. */
