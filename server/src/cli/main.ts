@@ -875,14 +875,43 @@ export async function cxlCmd(args: string[], io: Io): Promise<number> {
   if (note) io.err(`memfabric: note: ${note}\n`);
   const missing = cc.missingCxlCommand(profile, cmd.execute);
   if (missing) return refuse(1, 'cxl-qemu-version', `${missing}; nothing sent`, { ...at, qemu: profile.version });
+  // The guest's side (runtime/cxl-guest.ts): its memdev, and the trace records there before the command.
+  const cg = await import('../runtime/cxl-guest');
+  const { execInNode } = await import('../runtime/cluster');
+  const run = (argv: string[]) => execInNode(loaded.all, req.node, argv, 30_000);
+  let memdev: string | undefined;
+  let before: string[] | undefined;
+  let guestNote: string | undefined;
+  if (!cg.TRACE_EVENT[cmd.execute] && cmd.execute !== 'cxl-inject-poison') guestNote = 'no trace event of the guest\'s kernel records this command';
+  else if (dev.serial === undefined) guestNote = `'${req.device}' has no serial number (sn=): its memdev in the guest is not known`;
+  else {
+    try {
+      memdev = await cg.guestMemdev(run, dev.serial);
+      if (!memdev) guestNote = `the guest shows no memdev with serial 0x${dev.serial.toString(16)}`;
+      else if (cg.TRACE_EVENT[cmd.execute]) before = await cg.traceRecords(run, cg.TRACE_EVENT[cmd.execute]!, memdev);
+    } catch (e) {
+      guestNote = `the guest cannot be asked: ${(e as Error).message}`;
+      memdev = undefined;
+    }
+  }
   const answer = await cc.sendCxlCommand(st.qmpSocket, cmd, timeout * 1000);
+  let guest: import('../runtime/cxl-guest').GuestView | { notes: string[] } = { notes: guestNote ? [guestNote] : [] };
+  if (answer.ok && memdev) guest = await cg.readBack(run, cmd.execute, memdev, before).catch((e: Error) => ({ notes: [`reading the guest back failed: ${e.message}`] }));
   const summary = { ok: answer.ok, ...at, path: dev.qomPath, qemu: profile.version, sent: cmd };
   if (json) {
     const ans = answer.ok ? { return: answer.return } : 'error' in answer ? { error: answer.error } : { none: answer.noAnswer };
-    io.out(JSON.stringify({ ...summary, answer: ans }, null, 2) + '\n');
+    io.out(JSON.stringify({ ...summary, answer: ans, ...(answer.ok ? { guest } : {}) }, null, 2) + '\n');
   }
   if (answer.ok) {
-    if (!json) io.out(`${req.node} ${req.device}: QEMU ${profile.version} accepted ${cmd.execute} ${JSON.stringify(cmd.arguments)}\n`);
+    if (!json) {
+      io.out(`${req.node} ${req.device}: QEMU ${profile.version} accepted ${cmd.execute} ${JSON.stringify(cmd.arguments)}\n`);
+      const g = guest as import('../runtime/cxl-guest').GuestView;
+      const who = g.memdev ? `${req.node} guest ${g.memdev}` : `${req.node} guest`;
+      for (const e of g.mediaErrors ?? []) io.out(`${who}: media error at DPA 0x${e.offset.toString(16)}, ${e.length} bytes${e.source ? ` (${e.source})` : ''}\n`);
+      if (g.mediaErrors && !g.mediaErrors.length) io.out(`${who}: no media error listed\n`);
+      for (const r of g.records ?? []) io.out(`${who}: ${r.replace(/^.*?: (cxl_\w+: )/, '$1')}\n`);
+      for (const n of g.notes) io.out(`${who}: ${n}\n`);
+    }
     return 0;
   }
   if ('error' in answer) io.err(`memfabric cxl: QEMU ${profile.version} refused ${cmd.execute} on ${req.node} ${req.device}: "${answer.error.desc}" (${answer.error.class})\n`);

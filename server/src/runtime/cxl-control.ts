@@ -159,6 +159,8 @@ export interface Type3Device {
   capacity: bigint;
   /** The DC regions (num-dc-regions equal parts of volatile-dc-memdev), empty without dynamic capacity. */
   dcRegions: { base: bigint; len: bigint }[];
+  /** Its serial number (sn=), by which the guest's memdev is found. */
+  serial?: bigint;
 }
 
 /** The cxl-type3 device `id` of a node (a topology <type3>, or a -device cxl-type3 in <qemu> or a .qemu file). */
@@ -185,7 +187,14 @@ export function type3Device(node: NodeModel, id: string): Type3Device {
     const len = dynamic / BigInt(n);
     for (let i = 0; i < n; i++) dcRegions.push({ base: volatile + persistent + BigInt(i) * len, len });
   }
-  return { id, qomPath: `/machine/peripheral/${id}`, volatile, persistent, dynamic, capacity: volatile + persistent + dynamic, dcRegions };
+  let serial: bigint | undefined;
+  try {
+    const sn = prop(d.props, 'sn')?.value.text;
+    serial = sn === undefined ? undefined : BigInt(sn);
+  } catch {
+    serial = undefined;
+  }
+  return { id, qomPath: `/machine/peripheral/${id}`, volatile, persistent, dynamic, capacity: volatile + persistent + dynamic, dcRegions, ...(serial !== undefined ? { serial } : {}) };
 }
 
 // ---------------------------------------------------------------------------

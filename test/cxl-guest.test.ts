@@ -1,0 +1,77 @@
+/**
+ * memfabric cxl … and what the guest saw of it (issue 16, part 3), on real
+ * guests under QEMU 10.0: the 6.12 guest traces each injected event as its
+ * cxl_* record with the injected fields and lists injected poison
+ * (cxl list --media-errors); the 6.1 guest's tools say what they cannot show.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QEMU10, hasQemu10, processesMentioning, runCliWithRunDir } from './support/cli';
+
+const TOPOLOGY = (guest: string) => `<cluster name="ras">
+  ${guest}
+  <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
+    <cxl>
+      <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="t3" size="256M" path="t3.raw" lsa-path="t3-lsa.raw" sn="0x5"/></root-port></host-bridge>
+      <window size="4G" targets="cxl.1"/>
+    </cxl>
+  </node>
+</cluster>
+`;
+
+interface Out { ok: boolean; sent: { execute: string }; guest: { memdev?: string; records: string[]; mediaErrors?: { offset: number; length: number; source: string }[]; notes: string[] } }
+
+function withNode(guest: string, body: (cxl: (args: string[]) => Out) => void) {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-ras-'));
+  const run = join(dir, 'run');
+  const file = join(dir, 'ras.cluster.xml');
+  writeFileSync(file, TOPOLOGY(guest));
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_QEMU: QEMU10 } });
+  try {
+    const boot = mf(['boot', file]);
+    assert.equal(boot.status, 0, boot.stdout + boot.stderr);
+    body((args) => {
+      const [what, ...rest] = args;
+      const r = mf(['cxl', what, '--format', 'json', file, 'n', 't3', ...rest]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      return JSON.parse(r.stdout) as Out;
+    });
+  } finally {
+    mf(['stop', file]);
+    assert.deepEqual(processesMentioning(run), []);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the 6.12 guest sees what memfabric cxl injects: the poison list, and each event as its trace record with the injected fields', { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
+  withNode('', (cxl) => {
+    const p = cxl(['poison', '--start', '0x1000', '--length', '64']);
+    assert.equal(p.guest.memdev, 'mem0');
+    assert.deepEqual(p.guest.mediaErrors, [{ offset: 4096, length: 64, source: 'Internal' }]);
+    assert.match(p.guest.records.join('\n'), /cxl_poison: memdev=mem0 .*serial=5 .*dpa=0x1000 dpa_length=0x40 source=Internal/);
+
+    const gm = cxl(['event', 'general-media', '--dpa', '0x2000', '--log', 'warning']);
+    assert.equal(gm.guest.records.length, 1, JSON.stringify(gm.guest));
+    assert.match(gm.guest.records[0], /cxl_general_media: memdev=mem0 .*serial=5 log=Warning .*: dpa=2000 .*type='ECC Error'/);
+
+    const dram = cxl(['event', 'dram', '--dpa', '0x8000']);
+    assert.match(dram.guest.records.join('\n'), /cxl_dram: memdev=mem0 .*: dpa=8000 /);
+
+    const mm = cxl(['event', 'memory-module']);
+    assert.match(mm.guest.records.join('\n'), /cxl_memory_module: memdev=mem0 .*event_type='Health Status Change'/);
+  });
+});
+
+test("the 6.1 guest's tools say what they cannot show: no media error list, no cxl trace events", { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
+  withNode('<guest kernel-version="6.1"/>', (cxl) => {
+    const p = cxl(['poison', '--start', '0x1000', '--length', '64']);
+    assert.equal(p.ok, true);
+    assert.match(p.guest.notes.join('\n'), /the guest's cxl cannot list media errors .*the 6\.12 guest's ndctl 81 can/);
+    assert.match(p.guest.notes.join('\n'), /the guest's kernel has no cxl_poison trace event/);
+    const gm = cxl(['event', 'general-media', '--dpa', '0x2000']);
+    assert.match(gm.guest.notes.join('\n'), /has no cxl_general_media trace event/);
+  });
+});
