@@ -97,3 +97,20 @@ for (const f of configs) {
     assert.equal(r.diagnostics.some((d) => d.code === 'bar-beyond-phys-bits'), dropped, 'bar-beyond-phys-bits against the guest');
   });
 }
+
+test("the guest kernel's /proc/iomem names: 6.1 says PCI MMCONFIG and lists Local APIC, 6.12 says PCI ECAM and does not (both measured); a topology node's built-in guest follows its QEMU", async () => {
+  const { computeLayout, ecamName, linuxAtLeast } = await import('../server/src/engine/layout/index');
+  const { analyzeDocument } = await import('../server/src/engine/index');
+  const node = analyzeDocument('qemu-system-x86_64 -M q35 -m 1G', '/x/a.qemu').nodes[0];
+  const names = (linux?: string) => computeLayout(node, { linux }).iomem.map((e) => e.name);
+  assert.ok(names().includes('PCI MMCONFIG 0000 [bus 00-ff]') && names().includes('Local APIC'));
+  assert.ok(names('6.1.0-57-amd64').includes('Local APIC'));
+  assert.ok(names('6.12.95+deb12-amd64').includes('PCI ECAM 0000 [bus 00-ff]'));
+  assert.ok(!names('6.12.95+deb12-amd64').includes('Local APIC'));
+  assert.equal(ecamName('6.11.2'), 'PCI MMCONFIG 0000 [bus 00-ff]');
+  assert.equal(linuxAtLeast('7.0', 6, 12), true);
+  // a topology node boots the built-in guest: 6.12 under QEMU 10.0 (by default), 6.1 under 7.2
+  const topo = analyzeDocument('<cluster name="c"><node name="n" machine="q35" memory="1G"/></cluster>', '/x/c.cluster.xml').nodes[0];
+  assert.ok(computeLayout(topo, { qemu: { version: '10.0.2' } }).iomem.some((e) => e.name === 'PCI ECAM 0000 [bus 00-ff]'));
+  assert.ok(computeLayout(topo, { qemu: { version: '7.2.22' } }).iomem.some((e) => e.name === 'PCI MMCONFIG 0000 [bus 00-ff]'));
+});

@@ -33,8 +33,8 @@ test('guest parsers: iomem tree, lspci BARs with sysfs indexes, snapshot section
   const res = parsePciResources('DEV 0000:00:01.0 0x1234 0x1111 0x030000\n0x00000000fd000000 0x00000000fdffffff 0x0000000000042208\n0x0000000000000000 0x0000000000000000 0x0000000000000000\n0x00000000febd4000 0x00000000febd4fff 0x0000000000040200\n');
   const devs = parseLspci(lspci, res);
   assert.deepEqual(devs[0].bars.map((b) => b.bar), [0, 2], 'BAR indexes from sysfs');
-  const snap = splitSnapshot('@@MEMFABRIC@@IOMEM\na\n@@MEMFABRIC@@LSPCI\nb\n@@MEMFABRIC@@MEMMAP\nc\n@@MEMFABRIC@@RESOURCES\nd');
-  assert.deepEqual(snap, { iomem: 'a', lspci: 'b', memmap: 'c', resources: 'd' });
+  const snap = splitSnapshot('@@MEMFABRIC@@IOMEM\na\n@@MEMFABRIC@@LSPCI\nb\n@@MEMFABRIC@@MEMMAP\nc\n@@MEMFABRIC@@RESOURCES\nd\n@@MEMFABRIC@@KERNEL\n6.12.95+deb12-amd64\n');
+  assert.deepEqual(snap, { iomem: 'a', lspci: 'b', memmap: 'c', resources: 'd', kernel: '6.12.95+deb12-amd64' });
 });
 
 test('compareLayout reports every differing, missing and extra entry', () => {

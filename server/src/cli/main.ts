@@ -663,7 +663,8 @@ export async function verify(args: string[], io: Io): Promise<number> {
       // A libvirt domain runs libvirt's command line (its root ports, controllers, balloon, agent channel): predict that one.
       const st = running.nodes.find((x) => x.name === n.name);
       const model = st?.backend === 'libvirt' ? await libvirtNode(st.uri!, st.domain!, qemu) : n;
-      results.push(compareLayout(n.name, computeLayout(model, { agent: model === n, qemu: layoutQemu(qemu) }), snap));
+      // (the guest's own kernel release decides how its /proc/iomem names things)
+      results.push(compareLayout(n.name, computeLayout(model, { agent: model === n, qemu: layoutQemu(qemu), linux: snap.kernel || undefined }), snap));
     } catch (e) {
       io.err(`memfabric verify: ${n.name}: ${(e as Error).message}\n`);
       results.push({ name: n.name, ok: false, differences: [{ what: 'guest', predicted: null, guest: `not readable: ${(e as Error).message}` }] });

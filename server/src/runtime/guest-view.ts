@@ -193,9 +193,11 @@ export interface GuestSnapshot {
   lspci: string;
   memmap: string;
   resources: string;
+  /** The guest's kernel release (uname -r); '' when not read. */
+  kernel?: string;
 }
 
-const SECTIONS = ['IOMEM', 'LSPCI', 'MEMMAP', 'RESOURCES'] as const;
+const SECTIONS = ['IOMEM', 'LSPCI', 'MEMMAP', 'RESOURCES', 'KERNEL'] as const;
 const MARK = '@@MEMFABRIC@@';
 
 /** One agent round trip: everything verify and view need. */
@@ -204,6 +206,7 @@ export const SNAPSHOT_SCRIPT = [
   `echo ${MARK}LSPCI; lspci -v -nn`,
   `echo ${MARK}MEMMAP; for d in /sys/firmware/memmap/*; do [ -d "$d" ] && echo "$(cat $d/start) $(cat $d/end) $(cat $d/type)"; done`,
   `echo ${MARK}RESOURCES; for d in /sys/bus/pci/devices/*; do [ -d "$d" ] || continue; echo "DEV \${d##*/} $(cat $d/vendor) $(cat $d/device) $(cat $d/class)"; cat $d/resource; done`,
+  `echo ${MARK}KERNEL; cat /proc/sys/kernel/osrelease`,
   'true',
 ].join('\n');
 
@@ -219,7 +222,7 @@ export function splitSnapshot(stdout: string): GuestSnapshot {
     if (cur) parts[cur].push(l);
   }
   const get = (k: (typeof SECTIONS)[number]) => (parts[k] ?? []).join('\n');
-  return { iomem: get('IOMEM'), lspci: get('LSPCI'), memmap: get('MEMMAP'), resources: get('RESOURCES') };
+  return { iomem: get('IOMEM'), lspci: get('LSPCI'), memmap: get('MEMMAP'), resources: get('RESOURCES'), kernel: get('KERNEL').trim() };
 }
 
 export async function guestSnapshot(spec: ClusterSpec, node: string, timeoutMs = 60_000): Promise<GuestSnapshot> {

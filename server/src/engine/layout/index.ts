@@ -9,6 +9,7 @@ import { NodeModel } from '../model/model';
 import { Platform } from './platform';
 import { MiB } from '../text/sizes';
 import { platformOf } from './platform';
+import { guestKernelOf } from '../model/guest-kernel';
 import { E820Entry, HighTables, firmwareE820, firmwareTypeName, kernelE820, seabiosHighTables, E820_SOFT_RESERVED } from './e820';
 import { PciFunction, allocate, bdf, pciFunctions } from './pci';
 import { DEFAULT_LAYOUT_QEMU, LayoutQemu, layoutTarget } from './versions';
@@ -62,6 +63,25 @@ export interface LayoutOptions {
   agent?: boolean;
   /** The QEMU (and SeaBIOS) to predict for; default QEMU 7.2.22 with SeaBIOS 1.16.2. */
   qemu?: LayoutQemu;
+  /**
+   * The guest's Linux (`uname -r`, or "6.1" / "6.12"), for the names and
+   * entries of its /proc/iomem; default 6.1. Measured: 6.1 calls the q35 ECAM
+   * range "PCI MMCONFIG 0000 [bus 00-ff]" and lists "Local APIC"; 6.12 calls
+   * it "PCI ECAM 0000 [bus 00-ff]" and lists no Local APIC (under QEMU 7.2 and
+   * 10.0 alike). Kernels between are predicted as 6.1.
+   */
+  linux?: string;
+}
+
+/** Whether a kernel release ("6.12.95+deb12-amd64", "6.12") is at least major.minor. */
+export function linuxAtLeast(release: string | undefined, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release ?? '');
+  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
+}
+
+/** What the guest's kernel calls the q35 ECAM (MMCONFIG) range in /proc/iomem. */
+export function ecamName(linux: string | undefined): string {
+  return linuxAtLeast(linux, 6, 12) ? 'PCI ECAM 0000 [bus 00-ff]' : 'PCI MMCONFIG 0000 [bus 00-ff]';
 }
 
 const MMCONFIG = { start: 0xb0000000n, end: 0xbfffffffn };
@@ -70,6 +90,8 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
   const target = layoutTarget(opts.qemu ?? DEFAULT_LAYOUT_QEMU);
   const p = platformOf(node, target);
   const asBooted = opts.agent ?? true;
+  // The guest's kernel: told (verify reads it from the guest), else the built-in guest the node boots, else 6.1.
+  opts = { ...opts, linux: opts.linux ?? guestKernelOf(node, (opts.qemu ?? DEFAULT_LAYOUT_QEMU).version) };
   const fns = pciFunctions(node, p, { agent: asBooted, target });
   const alloc = allocate(fns, p, target);
 
@@ -127,10 +149,10 @@ export function computeLayout(node: NodeModel, opts: LayoutOptions = {}): NodeLa
       if (c) top.push({ ...c, name: `PCI Bus 0000:${x.bus.toString(16).padStart(2, '0')}` });
     }
   }
-  if (p.base === 'q35') top.push({ start: MMCONFIG.start, end: MMCONFIG.end, name: 'PCI MMCONFIG 0000 [bus 00-ff]' });
+  if (p.base === 'q35') top.push({ start: MMCONFIG.start, end: MMCONFIG.end, name: ecamName(opts.linux) });
   top.push({ start: 0xfec00000n, end: 0xfec003ffn, name: 'IOAPIC 0' });
   top.push({ start: 0xfed00000n, end: 0xfed003ffn, name: 'HPET 0' });
-  top.push({ start: 0xfee00000n, end: 0xfee00fffn, name: 'Local APIC' });
+  if (!linuxAtLeast(opts.linux, 6, 12)) top.push({ start: 0xfee00000n, end: 0xfee00fffn, name: 'Local APIC' });
   // The 64-bit window is carved the same way (QWord descriptors: no truncation).
   // Linux cuts it to the CPU's physical address bits (SeaBIOS 1.16.3 puts it at their top, and
   // QEMU's hole ends 1 GiB-aligned past start + pci-hole64-size, beyond them).
@@ -263,7 +285,7 @@ function nest(entries: IomemEntry[]): IomemEntry[] {
   const out: IomemEntry[] = [];
   for (const e of sorted) {
     const parent = out.find((o) => o.start <= e.start && e.end <= o.end && !(o.start === e.start && o.end === e.end && o.name === e.name));
-    if (parent && !(parent.start === e.start && parent.end === e.end && e.name === 'PCI MMCONFIG 0000 [bus 00-ff]')) {
+    if (parent && !(parent.start === e.start && parent.end === e.end && /^PCI (MMCONFIG|ECAM) 0000 \[bus 00-ff\]$/.test(e.name))) {
       (parent.children ??= []).push(e);
     } else if (parent) {
       // MMCONFIG claims the same range as the e820 Reserved entry and becomes its parent.

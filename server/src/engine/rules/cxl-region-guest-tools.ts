@@ -1,14 +1,6 @@
 import { Rule } from './rule';
-import { NodeModel } from '../model/model';
-import { qemuAtLeast, QemuProfile } from '../qemu/profile';
 import { regionPlans } from '../model/cxl-regions';
-
-/** The built-in guest a node boots: its <guest kernel-version>, else 6.12 for QEMU 8.0 and later, 6.1 before. */
-export function guestKernelOf(node: NodeModel, qemu: QemuProfile): '6.1' | '6.12' | undefined {
-  if (!node.guestKernel) return undefined;
-  if (node.guestKernel === '6.1' || node.guestKernel === '6.12') return node.guestKernel;
-  return qemuAtLeast(qemu, '8.0') ? '6.12' : '6.1';
-}
+import { guestKernelOf } from '../model/guest-kernel';
 
 export const rule: Rule = {
   code: 'cxl-region-guest-tools',
@@ -17,7 +9,7 @@ export const rule: Rule = {
     'A ram region needs a guest whose cxl tool can make one: the 6.1 guest\'s ndctl 76.1 answers "region type \'ram\' not supported yet"; the 6.12 guest (trixie\'s ndctl 81) can (<guest kernel-version="6.12">, the default under QEMU 8.0 and later).',
   enforcedBy: 'cxl create-region -t ram (ndctl 76.1): "region type \'ram\' not supported yet"',
   check({ node, qemu, report }) {
-    if (guestKernelOf(node, qemu) !== '6.1') return;
+    if (guestKernelOf(node, qemu.version) !== '6.1') return;
     for (const plan of regionPlans(node)) {
       if (plan.type !== 'ram') continue;
       report({

@@ -1,7 +1,7 @@
 import { Rule } from './rule';
 import { qemuBool } from '../model/model';
 import { regionPlans } from '../model/cxl-regions';
-import { guestKernelOf } from './cxl-region-guest-tools';
+import { guestKernelOf } from '../model/guest-kernel';
 
 export const rule: Rule = {
   code: 'cxl-region-hypervisor',
@@ -11,7 +11,7 @@ export const rule: Rule = {
   enforcedBy: 'the guest: dmesg "cxl region0: Failed to synchronize CPU cache state", cxl create-region "failed to commit decode: No such device or address"',
   check({ node, qemu, report }) {
     const plans = regionPlans(node);
-    if (!plans.length || !node.cpu || guestKernelOf(node, qemu) !== '6.12') return;
+    if (!plans.length || !node.cpu || guestKernelOf(node, qemu.version) !== '6.12') return;
     const off = node.cpu.props.some((p) => (p.key === '-hypervisor' && p.bare) || (p.key === 'hypervisor' && qemuBool(p.value.text) === false));
     if (off) return;
     const model = node.cpu.model;
