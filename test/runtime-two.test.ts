@@ -88,7 +88,7 @@ test('two clusters side by side: separate files and sockets, stop one, the other
     assert.ok(imj.initrdBytes < 10 << 20, `initrd ${imj.initrdBytes} bytes`);
     const imt = mfA(['image']);
     assert.equal(imt.status, 0, imt.stderr);
-    assert.match(imt.stdout, /^guest image [0-9a-f]{24}: cached in /);
+    assert.match(imt.stdout, /^guest image [0-9a-f]{24} \(kernel 6\.1\): cached in /);
     assert.match(imt.stdout, /^kernel {2}\/.*vmlinuz {2}\(Linux \d/m);
     assert.match(imt.stdout, /^initrd {2}\/.*initrd\.img {2}\(~[\d.]+ MiB, with QEMU's guest agent\)$/m);
 

@@ -97,3 +97,12 @@ export function socketsUnder(dir: string): string[] {
   walk(dir);
   return out;
 }
+
+/**
+ * The QEMU an example needs when it is newer than the system's 7.2: its
+ * leading comment says "Needs QEMU X.Y or later." (e.g. volatile CXL Type 3
+ * capacity arrived in 8.1). Such an example is judged and planned with QEMU 10.0.
+ */
+export function exampleNeedsQemu(text: string): string | undefined {
+  return /Needs QEMU (\d+\.\d+) or later/.exec(text)?.[1];
+}
