@@ -7,8 +7,8 @@
 // every other node and lands in the host file), and stop the cluster.
 // (Run through `npm start`, which installs and builds first.)
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, openSync, readSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdtempSync, openSync, readSync, closeSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,9 +18,9 @@ const env = { ...process.env, MEMFABRIC_RUN_DIR: join(dir, 'run') };
 const cluster = join(dir, 'fame.cluster.xml');
 copyFileSync(join(root, 'examples', 'fame-4node.cluster.xml'), cluster);
 
-const mf = (args, { show = true, cwd = root } = {}) => {
-  if (show) console.log(`\n$ memfabric ${args.map((a) => (a.startsWith(dir) ? a.replace(dir, '$DEMO') : a)).join(' ')}`);
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'memfabric.js'), ...args], { encoding: 'utf8', env, cwd });
+const mf = (args, { show = true, cwd = root, extraEnv = {} } = {}) => {
+  if (show) console.log(`\n$ ${Object.entries(extraEnv).map(([k, v]) => `${k}=${v} `).join('')}memfabric ${args.map((a) => (a.startsWith(dir) ? a.replace(dir, '$DEMO') : a)).join(' ')}`);
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'memfabric.js'), ...args], { encoding: 'utf8', env: { ...env, ...extraEnv }, cwd });
   if (show) {
     process.stdout.write(r.stdout.split(dir).join('$DEMO'));
     process.stderr.write(r.stderr.split(dir).join('$DEMO'));
@@ -30,7 +30,12 @@ const mf = (args, { show = true, cwd = root } = {}) => {
 
 let failed = false;
 try {
-  mf(['check', ...readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.cluster.xml')).map((f) => `examples/${f}`)]);
+  // Examples whose comment says "Needs QEMU X.Y or later" are checked for QEMU 10.0 (scripts/qemu10-setup.sh).
+  const examples = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.cluster.xml')).map((f) => `examples/${f}`);
+  const newer = examples.filter((f) => /Needs QEMU \d+\.\d+ or later/.test(readFileSync(join(root, f), 'utf8')));
+  mf(['check', ...examples.filter((f) => !newer.includes(f))]);
+  const qemu10 = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'memfabric', 'qemu-10.0', 'bin', 'qemu-system-x86_64');
+  if (newer.length && existsSync(qemu10)) mf(['check', ...newer], { extraEnv: { MEMFABRIC_QEMU: qemu10 } });
   mf(['check', 'examples/tigon-launch.sh']);
   mf(['plan', '--format', 'argv', '--node', 'node01', cluster]);
   const layout = mf(['layout', '--node', 'node01', cluster], { show: false });
