@@ -75,3 +75,40 @@ test("the 6.1 guest's tools say what they cannot show: no media error list, no c
     assert.match(gm.guest.notes.join('\n'), /has no cxl_general_media trace event/);
   });
 });
+
+test('dynamic capacity: QEMU 10.0 takes extents for a <type3 dc-size> device; the 6.12 guest lists the memdev without it (no DCD in its kernel)', { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-dcd-'));
+  const run = join(dir, 'run');
+  const file = join(dir, 'dcd.cluster.xml');
+  writeFileSync(file, `<cluster name="dcd">
+  <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
+    <cxl>
+      <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="dcd0" dc-size="512M" dc-regions="2" sn="0x7"/></root-port></host-bridge>
+      <window size="4G" targets="cxl.1"/>
+    </cxl>
+  </node>
+</cluster>
+`);
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_QEMU: QEMU10 } });
+  try {
+    assert.equal(mf(['boot', file]).status, 0);
+    const memdevs = JSON.parse(mf(['exec', file, 'n', '--', 'cxl', 'list', '-M']).stdout) as Record<string, unknown>[];
+    const m = memdevs.find((x) => x.serial === 7)!;
+    assert.ok(m, JSON.stringify(memdevs));
+    assert.deepEqual(Object.keys(m).filter((k) => /_size$/.test(k)), [], 'no static capacity, and no dynamic capacity shown');
+    const add = mf(['cxl', 'dc', 'add', '--format', 'json', file, 'n', 'dcd0', '--extent', '0:2M', '--extent', '4M:2M']);
+    assert.equal(add.status, 0, add.stdout + add.stderr);
+    const out = JSON.parse(add.stdout) as { answer: unknown; guest: { memdev: string; memdevInfo: Record<string, unknown>; notes: string[] } };
+    assert.deepEqual(out.answer, { return: {} });
+    assert.equal(out.guest.memdev, m.memdev);
+    assert.match(out.guest.notes.join('\n'), /no dynamic capacity: its kernel has no DCD support/);
+    // The guest never takes the extents: QEMU keeps them pending and refuses the same DPA again.
+    const again = mf(['cxl', 'dc', 'add', file, 'n', 'dcd0', '--extent', '0:2M']);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /cannot add DPA again while still pending/);
+  } finally {
+    mf(['stop', file]);
+    assert.deepEqual(processesMentioning(run), []);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

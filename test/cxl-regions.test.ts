@@ -118,3 +118,23 @@ ${TWO_HB(' kind="volatile"', ' kind="volatile"')}
   // a kernel of the user's: memfabric does not know its tools
   assert.deepEqual(analyzeDocument(marked(src('<guest kernel="/k" initrd="/i"/>')).text, SOURCE).diagnostics.filter((d) => d.code === 'cxl-region-guest-tools'), []);
 });
+
+test('<type3 dc-size dc-regions dc-path>: dynamic capacity as QEMU 9.1 takes it, alone or beside static capacity; its rules at the attributes; QEMU 7.2 is told the version', () => {
+  const dc = (attrs: string) => node(`      <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="dcd0" ${attrs} sn="0x7"/></root-port></host-bridge>
+      <window size="4G" targets="cxl.1"/>`);
+  const r = analyze(dc('dc-size="512M" dc-regions="2"'));
+  assert.deepEqual(r.diagnostics.map((d) => `${d.code}: ${d.message}`), []);
+  const argv = r.nodes[0].args.map((a) => a.value?.text ?? '');
+  assert.ok(argv.includes('memory-backend-ram,id=dcd0-dc,size=512M'), argv.join(' '));
+  assert.ok(argv.includes('cxl-type3,bus=rp0,volatile-dc-memdev=dcd0-dc,num-dc-regions=2,id=dcd0,sn=0x7'), argv.join(' '));
+  const mixed = analyze(dc('size="256M" kind="volatile" dc-size="512M" dc-path="/srv/dc.raw"')).nodes[0].args.map((a) => a.value?.text ?? '');
+  assert.ok(mixed.includes('memory-backend-file,id=dcd0-dc,share=on,mem-path=/srv/dc.raw,size=512M'), mixed.join(' '));
+  assert.ok(mixed.includes('cxl-type3,bus=rp0,volatile-memdev=dcd0-mem,volatile-dc-memdev=dcd0-dc,num-dc-regions=1,id=dcd0,sn=0x7'), mixed.join(' '));
+  // QEMU's own split rule, at the dc-size value
+  const { got } = check(dc('dc-size="⟦384M⟧" dc-regions="2"'), 'cxl-dc-region-size');
+  assert.match(got[0].message, /must be a multiple of 2 × 256 MiB = 0x20000000 \(512 MiB\).*QEMU: "backend size is not multiple of region len: 0xc000000"/);
+  // QEMU 7.2: the properties it lacks, with the release that has them
+  const old = analyzeDocument(marked(dc('dc-size="512M" dc-regions="2"')).text, SOURCE).diagnostics.filter((d) => d.code === 'unknown-property').map((d) => d.message);
+  assert.ok(old.some((m) => /'volatile-dc-memdev' \(it arrived in QEMU 9\.1; this is QEMU 7\.2\.\d+\)/.test(m)), old.join('\n'));
+  assert.ok(old.some((m) => /'num-dc-regions' \(it arrived in QEMU 9\.1/.test(m)), old.join('\n'));
+});

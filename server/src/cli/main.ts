@@ -883,8 +883,7 @@ export async function cxlCmd(args: string[], io: Io): Promise<number> {
   let memdev: string | undefined;
   let before: string[] | undefined;
   let guestNote: string | undefined;
-  if (!cg.TRACE_EVENT[cmd.execute] && cmd.execute !== 'cxl-inject-poison') guestNote = 'no trace event of the guest\'s kernel records this command';
-  else if (dev.serial === undefined) guestNote = `'${req.device}' has no serial number (sn=): its memdev in the guest is not known`;
+  if (dev.serial === undefined) guestNote = `'${req.device}' has no serial number (sn=): its memdev in the guest is not known`;
   else {
     try {
       memdev = await cg.guestMemdev(run, dev.serial);

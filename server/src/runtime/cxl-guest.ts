@@ -25,9 +25,13 @@ export interface GuestView {
   records: string[];
   /** The poison list as the guest reads it (cxl list --media-errors). */
   mediaErrors?: { offset: number; length: number; source?: string }[];
+  /** The memdev as the guest lists it (cxl list -m), for dynamic capacity. */
+  memdevInfo?: Record<string, unknown>;
   /** What the guest cannot show, and why. */
   notes: string[];
 }
+
+const DC_COMMANDS: readonly string[] = ['cxl-add-dynamic-capacity', 'cxl-release-dynamic-capacity'];
 
 const TRACE = '/sys/kernel/tracing';
 
@@ -63,6 +67,14 @@ export async function readBack(run: GuestRun, execute: CxlQmpCommand, memdev: st
       const m = (JSON.parse(r.stdout || '[]') as { media_errors?: GuestView['mediaErrors'] }[])[0];
       view.mediaErrors = m?.media_errors ?? [];
     }
+  }
+  if (DC_COMMANDS.includes(execute)) {
+    // Linux has no dynamic-capacity support through 6.12: the guest lists the memdev without it.
+    const r = await run(['cxl', 'list', '-m', memdev]);
+    if (r.exitCode === 0) view.memdevInfo = (JSON.parse(r.stdout || '[]') as Record<string, unknown>[])[0];
+    const sizes = Object.keys(view.memdevInfo ?? {}).filter((k) => /_size$/.test(k));
+    view.notes.push(`the guest lists ${memdev} with ${sizes.length ? sizes.join(', ') : 'no capacity'} and no dynamic capacity: its kernel has no DCD support (none in mainline Linux through 6.12)`);
+    return view;
   }
   if (!event) {
     view.notes.push("no trace event of the guest's kernel records this command");

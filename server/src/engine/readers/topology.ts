@@ -540,16 +540,26 @@ function buildNodeInput(
     const path = tA('path');
     const volatile = tA('kind')?.text === 'volatile';
     const mem = MStr.concat([id, S('-mem', w)]);
-    if (path) push('object', w, 'memory-backend-file,id=', mem, ',share=on', kv('mem-path', path, w), kv('size', tA('size'), w), kv('align', tA('align'), w));
-    else push('object', w, 'memory-backend-ram,id=', mem, kv('size', tA('size'), w));
+    // Static capacity: size (a device may have dynamic capacity only).
+    const size = tA('size');
+    const dcSize = tA('dc-size');
+    const staticCap = !!size || !dcSize;
+    if (staticCap && path) push('object', w, 'memory-backend-file,id=', mem, ',share=on', kv('mem-path', path, w), kv('size', size, w), kv('align', tA('align'), w));
+    else if (staticCap) push('object', w, 'memory-backend-ram,id=', mem, kv('size', size, w));
+    // Dynamic capacity (QEMU 9.1 and later): volatile-dc-memdev split into num-dc-regions regions.
+    const dc = MStr.concat([id, S('-dc', w)]);
+    const dcPath = tA('dc-path');
+    if (dcSize && dcPath) push('object', w, 'memory-backend-file,id=', dc, ',share=on', kv('mem-path', dcPath, w), kv('size', dcSize, w));
+    else if (dcSize) push('object', w, 'memory-backend-ram,id=', dc, kv('size', dcSize, w));
+    const dcProps = dcSize ? [',volatile-dc-memdev=', dc, kv('num-dc-regions', tA('dc-regions') ?? S('1', w), w)] : [];
     const lsa = MStr.concat([id, S('-lsa', w)]);
     const lsaPath = tA('lsa-path');
-    // A volatile device needs no label storage (QEMU asks for it with persistent capacity only).
-    const withLsa = !volatile || !!lsaPath || !!tA('lsa-size');
+    // A volatile or dynamic-capacity-only device needs no label storage (QEMU asks for it with persistent capacity only).
+    const withLsa = (!volatile && staticCap) || !!lsaPath || !!tA('lsa-size');
     const lsaSize = tA('lsa-size') ?? S('256M', w);
     if (withLsa && lsaPath) push('object', w, 'memory-backend-file,id=', lsa, ',share=on', kv('mem-path', lsaPath, w), kv('size', lsaSize, w));
     else if (withLsa) push('object', w, 'memory-backend-ram,id=', lsa, kv('size', lsaSize, w));
-    push('device', w, 'cxl-type3,bus=', bus, volatile ? ',volatile-memdev=' : ',memdev=', mem, ...(withLsa ? [',lsa=', lsa] : []), ',id=', id, kv('sn', tA('sn') ?? S(`0x${(++snCounter).toString(16)}`, w), w));
+    push('device', w, 'cxl-type3,bus=', bus, ...(staticCap ? [volatile ? ',volatile-memdev=' : ',memdev=', mem] : []), ...dcProps, ...(withLsa ? [',lsa=', lsa] : []), ',id=', id, kv('sn', tA('sn') ?? S(`0x${(++snCounter).toString(16)}`, w), w));
   }
 }
 

@@ -113,9 +113,13 @@ export const SCHEMA: Record<string, ElementSpec> = {
     doc: 'A downstream port of a CXL switch (cxl-downstream).',
   },
   type3: {
-    attrs: z.object({ id: id.optional(), size, path: path.optional(), align: size.optional(), 'lsa-size': size.optional(), 'lsa-path': path.optional(), sn: uint.optional(), kind: z.enum(['persistent', 'volatile']).optional() }).strict(),
+    attrs: z.object({
+      id: id.optional(), size: size.optional(), path: path.optional(), align: size.optional(), 'lsa-size': size.optional(), 'lsa-path': path.optional(), sn: uint.optional(),
+      kind: z.enum(['persistent', 'volatile']).optional(),
+      'dc-size': size.optional(), 'dc-regions': uint.optional(), 'dc-path': path.optional(),
+    }).strict(),
     children: [],
-    doc: 'A CXL Type 3 memory device (cxl-type3) with its capacity (a file, a DAX device, or RAM when no path) and label storage area. kind="volatile" makes its capacity volatile (volatile-memdev, QEMU 8.0 and later, no label storage needed); the default is persistent.',
+    doc: 'A CXL Type 3 memory device (cxl-type3) with its capacity `size` (a file, a DAX device, or RAM when no path) and label storage area. kind="volatile" makes its capacity volatile (volatile-memdev, QEMU 8.1 and later, no label storage needed); the default is persistent. dc-size adds dynamic capacity (volatile-dc-memdev, QEMU 9.1 and later) split into dc-regions equal regions (num-dc-regions, default 1), in RAM or on the file dc-path; a device may have dynamic capacity only (no size).',
   },
   window: {
     attrs: z.object({ size, targets: z.string().min(1, 'host bridge ids separated by spaces'), granularity: size.optional(), region: z.enum(['ram', 'pmem']).optional(), dax: z.enum(['devdax', 'system-ram', 'fsdax']).optional() }).strict(),
