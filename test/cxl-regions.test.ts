@@ -138,3 +138,18 @@ test('<type3 dc-size dc-regions dc-path>: dynamic capacity as QEMU 9.1 takes it,
   assert.ok(old.some((m) => /'volatile-dc-memdev' \(it arrived in QEMU 9\.1; this is QEMU 7\.2\.\d+\)/.test(m)), old.join('\n'));
   assert.ok(old.some((m) => /'num-dc-regions' \(it arrived in QEMU 9\.1/.test(m)), old.join('\n'));
 });
+
+test('completion offers what the QEMU judged for has: kind, dc-* and region="ram" under 10.0, not under 7.2', async () => {
+  const { complete } = await import('../server/src/engine/editor/completion');
+  const QEMU72 = BUNDLED.find((p) => p.arch === 'x86_64' && p.version.startsWith('7.2'))!;
+  const t3 = '<cluster name="c"><node name="n" machine="q35" memory="1G"><cxl><host-bridge id="cxl.1"><root-port><type3 id="m" size="256M" ';
+  const attrs = (q: typeof QEMU10) => complete(t3, t3.length, 'topology', undefined, q).map((c) => c.label);
+  for (const a of ['kind', 'dc-size', 'dc-regions', 'dc-path']) {
+    assert.ok(attrs(QEMU10).includes(a), a);
+    assert.ok(!attrs(QEMU72).includes(a), a);
+  }
+  assert.ok(attrs(QEMU72).includes('lsa-path'));
+  const win = '<cluster name="c"><node name="n" machine="q35" memory="1G"><cxl><window size="4G" targets="cxl.1" region="';
+  assert.deepEqual(complete(win, win.length, 'topology', undefined, QEMU10).map((c) => c.label), ['ram', 'pmem']);
+  assert.deepEqual(complete(win, win.length, 'topology', undefined, QEMU72).map((c) => c.label), ['pmem']);
+});

@@ -118,6 +118,20 @@ export function topologySizeChoice(element: string | undefined, attrName: string
   return undefined;
 }
 
+/**
+ * Topology attributes (and attribute values) that need a device property of
+ * the QEMU the document is judged for: completion offers them only when that
+ * QEMU has it (QEMU 7.2's cxl-type3 has neither volatile nor dynamic capacity).
+ */
+const NEEDS_PROP: Record<string, Record<string, [driver: string, prop: string]>> = {
+  type3: { kind: ['cxl-type3', 'volatile-memdev'], 'dc-size': ['cxl-type3', 'volatile-dc-memdev'], 'dc-regions': ['cxl-type3', 'num-dc-regions'], 'dc-path': ['cxl-type3', 'volatile-dc-memdev'] },
+};
+const NEEDS_PROP_VALUE: Record<string, [driver: string, prop: string]> = {
+  'type3 kind volatile': ['cxl-type3', 'volatile-memdev'],
+  'window region ram': ['cxl-type3', 'volatile-memdev'],
+};
+const qemuHas = (qemu: QemuProfile, need: [string, string] | undefined) => !need || !!qemu.devices[need[0]]?.props?.[need[1]];
+
 function topologyCompletions(env: Env, ctx: XmlContext): Completion[] {
   const { text, off, ids } = env;
   const span = { start: ctx.valueStart ?? off, end: off };
@@ -129,12 +143,12 @@ function topologyCompletions(env: Env, ctx: XmlContext): Completion[] {
   if (ctx.kind === 'attr') {
     if (!spec) return [];
     return Object.keys(spec.attrs.shape)
-      .filter((k) => k !== 'xmlns' && !ctx.present?.includes(k))
+      .filter((k) => k !== 'xmlns' && !ctx.present?.includes(k) && qemuHas(env.qemu, NEEDS_PROP[ctx.element!]?.[k]))
       .map((k) => ({ label: k, kind: 'attribute', detail: `<${ctx.element} ${k}>`, documentation: spec.attrs.shape[k].description, snippet: true, span, newText: `${k}="$1"`, retrigger: true }));
   }
   if (ctx.kind === 'value' && spec && ctx.attr) {
     const en = enumValues(spec.attrs.shape[ctx.attr]);
-    if (en) return enumItems(en, span);
+    if (en) return enumItems(en.filter((v) => qemuHas(env.qemu, NEEDS_PROP_VALUE[`${ctx.element} ${ctx.attr} ${v}`])), span);
     if (ctx.element === 'attach' && ctx.attr === 'fabric') return idItems(ids(['fabric']), span);
     if (ctx.element === 'node' && ctx.attr === 'template') return idItems(ids(['template'], 'template'), span);
     if (ctx.element === 'window' && ctx.attr === 'targets') {
