@@ -149,3 +149,22 @@ test("in the guest's words: the hypervisor bit stops a 6.12 guest's region commi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the same ram region on the libvirt backend: the domain runs -cpu qemu64,-hypervisor through <qemu:commandline>, and boot makes the region over libvirt\'s agent channel', { skip, timeout: 600_000 }, async (t) => {
+  const { PrivateLibvirtd } = await import('./support/libvirtd');
+  const lv = await PrivateLibvirtd.start();
+  if (typeof lv === 'string') return t.skip(lv);
+  const { dir, file, mf, sh } = cluster('cxl-interleave-system-ram.cluster.xml');
+  try {
+    const boot = mf(['boot', '--backend', 'libvirt', '--connect', lv.uri, file]);
+    assert.equal(boot.status, 0, boot.stdout + boot.stderr);
+    assert.match(boot.stderr, /cxl2hb: region0 ram 512 MiB at 0x[0-9a-f]+ on decoder0\.0 \(2 ways: mem\d mem\d\) → \/dev\/dax0\.0 system-ram 512 MiB, NUMA node 1/);
+    assert.match(sh('cxl2hb', 'cat /sys/devices/system/node/node1/meminfo').stdout, /Node 1 MemTotal:\s+524288 kB/);
+    assert.equal(mf(['stop', file]).status, 0);
+    assert.deepEqual(lv.virsh('list', '--all', '--name').stdout.trim(), '');
+  } finally {
+    mf(['stop', file]);
+    lv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
