@@ -1,6 +1,10 @@
 /** The tolerant XML reader: positions, entities, namespaces, recovery. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { attr, child, parseXml, textOf } from '../server/src/engine/syntax/xml';
 import { analyzeDocument } from '../server/src/engine/index';
 
@@ -68,5 +72,24 @@ test('the engine survives thousands of mutated and truncated documents', () => {
         assert.notEqual(d.code, 'internal-error', `${d.message} in ${JSON.stringify(t)}`);
       }
     }
+  }
+});
+
+test("'--' inside a comment is an error at the two hyphens, as libxml2 (xmllint, libvirt) refuses it; a comment without them is fine", { skip: spawnSync('xmllint', ['--version']).status !== 0 && 'xmllint missing' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-xml-'));
+  try {
+    for (const [text, bad] of [['<a><!-- memfabric exec F n -- ls --></a>\n', true], ['<a><!-- x ---></a>\n', true], ['<a><!-- a - b - c --></a>\n', false]] as const) {
+      const doc = parseXml(text);
+      const f = join(dir, 'c.xml');
+      writeFileSync(f, text);
+      const lint = spawnSync('xmllint', ['--noout', f], { encoding: 'utf8' });
+      assert.equal(lint.status !== 0, bad, lint.stderr);
+      if (bad) assert.match(lint.stderr, /Double hyphen within comment/);
+      const dd = doc.problems.filter((p) => /'--' inside a comment/.test(p.message));
+      assert.equal(dd.length, bad ? 1 : 0, JSON.stringify(doc.problems));
+      if (bad) assert.equal(text.slice(dd[0].span.start, dd[0].span.end), '--');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -259,7 +259,13 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       if (close < 0) {
         problems.push({ span: { start: i, end: n }, message: 'unterminated comment' });
         i = n;
-      } else i = close + 3;
+      } else {
+        // XML forbids "--" inside a comment (and a comment ending "--->"): libxml2, and so libvirt and
+        // xmllint, refuse the document ("Double hyphen within comment").
+        const dd = text.indexOf('--', i + 4);
+        if (dd >= 0 && dd < close) problems.push({ span: { start: dd, end: dd + 2 }, message: `'--' inside a comment: XML does not allow it (libxml2: "Double hyphen within comment")` });
+        i = close + 3;
+      }
       continue;
     }
     if (c1 === 33 && text.startsWith('<![CDATA[', i)) {
