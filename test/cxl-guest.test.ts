@@ -62,6 +62,13 @@ test('the 6.12 guest sees what memfabric cxl injects: the poison list, and each 
 
     const mm = cxl(['event', 'memory-module']);
     assert.match(mm.guest.records.join('\n'), /cxl_memory_module: memdev=mem0 .*event_type='Health Status Change'/);
+
+    // RAS errors arrive as PCIe internal errors, masked by default: memfabric unmasks them, and the AER driver's records come.
+    const cor = cxl(['error', 'correctable', '--type', 'cache-data-ecc']);
+    assert.match(cor.guest.notes.join('\n'), /unmasked internal errors in 0000:[0-9a-f:.]+'s AER masks/);
+    assert.match(cor.guest.records.join('\n'), /cxl_aer_correctable_error: memdev=mem0 .*status: 'Cache Data ECC Error'/);
+    const unc = cxl(['error', 'uncorrectable', '--type', 'cache-data-parity']);
+    assert.match(unc.guest.records.join('\n'), /cxl_aer_uncorrectable_error: memdev=mem0 .*status: 'Cache Data Parity Error' first_error: 'Cache Data Parity Error'/);
   });
 });
 

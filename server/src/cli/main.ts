@@ -883,12 +883,16 @@ export async function cxlCmd(args: string[], io: Io): Promise<number> {
   let memdev: string | undefined;
   let before: string[] | undefined;
   let guestNote: string | undefined;
+  let unmaskNote: string | undefined;
   if (dev.serial === undefined) guestNote = `'${req.device}' has no serial number (sn=): its memdev in the guest is not known`;
   else {
     try {
-      memdev = await cg.guestMemdev(run, dev.serial);
+      const info = await cg.guestMemdevInfo(run, dev.serial);
+      memdev = info?.memdev;
       if (!memdev) guestNote = `the guest shows no memdev with serial 0x${dev.serial.toString(16)}`;
       else if (cg.TRACE_EVENT[cmd.execute]) before = await cg.traceRecords(run, cg.TRACE_EVENT[cmd.execute]!, memdev);
+      // An injected RAS error is a PCIe internal error, masked in the device's AER registers unless unmasked.
+      if (memdev && info?.host && /^cxl-inject-(un)?correctable-error/.test(cmd.execute)) unmaskNote = await cg.unmaskInternalErrors(run, info.host);
     } catch (e) {
       guestNote = `the guest cannot be asked: ${(e as Error).message}`;
       memdev = undefined;
@@ -897,6 +901,7 @@ export async function cxlCmd(args: string[], io: Io): Promise<number> {
   const answer = await cc.sendCxlCommand(st.qmpSocket, cmd, timeout * 1000);
   let guest: import('../runtime/cxl-guest').GuestView | { notes: string[] } = { notes: guestNote ? [guestNote] : [] };
   if (answer.ok && memdev) guest = await cg.readBack(run, cmd.execute, memdev, before).catch((e: Error) => ({ notes: [`reading the guest back failed: ${e.message}`] }));
+  if (unmaskNote) guest.notes.unshift(unmaskNote);
   const summary = { ok: answer.ok, ...at, path: dev.qomPath, qemu: profile.version, sent: cmd };
   if (json) {
     const ans = answer.ok ? { return: answer.return } : 'error' in answer ? { error: answer.error } : { none: answer.noAnswer };

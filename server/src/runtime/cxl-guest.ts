@@ -43,6 +43,29 @@ export async function guestMemdev(run: GuestRun, serial: bigint): Promise<string
   return (Array.isArray(list) ? list : [list]).find((m) => m.serial !== undefined && BigInt(m.serial) === serial)?.memdev;
 }
 
+/** The guest's memdev with this serial number and its PCI address (cxl list -M "host"). */
+export async function guestMemdevInfo(run: GuestRun, serial: bigint): Promise<{ memdev: string; host?: string } | undefined> {
+  const r = await run(['cxl', 'list', '-M']);
+  if (r.exitCode !== 0 || !r.stdout.trim()) return undefined;
+  const list = JSON.parse(r.stdout) as { memdev: string; serial?: number; host?: string }[];
+  const m = (Array.isArray(list) ? list : [list]).find((x) => x.serial !== undefined && BigInt(x.serial) === serial);
+  return m ? { memdev: m.memdev, ...(m.host ? { host: m.host } : {}) } : undefined;
+}
+
+/**
+ * QEMU raises an injected CXL RAS error as a PCIe internal error (uncorrectable
+ * bit 22, correctable bit 14), which the device's AER mask registers mask by
+ * default and Linux 6.12 leaves masked for a CXL 2.0 device: the guest then
+ * sees nothing. Clear those two mask bits (setpci value:mask writes) so that
+ * the error reaches the AER driver and its cxl_aer_* record. Returns a note.
+ */
+export async function unmaskInternalErrors(run: GuestRun, host: string): Promise<string> {
+  const r = await run(['sh', '-c', `setpci -s ${host} ECAP_AER+0x08.L=0:00400000 && setpci -s ${host} ECAP_AER+0x14.L=0:00004000`]);
+  return r.exitCode === 0
+    ? `unmasked internal errors in ${host}'s AER masks (uncorrectable bit 22, correctable bit 14: masked by default, and QEMU injects CXL RAS errors as internal errors)`
+    : `could not unmask internal errors in ${host}'s AER masks (${(r.stderr || r.stdout).trim()}): the error may stay masked in the guest`;
+}
+
 /** The trace records of `event` for `memdev` so far (undefined: the guest's kernel has no such event). */
 export async function traceRecords(run: GuestRun, event: string, memdev: string): Promise<string[] | undefined> {
   const r = await run(['sh', '-c', `[ -d ${TRACE}/events/cxl/${event} ] || exit 3; grep -F ': ${event}: memdev=${memdev} ' ${TRACE}/trace || true`]);
