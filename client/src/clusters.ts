@@ -241,7 +241,10 @@ export class Clusters implements vscode.TreeDataProvider<Item>, vscode.Disposabl
 
   async refreshStatus(uri: vscode.Uri, fire = true): Promise<void> {
     const e = this.entries.get(uri.toString());
-    if (!e || !vscode.workspace.isTrusted) return;
+    if (!e) return;
+    // An outline asked for before the language server had started is empty: ask again (the nodes' devices come from it).
+    if (!e.symbol) await this.refreshOutline(uri, false);
+    if (!vscode.workspace.isTrusted) return;
     try {
       const st = await this.cli.json<ClusterStatusJson>(['status', '--format', 'json', uri.fsPath]);
       if (!Array.isArray(st?.nodes)) throw new Error('memfabric status printed no node list');
