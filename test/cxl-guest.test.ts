@@ -26,7 +26,7 @@ interface Out { ok: boolean; sent: { execute: string }; guest: { memdev?: string
 
 interface Events { node: string; since: number; last: number; records: { seq: number; time: number; event: string; memdev?: string; fields: Record<string, string>; line: string }[]; note?: string }
 
-function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (since?: number) => Events) => void) {
+function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (since?: number) => Events, eventsText: () => string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'memfabric-ras-'));
   const run = join(dir, 'run');
   const file = join(dir, 'ras.cluster.xml');
@@ -44,6 +44,10 @@ function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (s
       const r = mf(['cxl', 'events', '--format', 'json', file, 'n', ...(since === undefined ? [] : ['--since', String(since)])]);
       assert.equal(r.status, 0, r.stdout + r.stderr);
       return JSON.parse(r.stdout) as Events;
+    }, () => {
+      const r = mf(['cxl', 'events', file, 'n']);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      return r.stdout;
     });
   } finally {
     mf(['stop', file]);
@@ -87,7 +91,7 @@ test("the 6.1 guest's tools say what they cannot show: no media error list, no c
 });
 
 test('memfabric cxl events: the 6.12 guest\'s cxl trace records, parsed, and --since N returns only what came after', { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
-  withNode('', (cxl, events) => {
+  withNode('', (cxl, events, eventsText) => {
     const gm = cxl(['event', 'general-media', '--dpa', '0x2000']);
     assert.equal(gm.ok, true);
     const ev = events();
@@ -102,6 +106,8 @@ test('memfabric cxl events: the 6.12 guest\'s cxl trace records, parsed, and --s
     assert.ok(ev.last >= rec.seq);
     // nothing new after the last record
     assert.deepEqual(events(ev.last).records, []);
+    // the text form: one line per record
+    assert.match(eventsText(), /^n #\d+ \d+\.\d{6} cxl_general_media: memdev=mem0 .*dpa=2000 /m);
     // a second event is all that --since the first poll returns
     cxl(['event', 'dram', '--dpa', '0x8000']);
     const next = events(ev.last);

@@ -6,12 +6,13 @@
  * the Type 3 device shows under its node in the Clusters view, its context
  * menu's Inject Event… asks the event (quick pick), the DPA (input box) and the
  * log (quick pick), QEMU's answer and the guest's record come back in a
- * notification, and the record shows in the CXL Events view; Stop Cluster
- * leaves no QEMU.
+ * notification, and the record shows in the CXL Events view, which polls
+ * `memfabric cxl events` only while it is visible and the cluster runs (the
+ * processes are watched in /proc); Stop Cluster leaves no QEMU.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasQemu10, processesMentioning, QEMU10, runCliWithRunDir } from './support/cli';
 import { ensureVsix, tempDir, waitFor, Workbench, workbenchMissing } from './support/workbench';
@@ -29,6 +30,23 @@ const TOPOLOGY = `<cluster name="ras">
   </node>
 </cluster>
 `;
+
+/** Whether a `memfabric cxl events … FILE` process (the view's poll) runs at some moment within ms (sampled every 50 ms). */
+async function pollSeen(file: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+        const i = argv.indexOf('cxl');
+        if (i >= 0 && argv[i + 1] === 'events' && argv.includes(file)) return true;
+      } catch { /* gone */ }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
 
 describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 10.0, 6.12 guest)', { skip, timeout: 600_000 }, () => {
   let dir = '';
@@ -102,10 +120,23 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
       assert.equal(rows.filter((l) => /^cxl_general_media/.test(l)).length, 1, JSON.stringify(rows));
       const head = (await w.treeLabels('CXL Events')).find((l) => /^ras\/n\b/.test(l))!;
       assert.match(head, /^ras\/n \d+ records?/, head);
+      // Polling: while the view shows and the cluster runs, `memfabric cxl events` runs every few seconds;
+      // with the view collapsed (hidden), none; shown again, again.
+      assert.ok(await pollSeen(cluster, 12_000), 'no memfabric cxl events poll while the view is visible');
+      const header = w.viewPane('CXL Events').locator('.pane-header');
+      await header.click();
+      await waitFor('the CXL Events view collapsed', async () => (await header.getAttribute('aria-expanded')) === 'false', 5_000);
+      await new Promise((r) => setTimeout(r, 1_500)); // a poll under way ends
+      assert.equal(await pollSeen(cluster, 10_000), false, 'memfabric cxl events polled while the view was hidden');
+      await header.click();
+      assert.ok(await pollSeen(cluster, 12_000), 'no poll after the view was shown again');
+
       await w.runCommand('memfabric: Focus on Clusters View');
       await w.inlineAction(await w.treeItem('Clusters', 'ras'), 'Stop Cluster');
       await waitFor('node n stopped', async () => (await w.treeChildren('Clusters', 'ras')).some((l) => /^n\b.*stopped/.test(l)), 90_000, 1_000);
       await waitFor('no QEMU of the cluster left', () => processesMentioning(runDir).length === 0, 30_000);
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.equal(await pollSeen(cluster, 8_000), false, 'memfabric cxl events polled after the cluster stopped');
       // the CXL Events view keeps what it had, and says the node stopped
       await w.runCommand('memfabric: Focus on CXL Events View');
       await waitFor('the CXL Events view to say stopped', async () => (await w.treeLabels('CXL Events')).some((l) => /^ras\/n \d+ records? · stopped/.test(l)), 30_000, 500);
