@@ -21,6 +21,8 @@ import { createMessageConnection, StreamMessageReader, StreamMessageWriter } fro
 import { LayoutRequest, LayoutResult } from '../server/src/lsp/protocol';
 import { buildModel, brokenSet, segmentsOf, addressesIn } from '../client/src/memmap-model';
 import { lspciRows, iomemRows, daxRows, cxlRows, rowsTable } from '../client/src/views-model';
+import * as cxlModel from '../client/src/cxl-model';
+import * as cxlControl from '../server/src/runtime/cxl-control';
 
 const REPO = join(__dirname, '..', '..');
 const VSIX = join(REPO, 'build', 'memfabric.vsix');
@@ -142,6 +144,7 @@ test('every command in package.json is registered by the command table, and ever
     'memfabric.showCxl': 'Show CXL', 'memfabric.showDax': 'Show DAX', 'memfabric.showIomem': 'Show /proc/iomem',
     'memfabric.verifyLayout': 'Verify Layout', 'memfabric.showMemoryMap': 'Show Memory Map', 'memfabric.buildImage': 'Build Guest Image',
     'memfabric.refreshClusters': 'Refresh Clusters',
+    'memfabric.cxlInjectPoison': 'Inject Poison…', 'memfabric.cxlInjectEvent': 'Inject Event…', 'memfabric.cxlInjectError': 'Inject Error…',
   };
   for (const [id, title] of Object.entries(contract)) {
     const c = pkg.contributes.commands.find((x: any) => x.command === id);
@@ -153,14 +156,19 @@ test('every command in package.json is registered by the command table, and ever
   for (const [menu, items] of Object.entries(pkg.contributes.menus) as [string, any[]][]) {
     for (const it of items) assert.ok(declared.includes(it.command), `menu ${menu} names undeclared ${it.command}`);
   }
-  for (const id of ['bootCluster', 'bootNode', 'stopCluster', 'restartCluster', 'openConsole', 'showLspci', 'verifyLayout', 'buildImage']) {
+  for (const id of ['bootCluster', 'bootNode', 'stopCluster', 'restartCluster', 'openConsole', 'showLspci', 'verifyLayout', 'buildImage', 'cxlInjectPoison', 'cxlInjectEvent', 'cxlInjectError']) {
     assert.match(pkg.contributes.commands.find((x: any) => x.command === `memfabric.${id}`).enablement ?? '', /isWorkspaceTrusted/, id);
   }
   // stop only where a cluster runs
   const stopWhen = pkg.contributes.menus.commandPalette.find((m: any) => m.command === 'memfabric.stopCluster').when;
   assert.match(stopWhen, /memfabric\.activeClusterRunning/);
   assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
-  assert.deepEqual(pkg.contributes.views.memfabric.map((v: any) => [v.id, v.name]), [['memfabric.clusters', 'Clusters']]);
+  assert.deepEqual(pkg.contributes.views.memfabric.map((v: any) => [v.id, v.name]), [['memfabric.clusters', 'Clusters'], ['memfabric.cxlEvents', 'CXL Events']]);
+  // the CXL actions sit on the Type 3 devices of running nodes in the Clusters view (SymbolItem's contextValue)
+  for (const id of ['cxlInjectPoison', 'cxlInjectEvent', 'cxlInjectError']) {
+    const m = pkg.contributes.menus['view/item/context'].find((x: any) => x.command === `memfabric.${id}`);
+    assert.equal(m?.when, 'view == memfabric.clusters && viewItem == cxl-type3-ready', id);
+  }
   assert.deepEqual(Object.keys(pkg.contributes.configuration.properties).filter((k) => !/trace|Poll/.test(k)).sort(), ['memfabric.acceleration', 'memfabric.backend', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
   // Every machine-level setting (a binary to run, a libvirt to ask, where to write) is out of an untrusted workspace's reach.
   assert.deepEqual([...pkg.capabilities.untrustedWorkspaces.restrictedConfigurations].sort(), ['memfabric.acceleration', 'memfabric.backend', 'memfabric.guestImageDir', 'memfabric.libvirtUri', 'memfabric.qemuBinary', 'memfabric.runDirectory']);
@@ -333,4 +341,11 @@ test('CXL view model on what a real guest printed (cxl-interleave booted: cxl li
 
 test('cleanup', () => {
   if (unpacked) rmSync(unpacked, { recursive: true, force: true });
+});
+
+test('the CXL actions offer the choices the CLI takes', () => {
+  assert.deepEqual(cxlModel.EVENT_LOGS, [...cxlControl.EVENT_LOGS]);
+  assert.deepEqual(cxlModel.UNCOR_ERROR_TYPES, [...cxlControl.UNCOR_ERROR_TYPES]);
+  assert.deepEqual(cxlModel.COR_ERROR_TYPES, [...cxlControl.COR_ERROR_TYPES]);
+  for (const k of cxlModel.EVENT_KINDS) assert.doesNotThrow(() => cxlControl.parseCxlArgs(['event', k, 'f', 'n', 'd']), k);
 });

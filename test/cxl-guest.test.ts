@@ -24,7 +24,9 @@ const TOPOLOGY = (guest: string) => `<cluster name="ras">
 
 interface Out { ok: boolean; sent: { execute: string }; guest: { memdev?: string; records: string[]; mediaErrors?: { offset: number; length: number; source: string }[]; notes: string[] } }
 
-function withNode(guest: string, body: (cxl: (args: string[]) => Out) => void) {
+interface Events { node: string; since: number; last: number; records: { seq: number; time: number; event: string; memdev?: string; fields: Record<string, string>; line: string }[]; note?: string }
+
+function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (since?: number) => Events, eventsText: () => string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'memfabric-ras-'));
   const run = join(dir, 'run');
   const file = join(dir, 'ras.cluster.xml');
@@ -38,6 +40,14 @@ function withNode(guest: string, body: (cxl: (args: string[]) => Out) => void) {
       const r = mf(['cxl', what, '--format', 'json', file, 'n', 't3', ...rest]);
       assert.equal(r.status, 0, r.stdout + r.stderr);
       return JSON.parse(r.stdout) as Out;
+    }, (since) => {
+      const r = mf(['cxl', 'events', '--format', 'json', file, 'n', ...(since === undefined ? [] : ['--since', String(since)])]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      return JSON.parse(r.stdout) as Events;
+    }, () => {
+      const r = mf(['cxl', 'events', file, 'n']);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      return r.stdout;
     });
   } finally {
     mf(['stop', file]);
@@ -73,13 +83,43 @@ test('the 6.12 guest sees what memfabric cxl injects: the poison list, and each 
 });
 
 test("the 6.1 guest's tools say what they cannot show: no media error list, no cxl trace events", { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
-  withNode('<guest kernel-version="6.1"/>', (cxl) => {
+  withNode('<guest kernel-version="6.1"/>', (cxl, events) => {
     const p = cxl(['poison', '--start', '0x1000', '--length', '64']);
     assert.equal(p.ok, true);
     assert.match(p.guest.notes.join('\n'), /the guest's cxl cannot list media errors .*the 6\.12 guest's ndctl 81 can/);
     assert.match(p.guest.notes.join('\n'), /the guest's kernel has no cxl_poison trace event/);
     const gm = cxl(['event', 'general-media', '--dpa', '0x2000']);
     assert.match(gm.guest.notes.join('\n'), /has no cxl_general_media trace event/);
+    // memfabric cxl events: a note, exit 0, no records
+    const ev = events();
+    assert.deepEqual(ev.records, []);
+    assert.match(ev.note ?? '', /the guest's kernel has no cxl trace events/);
+  });
+});
+
+test('memfabric cxl events: the 6.12 guest\'s cxl trace records, parsed, and --since N returns only what came after', { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
+  withNode('', (cxl, events, eventsText) => {
+    const gm = cxl(['event', 'general-media', '--dpa', '0x2000']);
+    assert.equal(gm.ok, true);
+    const ev = events();
+    assert.equal(ev.node, 'n');
+    const rec = ev.records.find((r) => r.event === 'cxl_general_media');
+    assert.ok(rec, `no cxl_general_media record: ${JSON.stringify(ev)}`);
+    assert.equal(rec.memdev, 'mem0');
+    assert.equal(rec.fields.dpa, '2000');
+    assert.equal(rec.fields.serial, '5');
+    assert.equal(rec.fields.type, 'ECC Error');
+    assert.ok(rec.time > 0 && Number.isFinite(rec.time), String(rec.time));
+    assert.ok(ev.last >= rec.seq);
+    // nothing new after the last record
+    assert.deepEqual(events(ev.last).records, []);
+    // the text form: one line per record
+    assert.match(eventsText(), /^n #\d+ \d+\.\d{6} cxl_general_media: memdev=mem0 .*dpa=2000 /m);
+    // a second event is all that --since the first poll returns
+    cxl(['event', 'dram', '--dpa', '0x8000']);
+    const next = events(ev.last);
+    assert.deepEqual(next.records.map((r) => [r.event, r.fields.dpa]), [['cxl_dram', '8000']]);
+    assert.ok(next.records[0].seq > ev.last);
   });
 });
 

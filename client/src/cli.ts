@@ -55,7 +55,8 @@ export class Cli implements vscode.Disposable {
   /** Start `memfabric ARGS...`; onStderrLine gets each stderr line as it arrives. */
   start(args: string[], opts: { onStderrLine?: (line: string) => void; cwd?: string } = {}): CliRun {
     if (!vscode.workspace.isTrusted) throw new UntrustedError();
-    const quiet = args[0] === 'status'; // polled every few seconds: not logged unless it fails
+    // polled every few seconds (status; cxl events while the CXL Events view shows): not logged unless it fails
+    const quiet = args[0] === 'status' || (args[0] === 'cxl' && args[1] === 'events');
     if (!quiet) this.log(`$ memfabric ${args.join(' ')}`);
     const child = fork(this.script, args, {
       cwd: opts.cwd,
@@ -76,7 +77,7 @@ export class Cli implements vscode.Disposable {
       const lines = partial.split('\n');
       partial = lines.pop() ?? '';
       for (const l of lines) {
-        this.log(`  ${quiet ? `memfabric status: ` : ''}${l}`);
+        this.log(`  ${quiet ? `memfabric ${args[0] === 'cxl' ? 'cxl events' : 'status'}: ` : ''}${l}`);
         opts.onStderrLine?.(l);
       }
     });

@@ -110,13 +110,33 @@ const SYMBOL_ICON: Partial<Record<vscode.SymbolKind, string>> = {
   [vscode.SymbolKind.Struct]: 'database',
 };
 
+/**
+ * A CXL Type 3 device of the outline: the language server lists each device of
+ * a node with its id as name and its QEMU driver as detail. `memfabric cxl`
+ * resolves DEVICE by that same id in the same file, so the outline is the
+ * device list the CXL actions need (no extra process, and it follows edits).
+ */
+export function isType3(s: vscode.DocumentSymbol): boolean {
+  return s.kind === vscode.SymbolKind.Object && s.detail === 'cxl-type3';
+}
+
+/** The Type 3 devices (ids) a node's outline lists. */
+export function type3Devices(node: NodeView): string[] {
+  return (node.symbol?.children ?? []).filter(isType3).map((s) => s.name);
+}
+
 export class SymbolItem extends vscode.TreeItem {
   constructor(readonly entry: ClusterEntry, readonly node: NodeView, readonly symbol: vscode.DocumentSymbol, parentId: string) {
     super(symbol.name, symbol.children.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     this.id = `${parentId}/${symbol.name}@${symbol.range.start.line}:${symbol.range.start.character}`;
     this.description = symbol.detail;
     this.iconPath = new vscode.ThemeIcon(SYMBOL_ICON[symbol.kind] ?? 'symbol-misc');
-    this.contextValue = 'symbol';
+    // A Type 3 device of a running node carries the CXL actions (Inject Poison/Event/Error…; package.json menus).
+    this.contextValue = isType3(symbol) ? `cxl-type3-${node.state}` : 'symbol';
+    if (isType3(symbol)) {
+      this.description = `CXL Type 3${node.state === 'ready' ? ' · inject poison, events, errors from its menu' : ''}`;
+      this.tooltip = `${symbol.name}: cxl-type3 of ${entry.name}/${node.name} (${node.state})`;
+    }
     this.command = reveal(entry.uri, symbol);
   }
 }
@@ -165,6 +185,11 @@ export class Clusters implements vscode.TreeDataProvider<Item>, vscode.Disposabl
     if (!this.loaded) this.loaded = this.refresh();
     await this.loaded;
     return [...this.entries.values()].sort((a, b) => a.uri.fsPath.localeCompare(b.uri.fsPath));
+  }
+
+  /** The entries known now (without loading). */
+  known(): ClusterEntry[] {
+    return [...this.entries.values()];
   }
 
   get(uri: vscode.Uri): ClusterEntry | undefined {
@@ -216,7 +241,10 @@ export class Clusters implements vscode.TreeDataProvider<Item>, vscode.Disposabl
 
   async refreshStatus(uri: vscode.Uri, fire = true): Promise<void> {
     const e = this.entries.get(uri.toString());
-    if (!e || !vscode.workspace.isTrusted) return;
+    if (!e) return;
+    // An outline asked for before the language server had started is empty: ask again (the nodes' devices come from it).
+    if (!e.symbol) await this.refreshOutline(uri, false);
+    if (!vscode.workspace.isTrusted) return;
     try {
       const st = await this.cli.json<ClusterStatusJson>(['status', '--format', 'json', uri.fsPath]);
       if (!Array.isArray(st?.nodes)) throw new Error('memfabric status printed no node list');

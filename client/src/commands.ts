@@ -11,8 +11,9 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { firstLines, UntrustedError } from './cli';
-import { ClusterEntry, ClusterItem, isRunning, NodeItem, nodesOf, NodeState, readyCount, SymbolItem } from './clusters';
+import { ClusterEntry, ClusterItem, isRunning, isType3, NodeItem, nodesOf, NodeState, readyCount, SymbolItem, type3Devices } from './clusters';
 import type { Ctx } from './ctx';
+import { COR_ERROR_TYPES, EVENT_KINDS, EVENT_LOGS, UNCOR_ERROR_TYPES } from './cxl-model';
 import type { GuestViewKind } from './views-model';
 
 export type Cmd = (...args: unknown[]) => unknown;
@@ -51,6 +52,9 @@ export const COMMANDS: Record<string, Factory> = {
   'memfabric.showMemoryMap': (ctx) => (arg) => showMemoryMap(ctx, arg),
   'memfabric.buildImage': (ctx) => () => buildImage(ctx),
   'memfabric.refreshClusters': (ctx) => () => ctx.clusters.refresh(),
+  'memfabric.cxlInjectPoison': (ctx) => (arg) => cxlInject(ctx, 'poison', arg),
+  'memfabric.cxlInjectEvent': (ctx) => (arg) => cxlInject(ctx, 'event', arg),
+  'memfabric.cxlInjectError': (ctx) => (arg) => cxlInject(ctx, 'error', arg),
 };
 // COMMAND TABLE END
 
@@ -345,6 +349,129 @@ async function buildImage(ctx: Ctx): Promise<void> {
     detail = r.stdout.trim().split('\n').pop() ?? '';
   }
   void vscode.window.showInformationMessage(`memfabric: the guest image is ready${detail ? `: ${detail}` : ''}.`);
+}
+
+// ---------------------------------------------------------------------- CXL injection (memfabric cxl …)
+
+/** `memfabric cxl … --format json` (server/src/cli/main.ts cxlCmd). */
+interface CxlJson {
+  ok: boolean;
+  node?: string;
+  device?: string;
+  qemu?: string;
+  error?: string;
+  rule?: string;
+  sent?: { execute: string; arguments: unknown } | null;
+  answer?: { return?: unknown; error?: { class: string; desc: string }; none?: string };
+  guest?: { memdev?: string; records?: string[]; mediaErrors?: { offset: number; length: number; source?: string }[]; notes: string[] };
+}
+
+/**
+ * The Type 3 device an action is for: the Clusters view's item, `{ uri|file, node, device }`,
+ * or the active cluster file's ready node and its Type 3 device (quick picks when several).
+ */
+async function type3Target(ctx: Ctx, arg: unknown): Promise<{ entry: ClusterEntry; node: string; device: string } | undefined> {
+  if (arg instanceof SymbolItem && isType3(arg.symbol)) return { entry: arg.entry, node: arg.node.name, device: arg.symbol.name };
+  const t = await target(ctx, arg, ['ready']);
+  if (!t?.node) return undefined;
+  const given = arg && typeof arg === 'object' && typeof (arg as { device?: unknown }).device === 'string' ? (arg as { device: string }).device : undefined;
+  if (given) return { entry: t.entry, node: t.node, device: given };
+  const view = nodesOf(t.entry).find((n) => n.name === t.node);
+  const devices = view ? type3Devices(view) : [];
+  if (!devices.length) {
+    void vscode.window.showWarningMessage(`memfabric: node ${t.node} of ${t.entry.name} has no CXL Type 3 device (<type3> in its <cxl>).`);
+    return undefined;
+  }
+  const device = devices.length === 1 ? devices[0] : await vscode.window.showQuickPick(devices, { title: `memfabric: which Type 3 device of ${t.node}?` });
+  return device ? { entry: t.entry, node: t.node, device } : undefined;
+}
+
+/** An input box for a number (hex or decimal); undefined when cancelled. */
+async function askNumber(title: string, value: string, prompt: string): Promise<string | undefined> {
+  return vscode.window.showInputBox({
+    title,
+    value,
+    prompt,
+    validateInput: (v) => (/^\s*(0x[0-9a-fA-F]+|\d+)\s*$/.test(v) ? undefined : 'a number: 0x… (hex) or decimal'),
+  }).then((v) => v?.trim());
+}
+
+/** The CLI's arguments after `cxl` for an action, asked with quick picks and input boxes; undefined when cancelled. */
+async function askCxlArgs(action: 'poison' | 'event' | 'error', what: string): Promise<{ head: string[]; opts: string[] } | undefined> {
+  if (action === 'poison') {
+    const start = await askNumber(`Inject Poison into ${what}: start`, '0x1000', 'device physical address (DPA) of the poison, 64-byte aligned');
+    if (start === undefined) return undefined;
+    const length = await askNumber(`Inject Poison into ${what}: length`, '64', 'bytes (a multiple of 64)');
+    if (length === undefined) return undefined;
+    return { head: ['poison'], opts: ['--start', start, '--length', length] };
+  }
+  if (action === 'event') {
+    const kind = await vscode.window.showQuickPick(EVENT_KINDS, { title: `Inject Event into ${what}: which event record?`, placeHolder: 'event record' });
+    if (!kind) return undefined;
+    const opts: string[] = [];
+    if (kind !== 'memory-module') {
+      const dpa = await askNumber(`Inject Event into ${what}: ${kind} DPA`, '0x2000', 'device physical address the event names (64-byte aligned)');
+      if (dpa === undefined) return undefined;
+      opts.push('--dpa', dpa);
+    }
+    const log = await vscode.window.showQuickPick(EVENT_LOGS, { title: `Inject Event into ${what}: which event log?`, placeHolder: 'event log' });
+    if (!log) return undefined;
+    opts.push('--log', log);
+    return { head: ['event', kind], opts };
+  }
+  const kind = await vscode.window.showQuickPick(['uncorrectable', 'correctable'], { title: `Inject Error into ${what}: which protocol error?`, placeHolder: 'error' });
+  if (!kind) return undefined;
+  const type = await vscode.window.showQuickPick(kind === 'uncorrectable' ? UNCOR_ERROR_TYPES : COR_ERROR_TYPES, { title: `Inject Error into ${what}: ${kind} error type`, placeHolder: 'type' });
+  if (!type) return undefined;
+  return { head: ['error', kind], opts: ['--type', type] };
+}
+
+/**
+ * Inject Poison… / Inject Event… / Inject Error… on a Type 3 device: asks the
+ * arguments, runs `memfabric cxl … --format json`, and shows QEMU's answer and
+ * what the guest read back (output channel and a notification); a refusal shows
+ * the CLI's message. The CXL Events view is asked to poll at once.
+ */
+async function cxlInject(ctx: Ctx, action: 'poison' | 'event' | 'error', arg: unknown): Promise<CxlJson | undefined> {
+  requireTrust();
+  const t = await type3Target(ctx, arg);
+  if (!t) return undefined;
+  const what = `${t.entry.name}/${t.node} ${t.device}`;
+  const preset = arg && typeof arg === 'object' && Array.isArray((arg as { args?: unknown }).args) ? (arg as { args: string[] }).args : undefined;
+  // (a caller may give the arguments: { uri, node, device, args: ['general-media', '--dpa', '0x2000'] })
+  const a = preset ? { head: [action], opts: preset } : await askCxlArgs(action, what);
+  if (!a) return undefined;
+  await saveIfDirty(t.entry.uri);
+  const argv = ['cxl', ...a.head, '--format', 'json', t.entry.uri.fsPath, t.node, t.device, ...a.opts];
+  const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `memfabric: ${action} → ${what}` }, () => ctx.cli.run(argv));
+  let j: CxlJson | undefined;
+  try {
+    j = JSON.parse(r.stdout) as CxlJson;
+  } catch {
+    j = undefined;
+  }
+  const cliError = (r.stderr.split('\n').find((l) => l.startsWith('memfabric cxl:')) ?? firstLines(r.stderr || r.stdout, 2)).replace(/^memfabric cxl:\s*/, '');
+  ctx.output.appendLine(`[cxl] ${what}: memfabric ${argv.join(' ')}`);
+  if (!j?.ok) {
+    const msg = j?.error ?? (j?.answer?.error ? `QEMU refused ${j.sent?.execute}: "${j.answer.error.desc}" (${j.answer.error.class})` : cliError || `exit ${r.code}`);
+    ctx.output.appendLine(`[cxl] ${what}: FAILED: ${msg}`);
+    void vscode.window.showErrorMessage(`memfabric: ${what}: ${msg}`, 'Show Output').then((x) => x && ctx.output.show(true));
+    return j;
+  }
+  const g = j.guest ?? { notes: [] };
+  ctx.output.appendLine(`[cxl] ${what}: QEMU ${j.qemu ?? ''} accepted ${j.sent?.execute} ${JSON.stringify(j.sent?.arguments)}: ${JSON.stringify(j.answer?.return ?? {})}`);
+  const who = `${t.node} guest${g.memdev ? ` ${g.memdev}` : ''}`;
+  for (const e of g.mediaErrors ?? []) ctx.output.appendLine(`[cxl] ${who}: media error at DPA 0x${e.offset.toString(16)}, ${e.length} bytes${e.source ? ` (${e.source})` : ''}`);
+  for (const rec of g.records ?? []) ctx.output.appendLine(`[cxl] ${who}: ${rec.replace(/^.*?: (cxl_\w+: )/, '$1')}`);
+  for (const n of g.notes) ctx.output.appendLine(`[cxl] ${who}: ${n}`);
+  const saw = g.records?.length
+    ? `the guest traced ${[...new Set(g.records.map((x) => /: (cxl_\w+):/.exec(x)?.[1] ?? 'a record'))].join(', ')}`
+    : g.mediaErrors?.length
+      ? `the guest lists ${g.mediaErrors.length} media error(s)`
+      : g.notes[0] ?? 'the guest showed nothing';
+  void vscode.window.showInformationMessage(`memfabric: ${what}: QEMU accepted ${j.sent?.execute}; ${saw}.`, 'Show Output').then((x) => x && ctx.output.show(true));
+  void ctx.cxlEvents.pollNow();
+  return j;
 }
 
 /** Status-bar text for the active cluster: "memfabric: fame 2/4 ready". */

@@ -4,6 +4,7 @@ import type { LanguageClient } from 'vscode-languageclient/node';
 import type { Cli } from './cli';
 import type { Clusters } from './clusters';
 import type { Consoles } from './console';
+import type { CxlEvents } from './cxlevents';
 import type { GuestViews } from './guestviews';
 import type { MemoryMaps } from './memmap';
 
@@ -15,6 +16,8 @@ export interface Ctx {
   consoles: Consoles;
   memmaps: MemoryMaps;
   views: GuestViews;
+  /** The CXL Events view's provider. */
+  cxlEvents: CxlEvents;
   client(): LanguageClient | undefined;
   /** Topology files (fsPath) this window booted: stopped on deactivate. */
   booted: Set<string>;

@@ -24,6 +24,7 @@ import { Cli, cliEnv } from './cli';
 import { Clusters } from './clusters';
 import { registerCommands, statusText } from './commands';
 import { Consoles } from './console';
+import { CxlEvents } from './cxlevents';
 import type { Ctx } from './ctx';
 import { GuestViews } from './guestviews';
 import { MemoryMaps } from './memmap';
@@ -57,6 +58,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     consoles: new Consoles(),
     memmaps,
     views: new GuestViews(context.extensionUri, cli, memmaps),
+    cxlEvents: new CxlEvents(cli, clusters, log),
     client: () => client,
     booted: new Set(),
     log,
@@ -64,6 +66,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   ctx = c;
   context.subscriptions.push(cli, clusters, c.consoles, memmaps, c.views, ...registerCommands(c));
   context.subscriptions.push(vscode.window.createTreeView('memfabric.clusters', { treeDataProvider: clusters, showCollapseAll: true }));
+  // polls `memfabric cxl events` while visible and a cluster runs; disposed (polling stopped) on deactivate
+  context.subscriptions.push(c.cxlEvents);
+  c.cxlEvents.attach(vscode.window.createTreeView('memfabric.cxlEvents', { treeDataProvider: c.cxlEvents, showCollapseAll: true }));
 
   const status = vscode.window.createStatusBarItem('memfabric.status', vscode.StatusBarAlignment.Left, 10);
   status.name = 'memfabric';
@@ -132,6 +137,7 @@ export async function deactivate(): Promise<void> {
   ctx = undefined;
   const waits: Promise<unknown>[] = [];
   if (c) {
+    c.cxlEvents.dispose(); // no poll after this
     c.cli.killAll();
     c.consoles.dispose();
     for (const file of c.booted) {

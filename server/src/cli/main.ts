@@ -44,6 +44,7 @@ const USAGE = `usage:
   memfabric view [--format text|json] FILE NODE lspci|iomem|cxl|daxctl
   memfabric console FILE NODE
   memfabric cxl region FILE NODE [--window K] [--format text|json]
+  memfabric cxl events FILE NODE [--since N] [--format text|json]
   memfabric cxl poison|error|event|dc [KIND] FILE NODE DEVICE [options] [--format text|json]
       (poison --start A --length L; error uncorrectable|correctable --type T;
        event general-media|dram|memory-module [--dpa A]; dc add|release --extent START:LEN;
@@ -829,8 +830,37 @@ async function cxlRegionCmd(args: string[], io: Io): Promise<number> {
   }
 }
 
+/** memfabric cxl events FILE NODE [--since N]: the cxl_* trace records of a running node's guest, parsed. */
+async function cxlEventsCmd(args: string[], io: Io): Promise<number> {
+  const { flags, rest } = parseFlags(args, { format: ['text', 'json'], since: null, timeout: null });
+  if (rest.length !== 2) throw new UsageError('usage: memfabric cxl events FILE NODE [--since N] [--format text|json]');
+  const [file, node] = rest;
+  const since = flags.since === undefined ? 0 : Number(flags.since);
+  if (!Number.isInteger(since) || since < 0) throw new UsageError(`--since must be a record's sequence number (0 or more), not '${flags.since}'`);
+  const timeout = flags.timeout === undefined ? 30 : Number(flags.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not '${flags.timeout}'`);
+  const { all } = clusterSpec('cxl', file);
+  if (!all.nodes.some((x) => x.name === node)) throw new UsageError(`no node '${node}' in ${file} (nodes: ${all.nodes.map((x) => x.name).join(', ')})`);
+  const { execInNode } = await import('../runtime/cluster');
+  const { cxlEvents } = await import('../runtime/cxl-guest');
+  try {
+    const ev = await cxlEvents((argv) => execInNode(all, node, argv, timeout * 1000), since);
+    if (ev.note) io.err(`memfabric cxl events: ${node}: note: ${ev.note}\n`);
+    if (flags.format === 'json') io.out(JSON.stringify({ node, since, last: ev.last, records: ev.records, ...(ev.note ? { note: ev.note } : {}) }, null, 2) + '\n');
+    else for (const r of ev.records) io.out(`${node} #${r.seq} ${r.time.toFixed(6)} ${r.line.replace(/^.*?: (cxl_\w+: )/, '$1')}\n`);
+    return 0;
+  } catch (e) {
+    // the node not ready (ClusterError), the agent not answering, the guest's shell failing: said, exit 1
+    if (!(e instanceof Error)) throw e;
+    io.err(`memfabric cxl events: ${node}: ${(e as Error).message}\n`);
+    if (flags.format === 'json') io.out(JSON.stringify({ node, error: (e as Error).message }, null, 2) + '\n');
+    return 1;
+  }
+}
+
 export async function cxlCmd(args: string[], io: Io): Promise<number> {
   if (args[0] === 'region') return cxlRegionCmd(args.slice(1), io);
+  if (args[0] === 'events') return cxlEventsCmd(args.slice(1), io);
   const json = wantsJson(args);
   const cc = await import('../runtime/cxl-control');
   const refuse = (code: number, rule: string, message: string, extra: Record<string, unknown> = {}): number => {

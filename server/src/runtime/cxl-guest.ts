@@ -118,3 +118,102 @@ export async function readBack(run: GuestRun, execute: CxlQmpCommand, memdev: st
   if (!view.records.length) view.notes.push(`no ${event} record for ${memdev} arrived within ${waitMs / 1000} s`);
   return view;
 }
+
+// ---------------------------------------------------------------------------
+// memfabric cxl events: every cxl_* record of the guest's trace buffer, parsed
+
+/** One cxl_* trace record as `memfabric cxl events` prints it. */
+export interface CxlTraceRecord {
+  /** Its index (from 1) among the records of the guest's trace buffer (/sys/kernel/tracing/trace, comment lines not counted). */
+  seq: number;
+  /** The trace clock's timestamp, in seconds since the guest booted. */
+  time: number;
+  /** The trace event: cxl_general_media, cxl_dram, cxl_memory_module, cxl_poison, cxl_aer_… */
+  event: string;
+  memdev?: string;
+  /** The record's key=value pairs (quoted values without their quotes). */
+  fields: Record<string, string>;
+  /** The line as the kernel printed it. */
+  line: string;
+}
+
+/** `  TASK-PID  [CPU] FLAGS  TIME: EVENT: BODY` (the flags column is absent when irq-info is off). */
+const TRACE_LINE = /^\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:(\S{4,5})\s+)?(\d+\.\d+):\s+(\w+):\s?(.*)$/;
+/** Where a next key starts: whitespace, perhaps a ' : ' group separator, then key=. */
+const NEXT_KEY = /\s+(?::\s+)?[A-Za-z_]\w*=/g;
+
+/**
+ * The key=value pairs of a trace record's body as the kernel prints them
+ * (drivers/cxl/core/trace.h): values may be quoted ('ECC Error'), empty
+ * (region=), or hold spaces (comp_id=00 00 …); ' : ' separates groups.
+ */
+export function parseTraceFields(body: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  const n = body.length;
+  while (i < n) {
+    const key = /\s*(?::\s+)?([A-Za-z_]\w*)=/y;
+    key.lastIndex = i;
+    const k = key.exec(body);
+    if (!k) {
+      // not a key here (a stray word): skip to the next key, if any
+      NEXT_KEY.lastIndex = i;
+      const m = NEXT_KEY.exec(body);
+      if (!m) break;
+      i = m.index;
+      continue;
+    }
+    i = key.lastIndex;
+    let value: string;
+    if (body[i] === "'") {
+      // quoted: up to the quote followed by whitespace or the end
+      let j = i + 1;
+      while (j < n && !(body[j] === "'" && (j + 1 === n || /\s/.test(body[j + 1])))) j++;
+      value = body.slice(i + 1, j);
+      i = Math.min(n, j + 1);
+    } else {
+      NEXT_KEY.lastIndex = i;
+      const m = NEXT_KEY.exec(body);
+      const end = m ? m.index : n;
+      value = body.slice(i, end).replace(/\s+:\s*$/, '').trim();
+      i = end;
+    }
+    out[k[1]] = value;
+  }
+  return out;
+}
+
+/** The cxl_* records of a trace buffer's text (`cat /sys/kernel/tracing/trace`), numbered as seq says. */
+export function parseCxlTrace(text: string): CxlTraceRecord[] {
+  const out: CxlTraceRecord[] = [];
+  let seq = 0;
+  for (const raw of text.split('\n')) {
+    if (!raw.trim() || raw.startsWith('#')) continue;
+    seq++;
+    const m = TRACE_LINE.exec(raw);
+    if (!m || !m[6].startsWith('cxl_')) continue;
+    const fields = parseTraceFields(m[7]);
+    out.push({ seq, time: Number(m[5]), event: m[6], ...(fields.memdev !== undefined ? { memdev: fields.memdev } : {}), fields, line: raw.trim() });
+  }
+  return out;
+}
+
+export interface CxlEvents {
+  records: CxlTraceRecord[];
+  /** The highest seq of the buffer (a client polls with --since this). */
+  last: number;
+  /** Why there are no records to be had (a guest whose kernel has no cxl trace events). */
+  note?: string;
+}
+
+/** The guest's cxl_* trace records after seq `since` (0: all). */
+export async function cxlEvents(run: GuestRun, since = 0): Promise<CxlEvents> {
+  const r = await run(['sh', '-c', `[ -d ${TRACE}/events/cxl ] || exit 3; cat ${TRACE}/trace`]);
+  if (r.exitCode === 3) {
+    return { records: [], last: 0, note: "the guest's kernel has no cxl trace events (Linux 6.3 and later have them; the 6.12 guest, under QEMU 10.0, enables them at boot)" };
+  }
+  if (r.exitCode !== 0) throw new Error(`reading ${TRACE}/trace in the guest failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
+  const all = parseCxlTrace(r.stdout);
+  const last = r.stdout.split('\n').filter((l) => l.trim() && !l.startsWith('#')).length;
+  return { records: all.filter((x) => x.seq > since), last };
+}

@@ -1,0 +1,152 @@
+/**
+ * The CXL actions and the CXL Events view in a real VS Code workbench
+ * (code-server + chromium, test/support/workbench.ts), on a real guest: a
+ * one-node cluster with a persistent Type 3 device boots under QEMU 10.0
+ * (MEMFABRIC_QEMU in the extension host's environment) with the 6.12 guest;
+ * the Type 3 device shows under its node in the Clusters view, its context
+ * menu's Inject Event… asks the event (quick pick), the DPA (input box) and the
+ * log (quick pick), QEMU's answer and the guest's record come back in a
+ * notification, and the record shows in the CXL Events view, which polls
+ * `memfabric cxl events` only while it is visible and the cluster runs (the
+ * processes are watched in /proc); Stop Cluster leaves no QEMU.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hasQemu10, processesMentioning, QEMU10, runCliWithRunDir } from './support/cli';
+import { ensureVsix, tempDir, waitFor, Workbench, workbenchMissing } from './support/workbench';
+
+const missing = workbenchMissing();
+const built = missing ? {} : ensureVsix();
+const skip = missing ?? built.reason ?? (!hasQemu10() ? 'QEMU 10.0 missing (scripts/qemu10-setup.sh)' : undefined);
+
+const TOPOLOGY = `<cluster name="ras">
+  <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
+    <cxl>
+      <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="t3" size="256M" path="t3.raw" lsa-path="t3-lsa.raw" sn="0x5"/></root-port></host-bridge>
+      <window size="4G" targets="cxl.1"/>
+    </cxl>
+  </node>
+</cluster>
+`;
+
+/** Whether a `memfabric cxl events … FILE` process (the view's poll) runs at some moment within ms (sampled every 50 ms). */
+async function pollSeen(file: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+        const i = argv.indexOf('cxl');
+        if (i >= 0 && argv[i + 1] === 'events' && argv.includes(file)) return true;
+      } catch { /* gone */ }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 10.0, 6.12 guest)', { skip, timeout: 600_000 }, () => {
+  let dir = '';
+  let ws = '';
+  let runDir = '';
+  let cluster = '';
+  let wb: Workbench | undefined;
+  let failed = false;
+
+  before(async () => {
+    dir = tempDir('mf-e2e-cxl-');
+    ws = join(dir, 'ws');
+    runDir = join(dir, 'run');
+    mkdirSync(ws);
+    cluster = join(ws, 'ras.cluster.xml');
+    writeFileSync(cluster, TOPOLOGY);
+    copyFileSync(built.vsix!, join(dir, 'memfabric.vsix'));
+    wb = await Workbench.start({
+      name: 'e2e-cxl', extensions: [join(dir, 'memfabric.vsix')], folder: ws, trust: true,
+      settings: { 'memfabric.runDirectory': runDir, 'memfabric.acceleration': 'tcg' },
+      env: { MEMFABRIC_QEMU: QEMU10 },
+    });
+  });
+
+  after(async () => {
+    await wb?.close({ keep: failed });
+    if (cluster) runCliWithRunDir(runDir, ['stop', cluster], { timeoutMs: 60_000, env: { MEMFABRIC_QEMU: QEMU10 } });
+    if (dir && !failed) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('Inject Event… on the Type 3 device of a running node: QEMU accepts it, the guest traces it, the CXL Events view shows the record; Stop Cluster leaves no QEMU', { timeout: 540_000 }, async () => {
+    const w = wb!;
+    try {
+      await w.runCommand('memfabric: Focus on Clusters View');
+      await waitFor('node n stopped', async () => (await w.treeChildren('Clusters', 'ras')).some((l) => /^n\b.*stopped/.test(l)));
+      await w.inlineAction(await w.treeItem('Clusters', 'ras'), 'Boot Cluster');
+      await waitFor('node n ready in the Clusters view', async () => {
+        const nodes = await w.treeChildren('Clusters', 'ras');
+        if (nodes.some((l) => /^n\b.*crashed/.test(l))) throw new Error(`boot failed: ${JSON.stringify(nodes)} ${JSON.stringify(await w.notifications())}`);
+        return nodes.some((l) => /^n\b.*ready/.test(l));
+      }, 300_000, 1_000);
+
+      // The node's children: its Type 3 device, marked as such once the node runs.
+      const node = await w.treeItem('Clusters', /^n\b.*ready/, { under: 'ras' });
+      if ((await node.getAttribute('aria-expanded')) !== 'true') await node.locator('.monaco-tl-twistie').click();
+      const t3 = await w.treeItem('Clusters', /^t3 CXL Type 3/, { under: /^n\b/ });
+      await w.screenshot('e2e-cxl-type3');
+
+      await w.contextMenu(t3, 'Inject Event…');
+      await w.pick('general-media');
+      const input = w.page.locator('.quick-input-widget .quick-input-box input');
+      await waitFor('the DPA input box', async () => /DPA/.test(await w.page.locator('.quick-input-widget .quick-input-title').innerText().catch(() => '')));
+      await input.fill('0x2000');
+      await w.page.keyboard.press('Enter');
+      await w.pick('warning');
+      const note = await waitFor('the notification of the injection', async () => {
+        const all = await w.notifications();
+        const bad = all.find((n) => /ras\/n t3: (?!QEMU accepted)/.test(n));
+        if (bad) throw new Error(`the injection failed: ${bad}`);
+        return all.find((n) => /ras\/n t3: QEMU accepted cxl-inject-general-media-event/.test(n));
+      }, 120_000, 500);
+      assert.match(note, /the guest traced cxl_general_media/, note);
+
+      // The CXL Events view: the node, and its record with the injected DPA and log.
+      await w.runCommand('memfabric: Focus on CXL Events View');
+      const rows = await waitFor('the record in the CXL Events view', async () => {
+        const r = await w.treeChildren('CXL Events', /^ras\/n\b/);
+        return r.some((l) => /^cxl_general_media mem0 #\d+ .*dpa=2000 .*type=ECC Error .*log=Warning/.test(l)) && r;
+      }, 60_000, 500);
+      await w.screenshot('e2e-cxl-events');
+      assert.equal(rows.filter((l) => /^cxl_general_media/.test(l)).length, 1, JSON.stringify(rows));
+      const head = (await w.treeLabels('CXL Events')).find((l) => /^ras\/n\b/.test(l))!;
+      assert.match(head, /^ras\/n \d+ records?/, head);
+      // Polling: while the view shows and the cluster runs, `memfabric cxl events` runs every few seconds;
+      // with the view collapsed (hidden), none; shown again, again.
+      assert.ok(await pollSeen(cluster, 12_000), 'no memfabric cxl events poll while the view is visible');
+      const header = w.viewPane('CXL Events').locator('.pane-header');
+      await header.click();
+      await waitFor('the CXL Events view collapsed', async () => (await header.getAttribute('aria-expanded')) === 'false', 5_000);
+      await new Promise((r) => setTimeout(r, 1_500)); // a poll under way ends
+      assert.equal(await pollSeen(cluster, 10_000), false, 'memfabric cxl events polled while the view was hidden');
+      await header.click();
+      assert.ok(await pollSeen(cluster, 12_000), 'no poll after the view was shown again');
+
+      await w.runCommand('memfabric: Focus on Clusters View');
+      await w.inlineAction(await w.treeItem('Clusters', 'ras'), 'Stop Cluster');
+      await waitFor('node n stopped', async () => (await w.treeChildren('Clusters', 'ras')).some((l) => /^n\b.*stopped/.test(l)), 90_000, 1_000);
+      await waitFor('no QEMU of the cluster left', () => processesMentioning(runDir).length === 0, 30_000);
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.equal(await pollSeen(cluster, 8_000), false, 'memfabric cxl events polled after the cluster stopped');
+      // the CXL Events view keeps what it had, and says the node stopped
+      await w.runCommand('memfabric: Focus on CXL Events View');
+      await waitFor('the CXL Events view to say stopped', async () => (await w.treeLabels('CXL Events')).some((l) => /^ras\/n \d+ records? · stopped/.test(l)), 30_000, 500);
+    } catch (e) {
+      failed = true;
+      const shot = await w.screenshot('e2e-cxl-failure').catch(() => '(no screenshot)');
+      (e as Error).message += `\n  screenshot: ${shot}\n  code-server log: ${w.logFile}\n  notifications: ${JSON.stringify(await w.notifications().catch(() => []))}\n` +
+        w.outputChannelLog('memfabric').split('\n').slice(-30).join('\n') + '\n' +
+        w.extensionHostLog().split('\n').filter((l) => /memfabric|error|Error/.test(l)).slice(-30).join('\n');
+      throw e;
+    }
+  });
+});
