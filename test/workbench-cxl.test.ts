@@ -25,7 +25,7 @@ const TOPOLOGY = `<cluster name="ras">
   <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
     <cxl>
       <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="t3" size="256M" path="t3.raw" lsa-path="t3-lsa.raw" sn="0x5"/></root-port></host-bridge>
-      <window size="4G" targets="cxl.1"/>
+      <window size="4G" targets="cxl.1" region="pmem" dax="devdax"/>
     </cxl>
   </node>
 </cluster>
@@ -90,7 +90,8 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
       }, 300_000, 1_000);
 
       // The node's children: its Type 3 device, marked as such once the node runs.
-      const node = await w.treeItem('Clusters', /^n\b.*ready/, { under: 'ras' });
+      // (the node's description names the DAX device boot made of the window's region)
+      const node = await w.treeItem('Clusters', /^n\b.*ready.*dax0\.0 devdax/, { under: 'ras' });
       if ((await node.getAttribute('aria-expanded')) !== 'true') await node.locator('.monaco-tl-twistie').click();
       const t3 = await w.treeItem('Clusters', /^t3 CXL Type 3/, { under: /^n\b/ });
       await w.screenshot('e2e-cxl-type3');

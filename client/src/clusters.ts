@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Cli } from './cli';
 import type { ClusterStatus, NodeState as RuntimeNodeState, NodeStatus } from '../../server/src/runtime/cluster';
+import { describeRegion } from '../../server/src/runtime/cxl-regions';
 
 export type NodeState = RuntimeNodeState | 'unknown';
 
@@ -90,14 +91,18 @@ export class NodeItem extends vscode.TreeItem {
     this.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     // Where the node runs: our QEMU (its pid) or a libvirt domain (its name and connection).
     const where = node.status?.backend === 'libvirt' ? `libvirt ${node.status.domain}` : node.status?.pid ? `pid ${node.status.pid}` : undefined;
-    this.description = [node.state === 'unknown' ? undefined : node.state, where, node.symbol?.detail?.replace(/^node /, '')]
+    // The CXL regions boot made in its guest: their DAX devices at a glance, each in full in the tooltip.
+    const regions = node.state === 'ready' ? node.status?.regions ?? [] : [];
+    const dax = regions.map((r) => (r.dax ? `${r.dax.device} ${r.dax.mode}` : r.blockdev ? `${r.blockdev} fsdax` : r.region)).join(', ');
+    this.description = [node.state === 'unknown' ? undefined : node.state, where, dax || undefined, node.symbol?.detail?.replace(/^node /, '')]
       .filter(Boolean)
       .join(' · ');
     this.contextValue = `node-${node.state}`;
     this.tooltip = new vscode.MarkdownString(
       `**${entry.name}/${node.name}**: ${node.state}` +
         (node.status?.backend === 'libvirt' ? `\n\nlibvirt domain \`${node.status.domain}\` on \`${node.status.uri}\`` : node.status?.pid ? `\n\nQEMU pid ${node.status.pid} (memfabric's own)` : '') +
-        (node.status ? `\n\nconsole log \`${node.status.consoleLog}\`` : ''),
+        (node.status ? `\n\nconsole log \`${node.status.consoleLog}\`` : '') +
+        regions.map((r) => `\n\n${describeRegion(r)}`).join(''),
     );
     if (node.symbol) this.command = reveal(entry.uri, node.symbol);
   }
