@@ -9,25 +9,16 @@
  */
 import * as vscode from 'vscode';
 import type { Cli } from './cli';
+import type { CxlEvents as CxlEventsOfGuest, CxlTraceRecord } from '../../server/src/runtime/cxl-guest';
 import { ClusterEntry, Clusters, isRunning } from './clusters';
 
-/** `memfabric cxl events --format json` (server/src/cli/main.ts cxlEventsCmd). */
-export interface CxlEventsJson {
-  node: string;
-  since?: number;
-  last?: number;
-  records?: CxlRecordJson[];
-  note?: string;
-  error?: string;
-}
-export interface CxlRecordJson {
-  seq: number;
-  time: number;
-  event: string;
-  memdev?: string;
-  fields: Record<string, string>;
-  line: string;
-}
+/**
+ * `memfabric cxl events --format json` (server/src/cli/main.ts cxlEventsCmd):
+ * the runtime's CxlEvents with the node and the --since asked, or an error.
+ * One definition of a record for both sides (server/src/runtime/cxl-guest.ts).
+ */
+export type CxlRecordJson = CxlTraceRecord;
+export type CxlEventsJson = { node: string; since?: number; error?: string } & Partial<CxlEventsOfGuest>;
 
 /** At most this many records are kept per node (the newest). */
 const KEEP = 500;
