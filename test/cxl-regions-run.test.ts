@@ -168,3 +168,34 @@ test('the same ram region on the libvirt backend: the domain runs -cpu qemu64,-h
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the other modes: a pmem region as fsdax (/dev/pmem0) and a ram region as devdax (reconfigured from system-ram), on two windows of one node', { skip, timeout: 600_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-regions-'));
+  const run = join(dir, 'run');
+  const file = join(dir, 'modes.cluster.xml');
+  writeFileSync(file, `<cluster name="modes">
+  <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
+    <cxl>
+      <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="p" size="256M" path="p.raw" lsa-path="p-lsa.raw" sn="0x1"/></root-port></host-bridge>
+      <host-bridge id="cxl.2" bus-nr="100"><root-port id="rp1" port="0" chassis="0" slot="3"><type3 id="v" size="256M" kind="volatile" sn="0x2"/></root-port></host-bridge>
+      <window size="4G" targets="cxl.1" region="pmem" dax="fsdax"/>
+      <window size="4G" targets="cxl.2" region="ram" dax="devdax"/>
+    </cxl>
+  </node>
+</cluster>
+`);
+  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_QEMU: QEMU10 } });
+  try {
+    const boot = mf(['boot', '--format', 'json', file]);
+    assert.equal(boot.status, 0, boot.stdout + boot.stderr);
+    const regions = (JSON.parse(boot.stdout) as { nodes: { regions: { window: number; type: string; blockdev?: string; dax?: { device: string; mode: string } }[] }[] }).nodes[0].regions;
+    assert.deepEqual(regions.map((r) => [r.window, r.type, r.blockdev ?? r.dax?.device, r.dax?.mode ?? 'fsdax']), [[0, 'pmem', 'pmem0', 'fsdax'], [1, 'ram', 'dax1.0', 'devdax']]);
+    const dev = mf(['exec', file, 'n', '--', 'sh', '-c', 'test -b /dev/pmem0 && test -c /dev/dax1.0 && daxctl list -d dax1.0']);
+    assert.equal(dev.status, 0, dev.stderr);
+    assert.match(dev.stdout, /"mode":"devdax"/);
+  } finally {
+    mf(['stop', file]);
+    assert.deepEqual(processesMentioning(run), []);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
