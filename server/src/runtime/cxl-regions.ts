@@ -104,8 +104,9 @@ export async function makeRegions(run: GuestRun, plans: RegionPlan[]): Promise<M
     if (dev) {
       const cur = asList(json('daxctl list', await step(run, ['daxctl', 'list', '-d', dev])))[0] ?? {};
       const want = plan.dax === 'system-ram' ? 'system-ram' : plan.dax === 'devdax' ? 'devdax' : undefined;
-      if (want && cur.mode !== want) await step(run, ['daxctl', 'reconfigure-device', `--mode=${want}`, ...(want === 'devdax' ? ['-f'] : []), dev]);
-      const fin = asList(json('daxctl list', await step(run, ['daxctl', 'list', '-d', dev])))[0] ?? {};
+      const reconfigure = !!want && cur.mode !== want;
+      if (reconfigure) await step(run, ['daxctl', 'reconfigure-device', `--mode=${want}`, ...(want === 'devdax' ? ['-f'] : []), dev]);
+      const fin = reconfigure ? asList(json('daxctl list', await step(run, ['daxctl', 'list', '-d', dev])))[0] ?? {} : cur;
       out.dax = {
         device: dev, mode: String(fin.mode ?? 'unknown'), size: BigInt((fin.size as number) ?? 0).toString(),
         ...(typeof fin.target_node === 'number' ? { numaNode: fin.target_node } : {}),
@@ -116,7 +117,7 @@ export async function makeRegions(run: GuestRun, plans: RegionPlan[]): Promise<M
   return made;
 }
 
-/** One line per region: "region0 ram 512 MiB on decoder0.0 (2 ways: mem0 mem1) → dax0.0 system-ram, NUMA node 1". */
+/** One line per region: "region0 ram 512 MiB at 0x190000000 on decoder0.0 (2 ways: mem0 mem1) → /dev/dax0.0 system-ram 512 MiB, NUMA node 1". */
 export function describeRegion(r: MadeRegion): string {
   const mib = (s: string) => `${Number(BigInt(s) >> 20n)} MiB`;
   const tail = r.dax ? ` → /dev/${r.dax.device} ${r.dax.mode} ${mib(r.dax.size)}${r.dax.numaNode !== undefined && r.dax.mode === 'system-ram' ? `, NUMA node ${r.dax.numaNode}` : ''}` : r.blockdev ? ` → /dev/${r.blockdev} fsdax` : '';
