@@ -6,10 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { QEMU10, hasQemu10, processesMentioning, runCliWithRunDir } from './support/cli';
+import { hasQemu10 } from './support/cli';
+import { qemu10Cluster } from './support/qemu10-cluster';
 
 const TOPOLOGY = (guest: string) => `<cluster name="ras">
   ${guest}
@@ -27,11 +25,7 @@ interface Out { ok: boolean; sent: { execute: string }; guest: { memdev?: string
 interface Events { node: string; since: number; last: number; records: { seq: number; time: number; event: string; memdev?: string; fields: Record<string, string>; line: string }[]; note?: string }
 
 function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (since?: number) => Events, eventsText: () => string) => void) {
-  const dir = mkdtempSync(join(tmpdir(), 'memfabric-ras-'));
-  const run = join(dir, 'run');
-  const file = join(dir, 'ras.cluster.xml');
-  writeFileSync(file, TOPOLOGY(guest));
-  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_QEMU: QEMU10 } });
+  const { file, mf, end } = qemu10Cluster('memfabric-ras-', 'ras.cluster.xml', TOPOLOGY(guest));
   try {
     const boot = mf(['boot', file]);
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
@@ -50,9 +44,7 @@ function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (s
       return r.stdout;
     });
   } finally {
-    mf(['stop', file]);
-    assert.deepEqual(processesMentioning(run), []);
-    rmSync(dir, { recursive: true, force: true });
+    end();
   }
 }
 
@@ -124,10 +116,7 @@ test('memfabric cxl events: the 6.12 guest\'s cxl trace records, parsed, and --s
 });
 
 test('dynamic capacity: QEMU 10.0 takes extents for a <type3 dc-size> device; the 6.12 guest lists the memdev without it (no DCD in its kernel)', { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'memfabric-dcd-'));
-  const run = join(dir, 'run');
-  const file = join(dir, 'dcd.cluster.xml');
-  writeFileSync(file, `<cluster name="dcd">
+  const { file, mf, end } = qemu10Cluster('memfabric-dcd-', 'dcd.cluster.xml', `<cluster name="dcd">
   <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
     <cxl>
       <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="dcd0" dc-size="512M" dc-regions="2" sn="0x7"/></root-port></host-bridge>
@@ -136,7 +125,6 @@ test('dynamic capacity: QEMU 10.0 takes extents for a <type3 dc-size> device; th
   </node>
 </cluster>
 `);
-  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_QEMU: QEMU10 } });
   try {
     assert.equal(mf(['boot', file]).status, 0);
     const memdevs = JSON.parse(mf(['exec', file, 'n', '--', 'cxl', 'list', '-M']).stdout) as Record<string, unknown>[];
@@ -154,8 +142,6 @@ test('dynamic capacity: QEMU 10.0 takes extents for a <type3 dc-size> device; th
     assert.equal(again.status, 1);
     assert.match(again.stderr, /cannot add DPA again while still pending/);
   } finally {
-    mf(['stop', file]);
-    assert.deepEqual(processesMentioning(run), []);
-    rmSync(dir, { recursive: true, force: true });
+    end();
   }
 });

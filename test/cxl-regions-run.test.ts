@@ -15,26 +15,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QEMU10, REPO, hasQemu10, processesMentioning, runCliWithRunDir } from './support/cli';
+import { qemu10Cluster } from './support/qemu10-cluster';
 
 const MiB = 2 ** 20;
 const skip = !hasQemu10() && 'QEMU 10.0 missing';
 
-function cluster(example: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'memfabric-regions-'));
-  const run = join(dir, 'run');
-  const file = join(dir, example);
-  copyFileSync(join(REPO, 'examples', example), file);
-  const mf = (args: string[], timeoutMs = 300_000) => runCliWithRunDir(run, args, { timeoutMs, env: { MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_QEMU: QEMU10 } });
-  const sh = (node: string, script: string) => mf(['exec', file, node, '--', 'sh', '-c', script]);
-  return { dir, run, file, mf, sh };
-}
+/** An example in a fresh directory, run under QEMU 10.0 (support/qemu10-cluster.ts). */
+const cluster = (example: string) => qemu10Cluster('memfabric-regions-', example, readFileSync(join(REPO, 'examples', example), 'utf8'));
 
 test('Tigon in one step: boot makes the pmem region and /dev/dax0.0; daxio writes and reads it; the host file holds it; the next boot finds it again', { skip, timeout: 600_000 }, () => {
-  const { dir, run, file, mf, sh } = cluster('tigon-region-devdax.cluster.xml');
+  const { dir, file, mf, sh, end } = cluster('tigon-region-devdax.cluster.xml');
   try {
     const boot = mf(['boot', file]);
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
@@ -65,14 +59,12 @@ test('Tigon in one step: boot makes the pmem region and /dev/dax0.0; daxio write
     const back = sh('tigon', 'daxio -i /dev/dax0.0 -o /tmp/out -l 15 && cat /tmp/out');
     assert.match(back.stdout, /MEMFABRIC-TIGON$/, back.stderr);
   } finally {
-    mf(['stop', file]);
-    assert.deepEqual(processesMentioning(run), []);
-    rmSync(dir, { recursive: true, force: true });
+    end();
   }
 });
 
 test('an interleaved ram region over two host bridges becomes NUMA node 1 of 512 MiB, at the window layout predicts', { skip, timeout: 600_000 }, () => {
-  const { dir, run, file, mf, sh } = cluster('cxl-interleave-system-ram.cluster.xml');
+  const { file, mf, sh, end } = cluster('cxl-interleave-system-ram.cluster.xml');
   try {
     const boot = mf(['boot', '--format', 'json', file]);
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
@@ -106,9 +98,7 @@ test('an interleaved ram region over two host bridges becomes NUMA node 1 of 512
     assert.equal(none.status, 2);
     assert.match(none.stderr, /cxl2hb asks for no region on window 3/);
   } finally {
-    mf(['stop', file]);
-    assert.deepEqual(processesMentioning(run), []);
-    rmSync(dir, { recursive: true, force: true });
+    end();
   }
 });
 
@@ -170,10 +160,7 @@ test('the same ram region on the libvirt backend: the domain runs -cpu qemu64,-h
 });
 
 test('the other modes: a pmem region as fsdax (/dev/pmem0) and a ram region as devdax (reconfigured from system-ram), on two windows of one node', { skip, timeout: 600_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'memfabric-regions-'));
-  const run = join(dir, 'run');
-  const file = join(dir, 'modes.cluster.xml');
-  writeFileSync(file, `<cluster name="modes">
+  const { file, mf, end } = qemu10Cluster('memfabric-regions-', 'modes.cluster.xml', `<cluster name="modes">
   <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
     <cxl>
       <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="p" size="256M" path="p.raw" lsa-path="p-lsa.raw" sn="0x1"/></root-port></host-bridge>
@@ -184,7 +171,6 @@ test('the other modes: a pmem region as fsdax (/dev/pmem0) and a ram region as d
   </node>
 </cluster>
 `);
-  const mf = (args: string[]) => runCliWithRunDir(run, args, { timeoutMs: 300_000, env: { MEMFABRIC_ACCEL: 'tcg', MEMFABRIC_QEMU: QEMU10 } });
   try {
     const boot = mf(['boot', '--format', 'json', file]);
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
@@ -194,8 +180,6 @@ test('the other modes: a pmem region as fsdax (/dev/pmem0) and a ram region as d
     assert.equal(dev.status, 0, dev.stderr);
     assert.match(dev.stdout, /"mode":"devdax"/);
   } finally {
-    mf(['stop', file]);
-    assert.deepEqual(processesMentioning(run), []);
-    rmSync(dir, { recursive: true, force: true });
+    end();
   }
 });
