@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCxlTrace, parseTraceFields } from '../server/src/runtime/cxl-guest';
+import { parseCxlTrace, parseTraceFields, traceCounts } from '../server/src/runtime/cxl-guest';
 
 const GM = " irq/29-0000:0d:-162     [000] .....     5.925047: cxl_general_media: memdev=mem0 host=0000:0d:00.0 serial=5 log=Informational : time=1796412380648478107 uuid=fbcd0a77-c260-417f-85a9-088b1621eba6 len=128 flags='' handle=1 related_handle=0 maint_op_class=0 : dpa=2000 dpa_flags='' descriptor='' type='ECC Error' transaction_type='Unknown' channel=0 rank=0 device=0 comp_id=00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 validity_flags='' hpa=ffffffffffffffff region= region_uuid=00000000-0000-0000-0000-000000000000";
 const POISON = ' ld-linux-x86-64-177     [000] .....    10.023901: cxl_poison: memdev=mem0 host=0000:0d:00.0 serial=5 trace_type=List region= region_uuid=00000000-0000-0000-0000-000000000000 hpa=0xffffffffffffffff dpa=0x1000 dpa_length=0x40 source=Internal flags= overflow_time=0';
@@ -55,4 +55,14 @@ test('quoted values with spaces and flag lists; a trace without records', () => 
     { memdev: 'mem1', flags: 'PERFORMANCE_DEGRADED|HW_REPLACE', type: 'Media Event', x: '1' });
   assert.deepEqual(parseCxlTrace(HEADER), []);
   assert.deepEqual(parseCxlTrace(''), []);
+});
+
+test('a ring that wrapped: seq goes on from entries-written, so --since neither repeats nor skips', () => {
+  // 5 records written, 2 still held (the first 3 were overwritten): they are #4 and #5
+  const wrapped = HEADER.replace('3/3', '2/5') + GM + '\n' + POISON + '\n';
+  assert.deepEqual(traceCounts(wrapped), { dropped: 3, written: 5 });
+  assert.deepEqual(parseCxlTrace(wrapped).map((r) => [r.seq, r.event]), [[4, 'cxl_general_media'], [5, 'cxl_poison']]);
+  // without the header (irq-info or the header turned off), the lines are all there is
+  assert.deepEqual(traceCounts(GM + '\n' + POISON + '\n'), { dropped: 0, written: 2 });
+  assert.deepEqual(parseCxlTrace(GM + '\n').map((r) => r.seq), [1]);
 });

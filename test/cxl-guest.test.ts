@@ -24,8 +24,8 @@ interface Out { ok: boolean; sent: { execute: string }; guest: { memdev?: string
 
 interface Events { node: string; since: number; last: number; records: { seq: number; time: number; event: string; memdev?: string; fields: Record<string, string>; line: string }[]; note?: string }
 
-function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (since?: number) => Events, eventsText: () => string) => void) {
-  const { file, mf, end } = qemu10Cluster('memfabric-ras-', 'ras.cluster.xml', TOPOLOGY(guest));
+function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (since?: number) => Events, eventsText: () => string, sh: (cmd: string) => { status: number | null; stdout: string; stderr: string }) => void) {
+  const { file, mf, sh, end } = qemu10Cluster('memfabric-ras-', 'ras.cluster.xml', TOPOLOGY(guest));
   try {
     const boot = mf(['boot', file]);
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
@@ -42,7 +42,7 @@ function withNode(guest: string, body: (cxl: (args: string[]) => Out, events: (s
       const r = mf(['cxl', 'events', file, 'n']);
       assert.equal(r.status, 0, r.stdout + r.stderr);
       return r.stdout;
-    });
+    }, (cmd) => sh('n', cmd));
   } finally {
     end();
   }
@@ -89,8 +89,10 @@ test("the 6.1 guest's tools say what they cannot show: no media error list, no c
   });
 });
 
-test('memfabric cxl events: the 6.12 guest\'s cxl trace records, parsed, and --since N returns only what came after', { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
-  withNode('', (cxl, events, eventsText) => {
+test('memfabric cxl events: the 6.12 guest\'s cxl trace records, parsed, and --since N returns only what came after, across a ring that wrapped', { skip: !hasQemu10() && 'QEMU 10.0 missing', timeout: 300_000 }, () => {
+  withNode('', (cxl, events, eventsText, sh) => {
+    // a small ring (one page per CPU), so that it wraps below
+    assert.equal(sh('echo 4 > /sys/kernel/tracing/buffer_size_kb').status, 0);
     const gm = cxl(['event', 'general-media', '--dpa', '0x2000']);
     assert.equal(gm.ok, true);
     const ev = events();
@@ -107,11 +109,17 @@ test('memfabric cxl events: the 6.12 guest\'s cxl trace records, parsed, and --s
     assert.deepEqual(events(ev.last).records, []);
     // the text form: one line per record
     assert.match(eventsText(), /^n #\d+ \d+\.\d{6} cxl_general_media: memdev=mem0 .*dpa=2000 /m);
-    // a second event is all that --since the first poll returns
+    // The ring wraps (400 marker lines into one page), the first record is gone:
+    // a second event is still all that --since the first poll returns.
+    const marks = sh('for i in $(seq 400); do echo memfabric-filler > /sys/kernel/tracing/trace_marker; done; head -3 /sys/kernel/tracing/trace | tail -1');
+    const [inBuffer, written] = /entries-in-buffer\/entries-written: (\d+)\/(\d+)/.exec(marks.stdout)!.slice(1).map(Number);
+    assert.ok(written - inBuffer > 0, `the ring wrapped: ${marks.stdout}`);
+    assert.deepEqual(events().records.filter((r) => r.event === 'cxl_general_media'), [], 'the first record was overwritten');
     cxl(['event', 'dram', '--dpa', '0x8000']);
     const next = events(ev.last);
     assert.deepEqual(next.records.map((r) => [r.event, r.fields.dpa]), [['cxl_dram', '8000']]);
-    assert.ok(next.records[0].seq > ev.last);
+    assert.ok(next.records[0].seq > ev.last + 400, `${next.records[0].seq} counts the 400 marker lines after #${ev.last}`);
+    assert.equal(next.records[0].seq, next.last);
   });
 });
 

@@ -124,7 +124,12 @@ export async function readBack(run: GuestRun, execute: CxlQmpCommand, memdev: st
 
 /** One cxl_* trace record as `memfabric cxl events` prints it. */
 export interface CxlTraceRecord {
-  /** Its index (from 1) among the records of the guest's trace buffer (/sys/kernel/tracing/trace, comment lines not counted). */
+  /**
+   * Its number (from 1) among every record the guest's trace buffer has ever
+   * taken: the header's entries-written, less the entries still in the buffer,
+   * plus its index among those. A ring that wrapped keeps the numbers of what
+   * it still holds, so `--since` neither repeats nor skips a record.
+   */
   seq: number;
   /** The trace clock's timestamp, in seconds since the guest booted. */
   time: number;
@@ -183,10 +188,22 @@ export function parseTraceFields(body: string): Record<string, string> {
   return out;
 }
 
+/** `# entries-in-buffer/entries-written: 3/7   #P:1` (kernel/trace/trace.c, print_event_info). */
+const ENTRIES = /^# entries-in-buffer\/entries-written: (\d+)\/(\d+)/m;
+
+/** How many records the buffer lost to its ring wrapping, and the number of the last one written. */
+export function traceCounts(text: string): { dropped: number; written: number } {
+  const lines = text.split('\n').filter((l) => l.trim() && !l.startsWith('#')).length;
+  const m = ENTRIES.exec(text);
+  if (!m) return { dropped: 0, written: lines };
+  const [inBuffer, written] = [Number(m[1]), Number(m[2])];
+  return { dropped: Math.max(0, written - inBuffer), written: Math.max(written, lines) };
+}
+
 /** The cxl_* records of a trace buffer's text (`cat /sys/kernel/tracing/trace`), numbered as seq says. */
 export function parseCxlTrace(text: string): CxlTraceRecord[] {
   const out: CxlTraceRecord[] = [];
-  let seq = 0;
+  let seq = traceCounts(text).dropped;
   for (const raw of text.split('\n')) {
     if (!raw.trim() || raw.startsWith('#')) continue;
     seq++;
@@ -200,7 +217,7 @@ export function parseCxlTrace(text: string): CxlTraceRecord[] {
 
 export interface CxlEvents {
   records: CxlTraceRecord[];
-  /** The highest seq of the buffer (a client polls with --since this). */
+  /** The number of the last record written (a client polls with --since this). */
   last: number;
   /** Why there are no records to be had (a guest whose kernel has no cxl trace events). */
   note?: string;
@@ -214,6 +231,5 @@ export async function cxlEvents(run: GuestRun, since = 0): Promise<CxlEvents> {
   }
   if (r.exitCode !== 0) throw new Error(`reading ${TRACE}/trace in the guest failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
   const all = parseCxlTrace(r.stdout);
-  const last = r.stdout.split('\n').filter((l) => l.trim() && !l.startsWith('#')).length;
-  return { records: all.filter((x) => x.seq > since), last };
+  return { records: all.filter((x) => x.seq > since), last: traceCounts(r.stdout).written };
 }
