@@ -5,8 +5,9 @@
  * (MEMFABRIC_QEMU in the extension host's environment) with the 6.12 guest;
  * the Type 3 device shows under its node in the Clusters view, its context
  * menu's Inject Event… asks the event (quick pick), the DPA (input box) and the
- * log (quick pick), QEMU's answer and the guest's record come back in a
- * notification, and the record shows in the CXL Events view, which polls
+ * log (quick pick), Inject Poison… the start and length (input boxes), Inject
+ * Error… the error and its type (quick picks); QEMU's answer and the guest's
+ * record come back in a notification, and the records show in the CXL Events view, which polls
  * `memfabric cxl events` only while it is visible and the cluster runs (the
  * processes are watched in /proc); Stop Cluster leaves no QEMU.
  */
@@ -77,7 +78,7 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
     if (dir && !failed) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('Inject Event… on the Type 3 device of a running node: QEMU accepts it, the guest traces it, the CXL Events view shows the record; Stop Cluster leaves no QEMU', { timeout: 540_000 }, async () => {
+  test('Inject Event…, Poison… and Error… on the Type 3 device of a running node: QEMU accepts each, the guest traces it, the CXL Events view shows the records; Stop Cluster leaves no QEMU', { timeout: 540_000 }, async () => {
     const w = wb!;
     try {
       await w.runCommand('memfabric: Focus on Clusters View');
@@ -96,20 +97,41 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
       const t3 = await w.treeItem('Clusters', /^t3 CXL Type 3/, { under: /^n\b/ });
       await w.screenshot('e2e-cxl-type3');
 
-      await w.contextMenu(t3, 'Inject Event…');
-      await w.pick('general-media');
-      const input = w.page.locator('.quick-input-widget .quick-input-box input');
-      await waitFor('the DPA input box', async () => /DPA/.test(await w.page.locator('.quick-input-widget .quick-input-title').innerText().catch(() => '')));
-      await input.fill('0x2000');
-      await w.page.keyboard.press('Enter');
-      await w.pick('warning');
-      const note = await waitFor('the notification of the injection', async () => {
+      /** The input box whose title matches, filled with value and accepted. */
+      const answer = async (title: RegExp, value: string) => {
+        await waitFor(`the input box ${title}`, async () => title.test(await w.page.locator('.quick-input-widget .quick-input-title').innerText().catch(() => '')));
+        await w.page.locator('.quick-input-widget .quick-input-box input').fill(value);
+        await w.page.keyboard.press('Enter');
+      };
+      /** The notification that QEMU accepted `command` for ras/n t3 (a failure's notification throws). */
+      const accepted = (command: string) => waitFor(`the notification of ${command}`, async () => {
         const all = await w.notifications();
         const bad = all.find((n) => /ras\/n t3: (?!QEMU accepted)/.test(n));
         if (bad) throw new Error(`the injection failed: ${bad}`);
-        return all.find((n) => /ras\/n t3: QEMU accepted cxl-inject-general-media-event/.test(n));
+        return all.find((n) => n.includes(`ras/n t3: QEMU accepted ${command};`));
       }, 120_000, 500);
+
+      await w.contextMenu(t3, 'Inject Event…');
+      await w.pick('general-media');
+      await answer(/DPA/, '0x2000');
+      await w.pick('warning');
+      const note = await accepted('cxl-inject-general-media-event');
       assert.match(note, /the guest traced cxl_general_media/, note);
+
+      // Inject Poison…: start and length; the guest's poison list has it.
+      await w.contextMenu(t3, 'Inject Poison…');
+      await answer(/Inject Poison into ras\/n t3: start/, '0x4000');
+      await answer(/Inject Poison into ras\/n t3: length/, '128');
+      const poison = await accepted('cxl-inject-poison');
+      assert.match(poison, /the guest traced cxl_poison/, poison);
+      assert.match(w.outputChannelLog('memfabric'), /\[cxl\] n guest mem0: media error at DPA 0x4000, 128 bytes/);
+
+      // Inject Error…: a correctable error, which the guest's AER driver traces.
+      await w.contextMenu(t3, 'Inject Error…');
+      await w.pick('correctable');
+      await w.pick('cache-data-ecc');
+      const error = await accepted('cxl-inject-correctable-error');
+      assert.match(error, /the guest traced cxl_aer_correctable_error/, error);
 
       // The CXL Events view: the node, and its record with the injected DPA and log.
       await w.runCommand('memfabric: Focus on CXL Events View');
@@ -119,6 +141,10 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
       }, 60_000, 500);
       await w.screenshot('e2e-cxl-events');
       assert.equal(rows.filter((l) => /^cxl_general_media/.test(l)).length, 1, JSON.stringify(rows));
+      await waitFor('the poison and the error in the CXL Events view', async () => {
+        const r = await w.treeChildren('CXL Events', /^ras\/n\b/);
+        return r.some((l) => /^cxl_poison mem0 #\d+ .*dpa=0x4000/.test(l)) && r.some((l) => /^cxl_aer_correctable_error mem0 #\d+/.test(l));
+      }, 60_000, 500);
       const head = (await w.treeLabels('CXL Events')).find((l) => /^ras\/n\b/.test(l))!;
       assert.match(head, /^ras\/n \d+ records?/, head);
       // Polling: while the view shows and the cluster runs, `memfabric cxl events` runs every few seconds;
