@@ -159,14 +159,16 @@ test('the same ram region on the libvirt backend: the domain runs -cpu qemu64,-h
   }
 });
 
-test('the other modes: a pmem region as fsdax (/dev/pmem0) and a ram region as devdax (reconfigured from system-ram), on two windows of one node', { skip, timeout: 600_000 }, () => {
+test('the other modes: a pmem region as fsdax (/dev/pmem0), a ram region as devdax (reconfigured from system-ram) and a pmem region as system-ram (a NUMA node), on three windows of one node', { skip, timeout: 600_000 }, () => {
   const { file, mf, end } = qemu10Cluster('memfabric-regions-', 'modes.cluster.xml', `<cluster name="modes">
   <node name="n" machine="q35" memory="1G" maxmem="2G" slots="1" cpus="1">
     <cxl>
       <host-bridge id="cxl.1" bus-nr="12"><root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="p" size="256M" path="p.raw" lsa-path="p-lsa.raw" sn="0x1"/></root-port></host-bridge>
       <host-bridge id="cxl.2" bus-nr="100"><root-port id="rp1" port="0" chassis="0" slot="3"><type3 id="v" size="256M" kind="volatile" sn="0x2"/></root-port></host-bridge>
+      <host-bridge id="cxl.3" bus-nr="200"><root-port id="rp2" port="0" chassis="0" slot="4"><type3 id="k" size="256M" path="k.raw" lsa-path="k-lsa.raw" sn="0x3"/></root-port></host-bridge>
       <window size="4G" targets="cxl.1" region="pmem" dax="fsdax"/>
       <window size="4G" targets="cxl.2" region="ram" dax="devdax"/>
+      <window size="4G" targets="cxl.3" region="pmem" dax="system-ram"/>
     </cxl>
   </node>
 </cluster>
@@ -174,11 +176,17 @@ test('the other modes: a pmem region as fsdax (/dev/pmem0) and a ram region as d
   try {
     const boot = mf(['boot', '--format', 'json', file]);
     assert.equal(boot.status, 0, boot.stdout + boot.stderr);
-    const regions = (JSON.parse(boot.stdout) as { nodes: { regions: { window: number; type: string; blockdev?: string; dax?: { device: string; mode: string } }[] }[] }).nodes[0].regions;
-    assert.deepEqual(regions.map((r) => [r.window, r.type, r.blockdev ?? r.dax?.device, r.dax?.mode ?? 'fsdax']), [[0, 'pmem', 'pmem0', 'fsdax'], [1, 'ram', 'dax1.0', 'devdax']]);
+    const regions = (JSON.parse(boot.stdout) as { nodes: { regions: { window: number; type: string; blockdev?: string; dax?: { device: string; mode: string; numaNode?: number; size: string } }[] }[] }).nodes[0].regions;
+    assert.deepEqual(regions.map((r) => [r.window, r.type, r.blockdev ?? r.dax?.device, r.dax?.mode ?? 'fsdax']), [[0, 'pmem', 'pmem0', 'fsdax'], [1, 'ram', 'dax1.0', 'devdax'], [2, 'pmem', 'dax2.0', 'system-ram']]);
     const dev = mf(['exec', file, 'n', '--', 'sh', '-c', 'test -b /dev/pmem0 && test -c /dev/dax1.0 && daxctl list -d dax1.0']);
     assert.equal(dev.status, 0, dev.stderr);
     assert.match(dev.stdout, /"mode":"devdax"/);
+    // the pmem region's memory is online as a NUMA node of its DAX device's size (less what the namespace keeps for its page map)
+    const k = regions[2].dax!;
+    assert.ok(k.numaNode !== undefined && k.numaNode > 0, JSON.stringify(k));
+    const meminfo = mf(['exec', file, 'n', '--', 'cat', `/sys/devices/system/node/node${k.numaNode}/meminfo`]).stdout;
+    const total = Number(new RegExp(`Node ${k.numaNode} MemTotal:\\s+(\\d+) kB`).exec(meminfo)?.[1]);
+    assert.ok(total > 0 && total * 1024 <= Number(k.size), `node ${k.numaNode}: ${total} kB of a ${k.size}-byte dax device`);
   } finally {
     end();
   }

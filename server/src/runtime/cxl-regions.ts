@@ -7,7 +7,7 @@
  *   cxl create-region -m -d decoder0.K -w WAYS -t ram|pmem -g GRAN -s SIZE memA memB…
  *   pmem: ndctl create-namespace -r regionN -m devdax|fsdax   (unless its labels brought one back)
  *   ram:  the kernel makes daxN.0 itself (cxl list -r regionN -X)
- *   daxctl reconfigure-device --mode=system-ram|devdax daxN.M   when dax= asks for the other mode
+ *   daxctl reconfigure-device --mode=system-ram|devdax -f daxN.M   when dax= asks for the other mode
  *   daxctl list -d daxN.M                        what came of it (size, mode, NUMA node)
  *
  * The plan comes from the engine (engine/model/cxl-regions.ts). A step the
@@ -105,7 +105,11 @@ export async function makeRegions(run: GuestRun, plans: RegionPlan[]): Promise<M
       const cur = asList(json('daxctl list', await step(run, ['daxctl', 'list', '-d', dev])))[0] ?? {};
       const want = plan.dax === 'system-ram' ? 'system-ram' : plan.dax === 'devdax' ? 'devdax' : undefined;
       const reconfigure = !!want && cur.mode !== want;
-      if (reconfigure) await step(run, ['daxctl', 'reconfigure-device', `--mode=${want}`, ...(want === 'devdax' ? ['-f'] : []), dev]);
+      // -f: to devdax, offline the memory first; to system-ram, go on although the
+      // kernel's policy (auto_online_blocks=online in Debian's kernels) onlines the
+      // memory itself: without it daxctl stops with "kernel policy will auto-online
+      // memory, aborting" (daxctl/device.c, reconfig_mode_system_ram).
+      if (reconfigure) await step(run, ['daxctl', 'reconfigure-device', `--mode=${want}`, '-f', dev]);
       const fin = reconfigure ? asList(json('daxctl list', await step(run, ['daxctl', 'list', '-d', dev])))[0] ?? {} : cur;
       out.dax = {
         device: dev, mode: String(fin.mode ?? 'unknown'), size: BigInt((fin.size as number) ?? 0).toString(),
