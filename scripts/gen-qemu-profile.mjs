@@ -40,3 +40,4 @@ keys.forEach((k, i) => {
 lines.push('}');
 writeFileSync(out, lines.join('\n') + '\n');
 console.log(`${out}: QEMU ${p.version} (${p.arch}), ${p.firmware ? `${p.firmware.name} ${p.firmware.version}` : 'no firmware line'}, ${Object.keys(p.devices).length} devices, ${Object.keys(p.objects).length} objects, ${Object.keys(p.machines).length} machines, ${p.commands?.length ?? 'no'} QMP commands`);
+console.log(`(its head, ${JSON.stringify({ arch: p.arch, version: p.version, versionLine: p.versionLine, firmware: p.firmware })}, is also in server/src/engine/qemu/profile.ts BUNDLED: test/qemu-profile.test.ts checks they agree)`);

@@ -325,3 +325,15 @@ test('CLI: an aarch64 domain is judged for qemu-system-aarch64 (from PATH, else 
   assert.match(r.stdout, /1 problem\(s\), 0 error\(s\) in 1 file\(s\), 1 node\(s\) \(judged for QEMU [\d.]+[^;]*; aarch64 nodes: QEMU 7\.2\.\d+ \(aarch64\)/);
   assert.doesNotMatch(r.stdout, /unknown-machine-type/);
 });
+
+test('a bundled profile reads its JSON file on first use, and its head (arch, version, firmware) is what that file says', () => {
+  const files = ['profile-7.2.json', 'profile-10.0.json', 'profile-aarch64-7.2.json'];
+  BUNDLED.forEach((p, i) => {
+    const file = JSON.parse(readFileSync(join(REPO, 'server', 'src', 'engine', 'qemu', files[i]), 'utf8')) as QemuProfile;
+    assert.deepEqual({ arch: p.arch, version: p.version, versionLine: p.versionLine, firmware: p.firmware }, { arch: file.arch, version: file.version, versionLine: file.versionLine, firmware: file.firmware }, files[i]);
+    // the lists, read lazily, are the file's
+    assert.deepEqual(Object.keys(p.devices), Object.keys(file.devices), files[i]);
+    assert.deepEqual(p.commands, file.commands, files[i]);
+    assert.deepEqual(p.origin, { kind: 'bundled' });
+  });
+});

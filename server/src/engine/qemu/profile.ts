@@ -8,9 +8,6 @@
  * bookworm-backports' 10.0 (`node scripts/gen-qemu-profile.mjs BINARY`), and
  * serve where no QEMU is installed.
  */
-import profile72 from './profile-7.2.json';
-import profile100 from './profile-10.0.json';
-import profileAarch64_72 from './profile-aarch64-7.2.json';
 
 export interface PropInfo {
   type: string;
@@ -44,11 +41,34 @@ export interface QemuProfile {
   commands?: string[];
 }
 
+/** What a bundled profile says of itself; its lists (devices, objects, machines …) stay in its JSON file until asked for. */
+type ProfileHead = Pick<QemuProfile, 'arch' | 'version' | 'versionLine' | 'firmware'>;
+const BODY_KEYS = ['devices', 'objects', 'machines', 'machineProps', 'globals', 'commands'] as const;
+
+/**
+ * A bundled profile whose lists are read from its JSON file the first time one
+ * is used: the three files are 5 MB of JSON (some 25 MB of heap), and a server
+ * judging with the user's own QEMU mostly needs none of them.
+ * test/qemu-profile.test.ts checks that each head matches its file.
+ */
+function bundled(head: ProfileHead, load: () => QemuProfile): QemuProfile {
+  let body: QemuProfile | undefined;
+  const p = { ...head, origin: { kind: 'bundled' } } as QemuProfile;
+  for (const k of BODY_KEYS) Object.defineProperty(p, k, { enumerable: true, configurable: true, get: () => (body ??= load())[k] });
+  return p;
+}
+
 /** The profiles bundled with memfabric, oldest first per architecture: qemu-system-x86_64 7.2 and 10.0, qemu-system-aarch64 7.2. */
 export const BUNDLED: readonly QemuProfile[] = [
-  { ...(profile72 as unknown as QemuProfile), origin: { kind: 'bundled' } },
-  { ...(profile100 as unknown as QemuProfile), origin: { kind: 'bundled' } },
-  { ...(profileAarch64_72 as unknown as QemuProfile), origin: { kind: 'bundled' } },
+  bundled(
+    { arch: 'x86_64', version: '7.2.22', versionLine: 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)', firmware: { name: 'SeaBIOS', version: '1.16.2', line: 'SeaBIOS (version 1.16.2-debian-1.16.2-1)' } },
+    () => require('./profile-7.2.json') as QemuProfile,
+  ),
+  bundled(
+    { arch: 'x86_64', version: '10.0.2', versionLine: 'QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)', firmware: { name: 'SeaBIOS', version: '1.16.3', line: 'SeaBIOS (version 1.16.3-debian-1.16.3-2~bpo12+1)' } },
+    () => require('./profile-10.0.json') as QemuProfile,
+  ),
+  bundled({ arch: 'aarch64', version: '7.2.22', versionLine: 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)' }, () => require('./profile-aarch64-7.2.json') as QemuProfile),
 ];
 
 /** The architectures memfabric has a bundled profile for. */
