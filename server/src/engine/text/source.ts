@@ -83,11 +83,15 @@ export class LineMap {
  * case; none is observable from outside):
  *   IDENT: character i maps to [s0 + i, s0 + i + 1) (text read as is);
  *   SYN:   every character maps to [s0, e0) (generated text);
- *   ARR:   per-character arrays (anything else, e.g. a concatenation).
+ *   RUNS:  a sequence of such runs (anything else, e.g. a concatenation of
+ *          read and generated text): RUN_W numbers per run in one Int32Array,
+ *          the index of its first character, its kind (IDENT or SYN), s0, e0.
  */
 const IDENT = 1;
 const SYN = 2;
-const ARR = 0;
+const RUNS = 0;
+/** Numbers per run in MStr.runs: first character, kind, s0, e0. */
+const RUN_W = 4;
 
 /**
  * A change of coordinates for source offsets (engine/incremental.ts: kept
@@ -107,25 +111,104 @@ export function mapSpan(s: Span, m: OffsetMap): Span {
   return { start, end: s.end === s.start ? start : m.map(s.end, true) };
 }
 
+/**
+ * Collects runs, joining a run to the one before it where the mapping
+ * continues. One builder serves every MStr operation (none of them nests
+ * another), so that building a string allocates only its result.
+ */
+class RunBuilder {
+  private buf = new Int32Array(256);
+  n = 0;
+  reset(): this {
+    this.n = 0;
+    return this;
+  }
+  push(first: number, kind: number, s0: number, e0: number): void {
+    const b = this.buf;
+    if (this.n) {
+      const k = (this.n - 1) * RUN_W;
+      // an IDENT run continued (the next character is the next offset), or a SYN run repeated
+      if (b[k + 1] === kind && (kind === IDENT ? b[k + 2] + (first - b[k]) === s0 : b[k + 2] === s0 && b[k + 3] === e0)) return;
+    }
+    if ((this.n + 1) * RUN_W > b.length) {
+      const grown = new Int32Array(b.length * 2);
+      grown.set(b);
+      this.buf = grown;
+    }
+    const k = this.n++ * RUN_W;
+    this.buf[k] = first;
+    this.buf[k + 1] = kind;
+    this.buf[k + 2] = s0;
+    this.buf[k + 3] = e0;
+  }
+  /** The first run: kind, s0, e0 (when n is 1, the whole string's mapping). */
+  get kind(): number {
+    return this.buf[1];
+  }
+  get s0(): number {
+    return this.buf[2];
+  }
+  get e0(): number {
+    return this.buf[3];
+  }
+  runs(): Int32Array {
+    return this.buf.slice(0, this.n * RUN_W);
+  }
+}
+const RB = new RunBuilder();
+
 export class MStr {
   private constructor(
     readonly text: string,
     private readonly mode: number,
     private readonly s0: number,
     private readonly e0: number,
-    private readonly starts: Int32Array | undefined,
-    private readonly ends: Int32Array | undefined,
+    /** RUNS mode: the runs (RUN_W numbers each). */
+    private readonly runs: Int32Array | undefined,
     /** Span used for an empty string (where it would have been). */
     private readonly at: Span,
   ) {}
 
   static source(text: string, offset: number): MStr {
-    return new MStr(text, IDENT, offset, 0, undefined, undefined, { start: offset, end: offset + text.length });
+    return new MStr(text, IDENT, offset, 0, undefined, { start: offset, end: offset + text.length });
   }
 
   /** Generated text: every character maps to the whole span that caused it. */
   static synthetic(text: string, where: Span): MStr {
-    return new MStr(text, SYN, where.start, where.end, undefined, undefined, where);
+    return new MStr(text, SYN, where.start, where.end, undefined, where);
+  }
+
+  /** A string of runs (one run: the IDENT or SYN string it is). */
+  private static ofRuns(text: string, rb: RunBuilder, at: Span): MStr {
+    if (rb.n === 1) return new MStr(text, rb.kind, rb.s0, rb.kind === SYN ? rb.e0 : 0, undefined, at);
+    return new MStr(text, RUNS, 0, 0, rb.runs(), at);
+  }
+
+  /** Appends this string's runs, its characters starting at index `base` of the new string. */
+  private addRuns(rb: RunBuilder, base: number, from = 0, to = this.text.length): void {
+    if (from >= to) return;
+    if (this.mode === IDENT) rb.push(base, IDENT, this.s0 + from, 0);
+    else if (this.mode === SYN) rb.push(base, SYN, this.s0, this.e0);
+    else {
+      const r = this.runs!;
+      for (let k = this.runAt(from); k < r.length && r[k] < to; k += RUN_W) {
+        const first = Math.max(r[k], from);
+        rb.push(base + first - from, r[k + 1], r[k + 1] === IDENT ? r[k + 2] + (first - r[k]) : r[k + 2], r[k + 3]);
+      }
+    }
+  }
+
+  /** RUNS mode: the index in runs of the run holding character i. */
+  private runAt(i: number): number {
+    const r = this.runs!;
+    let lo = 0;
+    let hi = r.length / RUN_W - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (r[mid * RUN_W] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo * RUN_W;
   }
 
   static concat(parts: MStr[], whereIfEmpty?: Span): MStr {
@@ -133,41 +216,14 @@ export class MStr {
     let text = '';
     for (const p of parts) text += p.text;
     const at = parts.length ? { start: parts[0].at.start, end: parts[parts.length - 1].at.end } : whereIfEmpty ?? { start: 0, end: 0 };
-    if (text.length === 0) return new MStr(text, IDENT, at.start, 0, undefined, undefined, at);
-    // One read run continued by the next (a value split and joined again): stays IDENT.
-    let only: MStr | undefined;
-    let contiguous = true;
-    let next = 0;
-    for (const p of parts) {
-      if (!p.text.length) continue;
-      if (p.mode !== IDENT || (only && p.s0 !== next)) {
-        contiguous = false;
-        break;
-      }
-      only ??= p;
-      next = p.s0 + p.text.length;
-    }
-    if (contiguous && only) return new MStr(text, IDENT, only.s0, 0, undefined, undefined, at);
-    const s = new Int32Array(text.length);
-    const e = new Int32Array(text.length);
+    if (text.length === 0) return new MStr(text, IDENT, at.start, 0, undefined, at);
+    const rb = RB.reset();
     let k = 0;
     for (const p of parts) {
-      const n = p.text.length;
-      if (p.mode === IDENT) {
-        for (let i = 0; i < n; i++) {
-          s[k + i] = p.s0 + i;
-          e[k + i] = p.s0 + i + 1;
-        }
-      } else if (p.mode === SYN) {
-        s.fill(p.s0, k, k + n);
-        e.fill(p.e0, k, k + n);
-      } else {
-        s.set(p.starts!, k);
-        e.set(p.ends!, k);
-      }
-      k += n;
+      p.addRuns(rb, k);
+      k += p.text.length;
     }
-    return new MStr(text, ARR, 0, 0, s, e, at);
+    return MStr.ofRuns(text, rb, at);
   }
 
   get length(): number {
@@ -175,11 +231,19 @@ export class MStr {
   }
 
   private startAt(i: number): number {
-    return this.mode === IDENT ? this.s0 + i : this.mode === SYN ? this.s0 : this.starts![i];
+    if (this.mode === IDENT) return this.s0 + i;
+    if (this.mode === SYN) return this.s0;
+    const r = this.runs!;
+    const k = this.runAt(i);
+    return r[k + 1] === IDENT ? r[k + 2] + (i - r[k]) : r[k + 2];
   }
 
   private endAt(i: number): number {
-    return this.mode === IDENT ? this.s0 + i + 1 : this.mode === SYN ? this.e0 : this.ends![i];
+    if (this.mode === IDENT) return this.s0 + i + 1;
+    if (this.mode === SYN) return this.e0;
+    const r = this.runs!;
+    const k = this.runAt(i);
+    return r[k + 1] === IDENT ? r[k + 2] + (i - r[k]) + 1 : r[k + 3];
   }
 
   slice(a: number, b: number = this.text.length): MStr {
@@ -188,14 +252,22 @@ export class MStr {
     b = Math.max(a, Math.min(b, n));
     if (a === b) {
       const pos = a < n ? this.startAt(a) : a > 0 ? this.endAt(a - 1) : this.at.start;
-      return new MStr('', IDENT, pos, 0, undefined, undefined, { start: pos, end: pos });
+      return new MStr('', IDENT, pos, 0, undefined, { start: pos, end: pos });
     }
     if (a === 0 && b === n) return this;
     const at = { start: this.startAt(a), end: this.endAt(b - 1) };
     const text = this.text.slice(a, b);
-    if (this.mode === IDENT) return new MStr(text, IDENT, this.s0 + a, 0, undefined, undefined, at);
-    if (this.mode === SYN) return new MStr(text, SYN, this.s0, this.e0, undefined, undefined, at);
-    return new MStr(text, ARR, 0, 0, this.starts!.subarray(a, b), this.ends!.subarray(a, b), at);
+    if (this.mode === IDENT) return new MStr(text, IDENT, this.s0 + a, 0, undefined, at);
+    if (this.mode === SYN) return new MStr(text, SYN, this.s0, this.e0, undefined, at);
+    const r = this.runs!;
+    const k = this.runAt(a);
+    if (k + RUN_W >= r.length || r[k + RUN_W] >= b) {
+      // inside one run
+      return r[k + 1] === IDENT ? new MStr(text, IDENT, r[k + 2] + (a - r[k]), 0, undefined, at) : new MStr(text, SYN, r[k + 2], r[k + 3], undefined, at);
+    }
+    const rb = RB.reset();
+    this.addRuns(rb, 0, a, b);
+    return MStr.ofRuns(text, rb, at);
   }
 
   /** Source span of characters [a, b) (the whole string by default). */
@@ -208,11 +280,21 @@ export class MStr {
     if (this.mode === SYN) return { start: this.s0, end: this.e0 };
     let lo = Infinity;
     let hi = -Infinity;
-    const st = this.starts!;
-    const en = this.ends!;
-    for (let i = from; i < to; i++) {
-      if (st[i] < lo) lo = st[i];
-      if (en[i] > hi) hi = en[i];
+    const r = this.runs!;
+    for (let k = this.runAt(from); k < r.length && r[k] < to; k += RUN_W) {
+      let s: number;
+      let e: number;
+      if (r[k + 1] === IDENT) {
+        const first = Math.max(r[k], from);
+        const last = Math.min(k + RUN_W < r.length ? r[k + RUN_W] : this.text.length, to) - 1;
+        s = r[k + 2] + (first - r[k]);
+        e = r[k + 2] + (last - r[k]) + 1;
+      } else {
+        s = r[k + 2];
+        e = r[k + 3];
+      }
+      if (s < lo) lo = s;
+      if (e > hi) hi = e;
     }
     return { start: lo, end: hi };
   }
@@ -222,21 +304,31 @@ export class MStr {
     const n = this.text.length;
     const at = mapSpan(this.at, m);
     if (this.mode === IDENT) {
-      if (n === 0) return new MStr(this.text, IDENT, at.start, 0, undefined, undefined, at);
-      if (m.uniform(this.s0, this.s0 + n - 1)) return new MStr(this.text, IDENT, m.map(this.s0, false), 0, undefined, undefined, at);
+      if (n === 0) return new MStr(this.text, IDENT, at.start, 0, undefined, at);
+      if (m.uniform(this.s0, this.s0 + n - 1)) return new MStr(this.text, IDENT, m.map(this.s0, false), 0, undefined, at);
     } else if (this.mode === SYN) {
       const s = m.map(this.s0, false);
-      return new MStr(this.text, SYN, s, this.e0 === this.s0 ? s : m.map(this.e0, true), undefined, undefined, at);
+      return new MStr(this.text, SYN, s, this.e0 === this.s0 ? s : m.map(this.e0, true), undefined, at);
     }
-    const s = new Int32Array(n);
-    const e = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      const a = this.startAt(i);
-      const b = this.endAt(i);
-      s[i] = m.map(a, false);
-      e[i] = b === a ? s[i] : m.map(b, true);
+    const rb = RB.reset();
+    const mapIdent = (first: number, s0: number, len: number) => {
+      if (m.uniform(s0, s0 + len - 1)) rb.push(first, IDENT, m.map(s0, false), 0);
+      // (a run whose characters moved apart: each its own)
+      else for (let i = 0; i < len; i++) rb.push(first + i, SYN, m.map(s0 + i, false), m.map(s0 + i + 1, true));
+    };
+    if (this.mode === IDENT) mapIdent(0, this.s0, n);
+    else {
+      const r = this.runs!;
+      for (let k = 0; k < r.length; k += RUN_W) {
+        const len = (k + RUN_W < r.length ? r[k + RUN_W] : n) - r[k];
+        if (r[k + 1] === IDENT) mapIdent(r[k], r[k + 2], len);
+        else {
+          const s = m.map(r[k + 2], false);
+          rb.push(r[k], SYN, s, r[k + 3] === r[k + 2] ? s : m.map(r[k + 3], true));
+        }
+      }
     }
-    return new MStr(this.text, ARR, 0, 0, s, e, at);
+    return MStr.ofRuns(this.text, rb, at);
   }
 
   /**
@@ -260,14 +352,17 @@ export class MStr {
       fn(this.s0, false);
       if (this.e0 !== this.s0) fn(this.e0, true);
     } else {
-      // (Runs of generated text repeat one span: each distinct offset once is enough.)
-      let ls = NaN;
-      let le = NaN;
-      for (let i = 0; i < n; i++) {
-        const s = this.starts![i];
-        const e = this.ends![i];
-        if (s !== ls) fn((ls = s), false);
-        if (e !== le && e !== s) fn((le = e), true);
+      const r = this.runs!;
+      for (let k = 0; k < r.length; k += RUN_W) {
+        if (r[k + 1] === IDENT) {
+          const len = (k + RUN_W < r.length ? r[k + RUN_W] : n) - r[k];
+          fn(r[k + 2], false);
+          fn(r[k + 2] + len - 1, false);
+          fn(r[k + 2] + len, true);
+        } else {
+          fn(r[k + 2], false);
+          if (r[k + 3] !== r[k + 2]) fn(r[k + 3], true);
+        }
       }
     }
     fn(this.at.start, false);
