@@ -85,6 +85,12 @@ export interface AnalyzeOptions {
    * (qemu/profile.ts profileFor). Default: the bundled QEMU 7.2 profiles.
    */
   qemu?: QemuProfiles;
+  /**
+   * Share one layout among nodes whose options the layout reads alike (default
+   * true). Off, a layout is shared only by nodes of the same option text at the
+   * same place (a <node count=…>): for tests that compare the two.
+   */
+  shareLayouts?: boolean;
 }
 
 /** A number per profile object, for keys of kept analyses. */
@@ -99,28 +105,44 @@ function profileId(q: object): number {
 }
 
 /**
- * Nodes made from the same text (a <node count="40">) have the same layout,
- * down to the source ranges the layout rules report on: one computation.
+ * Nodes whose options are the same text (a <node count="40">, or forty
+ * <node> elements written out alike) have the same layout: one computation.
+ * The key leaves out where the options are and the option values the layout
+ * never reads (LAYOUT_BLIND); the layout's functions point at the node's own
+ * devices again (functions[i].source) when another node uses it.
+ * test/layout-share.test.ts checks that every rule finds the same with and
+ * without sharing, on every example and generated topology.
  */
-type LayoutCache = Map<string, NodeLayout>;
+type LayoutCache = Map<string, { layout: NodeLayout; node: NodeModel; devices: number[] }>;
 
-function layoutOf(node: NodeModel, cache: LayoutCache, qemu: QemuProfile): NodeLayout {
-  const key =
-    node.source +
-    '\u0002' +
-    node.args
-      .map((a) => {
-        const sp = a.value?.span();
-        return `${a.name}\u0000${a.value?.text ?? ''}\u0000${sp?.start}-${sp?.end}`;
-      })
-      .join('\u0001');
-  const key2 = `${profileId(qemu)}\u0003${key}`;
-  let l = cache.get(key2);
-  if (!l) {
-    l = computeLayout(node, { qemu: layoutQemu(qemu) });
-    cache.set(key2, l);
+/** Option properties the layout does not read: backing file paths, serial numbers. */
+const LAYOUT_BLIND = /(^|,)(mem-path|sn|serial|lsa-path)=[^,]*/g;
+/** Options the layout does not read at all. */
+const LAYOUT_BLIND_OPTIONS = new Set(['name', 'pidfile', 'D', 'chardev', 'serial', 'monitor', 'qmp', 'mon']);
+
+function layoutOf(node: NodeModel, cache: LayoutCache, qemu: QemuProfile, share: boolean): NodeLayout {
+  let key = `${profileId(qemu)}\u0003${node.source}\u0002`;
+  for (const a of node.args) {
+    if (LAYOUT_BLIND_OPTIONS.has(a.name)) continue;
+    const text = a.value?.text ?? '';
+    if (share) key += `${a.name}\u0000${text.includes('=') ? text.replace(LAYOUT_BLIND, '$1$2=') : text}\u0001`;
+    else {
+      const sp = a.value?.span();
+      key += `${a.name}\u0000${text}\u0000${sp?.start}-${sp?.end}\u0001`;
+    }
   }
-  return l.name === node.name ? l : { ...l, name: node.name };
+  let c = cache.get(key);
+  if (!c) {
+    const layout = computeLayout(node, { qemu: layoutQemu(qemu) });
+    const index = new Map(node.devices.map((d, i) => [d, i]));
+    c = { layout, node, devices: layout.functions.map((f) => (f.source ? index.get(f.source) ?? -1 : -1)) };
+    cache.set(key, c);
+  }
+  const l = c.layout;
+  if (c.node === node) return l;
+  // Another node's layout: its functions' sources are this node's devices.
+  const functions = l.functions.map((f, i) => (f.source ? { ...f, source: node.devices[c!.devices[i]] } : f));
+  return { ...l, name: node.name, functions };
 }
 
 function runNodeRules(node: NodeModel, thisHost: HostProbe, out: Diagnostic[], opts: AnalyzeOptions, layouts: LayoutCache) {
@@ -132,7 +154,7 @@ function runNodeRules(node: NodeModel, thisHost: HostProbe, out: Diagnostic[], o
     if (!rule.check || (rule.optIn && !opts.information)) continue;
     // A rule of one family of machines (the x86 PC's layout, SeaBIOS, e820) stays silent on other nodes.
     if (rule.arches && !rule.arches.includes(node.arch)) continue;
-    const ctx: NodeContext = { node, host, qemu, layout: () => (layout ??= layoutOf(node, layouts, qemu)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
+    const ctx: NodeContext = { node, host, qemu, layout: () => (layout ??= layoutOf(node, layouts, qemu, opts.shareLayouts !== false)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
     try {
       rule.check(ctx);
     } catch (e) {
