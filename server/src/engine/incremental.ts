@@ -289,6 +289,17 @@ export class Regions {
   }
 
   /** The regions the text offsets in x lie in (undefined when x holds what cannot be mapped). */
+  /** The regions of these text offsets (o * 2 + 1 for an exclusive end), as touchedBy counts them. */
+  touchedAt(offsets: number[]): Set<Region> {
+    const touched = new Set<Region>();
+    for (const x of offsets) {
+      const end = (x & 1) === 1;
+      const o = (x - (end ? 1 : 0)) / 2;
+      touched.add(this.atText(end && o > 0 ? o - 1 : o).r);
+    }
+    return touched;
+  }
+
   touchedBy(x: unknown): Set<Region> | undefined {
     const touched = new Set<Region>();
     const ok = visitOffsets(x, (o, end) => touched.add(this.atText(end && o > 0 ? o - 1 : o).r));

@@ -15,6 +15,7 @@ import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyS
 import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions, Unmappable } from './incremental';
 import { XmlDocument, XmlElement } from './syntax/xml';
 import { OffsetMap } from './text/source';
+import { derive, deriveFacts, derivedOffsets, deriveUnit, NotShareable, offsetsOf, sameData, Shape, shapeOf } from './shapes';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
@@ -33,6 +34,8 @@ export interface AnalyzedDocument {
   /** Diagnostics of this document (readers, node rules and cluster rules about it). */
   diagnostics: Diagnostic[];
   topology?: TopologyInfo;
+  /** A topology's <node> elements this analysis read and checked, and those it derived from another of their shape (engine/shapes.ts). Not enumerable. */
+  readonly shapes?: { read: number; derived: number };
 }
 
 export const NO_HOST: HostProbe = { stat: () => undefined };
@@ -91,6 +94,12 @@ export interface AnalyzeOptions {
    * same place (a <node count=…>): for tests that compare the two.
    */
   shareLayouts?: boolean;
+  /**
+   * Read and check one <node> of each shape (engine/shapes.ts: alike but for
+   * the node's name and serial numbers) and derive the others (default true).
+   * Off: every node is read and checked (for tests that compare the two).
+   */
+  shareShapes?: boolean;
 }
 
 /** A number per profile object, for keys of kept analyses. */
@@ -311,6 +320,21 @@ function placeFinding(d: Diagnostic, target: AnalyzedDocument): Diagnostic {
   return v ? mapDiagnostic(d, v.textMap, target.source) : d;
 }
 
+/** What a <node> element comes to: its reading, and per node it stands for the model and the node rules' findings. */
+type UnitData = [NodeElementRead, (NodeModel | undefined)[], (Diagnostic[] | undefined)[]];
+
+/** The document's text outside its <node> elements, and its path: where a node's name must not occur for its shape to be shared. */
+function textOutsideNodes(doc: XmlDocument, text: string, source: string): string {
+  let out = source + '\u0000';
+  let from = 0;
+  for (const c of doc.root?.children ?? []) {
+    if (c.kind !== 'element' || c.local !== 'node') continue;
+    out += text.slice(from, c.span.start);
+    from = c.span.end;
+  }
+  return out + text.slice(from);
+}
+
 function analyzeTopology(text: string, source: string, host: HostProbe, opts: AnalyzeOptions, layouts: LayoutCache, fromScratch = false): AnalyzedDocument {
   const key = `${opts.information ? 'i' : '-'}${profileId(opts.qemu ?? NO_QEMU)}\u0000${source}`;
   const incremental = opts.incremental !== false;
@@ -335,6 +359,26 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
   const placeOf = new Map<NodeElementRead, OffsetMap | undefined>();
 
   let fabricRegions: (Region | undefined)[] | undefined;
+  /** Shapes of this analysis: the first node of each (its data in text offsets), and whether the second proved it can be derived. */
+  const shapes = new Map<string, { shape: Shape; data: UnitData; facts: HostFacts; proven: boolean | undefined; offsets: number[] | null | undefined }>();
+  let outsideNodes: string | undefined;
+  const stats = { read: 0, derived: 0 };
+  const readAndCheck = (el: XmlElement, scope: TopologyScope, recording: HostProbe): UnitData => {
+    const read = readNodeElement(el, scope);
+    const models: (NodeModel | undefined)[] = [];
+    const rules: (Diagnostic[] | undefined)[] = [];
+    for (const x of read.expansions) {
+      if (!x.input) continue;
+      const model = buildNode(x.input);
+      const found: Diagnostic[] = [];
+      runNodeRules(model, recording, found, opts, layouts);
+      for (const d of found) d.fixes = d.fixes?.filter(fitsXmlValue); // (as for every finding of a topology)
+      models.push(model);
+      rules.push(found);
+    }
+    // (The inputs were for the models: what is kept of the reading is its findings and names.)
+    return [{ ...read, expansions: read.expansions.map((x) => ({ nameM: x.nameM, diags: x.diags })) }, models, rules];
+  };
   const readNode = (el: XmlElement, scope: TopologyScope): NodeElementRead => {
     fabricRegions ??= (doc.root?.children ?? []).filter((c): c is XmlElement => c.kind === 'element' && c.local === 'fabric').map((f) => regions.ofElement(f.span.start));
     context ??= contextOf(scope);
@@ -347,25 +391,45 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
     let unit: NodeUnit | undefined;
     if (old && old.deps.length && sameRegions(old.deps, deps) && old.touched.every((r) => regions.has(r)) && old.context === context && factsStill(old)) unit = old;
     if (!unit) {
-      const read = readNodeElement(el, scope);
-      const facts: HostFacts = new Map();
-      const recording = recordingHost(host, facts);
-      const models: (NodeModel | undefined)[] = [];
-      const rules: (Diagnostic[] | undefined)[] = [];
-      for (const x of read.expansions) {
-        if (!x.input) continue;
-        const model = buildNode(x.input);
-        const found: Diagnostic[] = [];
-        runNodeRules(model, recording, found, opts, layouts);
-        for (const d of found) d.fixes = d.fixes?.filter(fitsXmlValue); // (as for every finding of a topology)
-        models.push(model);
-        rules.push(found);
+      // One node of each shape is read and checked; the second too, to prove that the others can be derived (engine/shapes.ts).
+      const shape = opts.shareShapes !== false ? shapeOf(el, text, (outsideNodes ??= textOutsideNodes(doc, text, source))) : undefined;
+      const group = shape && shapes.get(shape.key);
+      let data: UnitData | undefined;
+      let facts: HostFacts | undefined;
+      let offsets: number[] | undefined;
+      if (group?.proven) {
+        try {
+          const f = deriveFacts(group.facts, group.shape, shape!);
+          if (factsHold(f, host)) {
+            [data, facts] = [deriveUnit(group.data, group.shape, shape!), f];
+            stats.derived++;
+            if (!prev && group.offsets !== null) offsets = derivedOffsets((group.offsets ??= offsetsOf(group.data) ?? null) ?? [], group.shape, shape!);
+            if (group.offsets === null) offsets = undefined;
+          }
+        } catch (e) {
+          if (!(e instanceof NotShareable || e instanceof Unmappable)) throw e;
+          data = undefined;
+        }
+      }
+      if (!data || !facts) {
+        facts = new Map();
+        data = readAndCheck(el, scope, recordingHost(host, facts));
+        stats.read++;
+        if (shape && !group) shapes.set(shape.key, { shape, data, facts, proven: undefined, offsets: undefined });
+        else if (group && group.proven === undefined) {
+          try {
+            group.proven = sameData([derive(group.data, group.shape, shape!), deriveFacts(group.facts, group.shape, shape!)], [data, facts]);
+          } catch (e) {
+            if (!(e instanceof NotShareable || e instanceof Unmappable)) throw e;
+            group.proven = false;
+          }
+        }
       }
       // Into region offsets (in the first analysis of a text, the same numbers: only which regions it touches is needed).
-      const data: [NodeElementRead, typeof models, typeof rules] = [read, models, rules];
-      let mapped = data;
+      let mapped: UnitData = data;
       let touched: Set<Region> | undefined;
-      if (!prev) touched = regions.touchedBy(data);
+      // (a derived node touches the regions its first node's offsets, moved to its element, fall in)
+      if (!prev) touched = offsets ? regions.touchedAt(offsets) : regions.touchedBy(data);
       else mapped = mapDeep(data, regions.toRegion((touched = new Set())));
       const keep = touched !== undefined && deps.every((r) => r !== undefined);
       unit = { read: mapped[0], models: mapped[1], rules: mapped[2], deps: keep ? (deps as Region[]) : [], template, touched: [...(touched ?? [])], context, facts, factsGen: gen };
@@ -419,6 +483,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
     });
   const result = { source, kind: 'topology', diagnostics: dedupe(diagnostics), topology: read.topology } as AnalyzedDocument;
   Object.defineProperty(result, 'nodes', { enumerable: true, configurable: true, get: () => (nodes ??= materialize()) });
+  Object.defineProperty(result, 'shapes', { enumerable: false, value: stats });
   clusterView.set(result, { models, textMap });
   return result;
 }

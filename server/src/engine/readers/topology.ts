@@ -59,7 +59,7 @@ export interface NodeExpansion {
   nameM: MStr;
   /** What reading this node reported. */
   diags: Diagnostic[];
-  /** Undefined for a name the element itself already used (reading stops there). */
+  /** Undefined for a name the element itself already used (reading stops there), and in what an analysis keeps (engine/index.ts: the model made of it). */
   input?: NodeInput;
 }
 
@@ -166,7 +166,8 @@ export function readTopology(
       names.add(x.nameM.text);
       topology.nodes.push({ name: x.nameM.text, element: el, index: i });
       take(x.diags, r);
-      nodes.push(x.input!);
+      // (an analysis keeps no inputs, only the models made of them: engine/index.ts)
+      if (x.input) nodes.push(x.input);
       refs.push({ read: r, index: i });
     }
   }

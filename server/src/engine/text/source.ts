@@ -369,6 +369,46 @@ export class MStr {
     if (this.at.end !== this.at.start) fn(this.at.end, true);
   }
 
+  /**
+   * The same string with its runs rewritten (engine/shapes.ts): fn gets each
+   * run, its text and whether it was read as is (character i at offset s0 + i;
+   * e0 = s0 + its length) or generated (every character [s0, e0)), and returns
+   * what stands in its place; where the string sits goes through m.
+   */
+  rewrite(m: OffsetMap, fn: (text: string, read: boolean, s0: number, e0: number) => MStr[]): MStr {
+    const at = mapSpan(this.at, m);
+    const n = this.text.length;
+    const parts: MStr[] = [];
+    if (n === 0) return new MStr('', IDENT, at.start, 0, undefined, at);
+    if (this.mode === IDENT) parts.push(...fn(this.text, true, this.s0, this.s0 + n));
+    else if (this.mode === SYN) parts.push(...fn(this.text, false, this.s0, this.e0));
+    else {
+      const r = this.runs!;
+      for (let k = 0; k < r.length; k += RUN_W) {
+        const end = k + RUN_W < r.length ? r[k + RUN_W] : n;
+        const t = this.text.slice(r[k], end);
+        parts.push(...(r[k + 1] === IDENT ? fn(t, true, r[k + 2], r[k + 2] + t.length) : fn(t, false, r[k + 2], r[k + 3])));
+      }
+    }
+    let text = '';
+    for (const p of parts) text += p.text;
+    if (!text.length) return new MStr('', IDENT, at.start, 0, undefined, at);
+    const rb = RB.reset();
+    let k = 0;
+    for (const p of parts) {
+      p.addRuns(rb, k);
+      k += p.text.length;
+    }
+    return MStr.ofRuns(text, rb, at);
+  }
+
+  /** The same characters with the same source spans, and the same place. */
+  sameAs(o: MStr): boolean {
+    if (this.text !== o.text || this.at.start !== o.at.start || this.at.end !== o.at.end) return false;
+    for (let i = 0; i < this.text.length; i++) if (this.startAt(i) !== o.startAt(i) || this.endAt(i) !== o.endAt(i)) return false;
+    return true;
+  }
+
   /** Split on a single character, keeping mapping. */
   split(sep: string): MStr[] {
     const out: MStr[] = [];

@@ -1,0 +1,307 @@
+/**
+ * Nodes of one shape (engine/index.ts analyzeTopology): <node> elements whose
+ * text is the same but for the node's own name wherever it occurs (its name,
+ * the paths and ids made from it) and the serial numbers of its devices.
+ * Generated clusters are made of them: forty nodes of The Machine, each
+ * with its own files. One node of a shape is read and checked; the others'
+ * readings, models and findings are that node's, with the name and serials
+ * put in and every source offset moved to the node's own element.
+ *
+ * That is right only if nothing the engine does depends on a name or a serial
+ * except by carrying it along. analyzeTopology makes sure before it relies on
+ * it: the second node of a shape is read and checked in full as well and
+ * compared with what derive() makes of the first (sameData); a shape where
+ * the two differ is read node by node. A derived node also needs the same
+ * answers from the host for its own paths (substituted HostFacts).
+ */
+import { XmlElement } from './syntax/xml';
+import { MStr, mapSpan, OffsetMap, Span } from './text/source';
+import { HostFacts, Unmappable, visitOffsets } from './incremental';
+
+/** A place in a node element that differs between the nodes of a shape. */
+export interface Hole {
+  start: number;
+  end: number;
+  text: string;
+}
+
+export interface Shape {
+  /** The element's text with its holes cut out (and which serials are equal): equal keys, one shape. */
+  key: string;
+  el: Span;
+  name: string;
+  /** Sorted, not overlapping: every occurrence of the name, and each sn="…" value. */
+  holes: Hole[];
+  /** The serial numbers' texts, in the order of their holes. */
+  serials: string[];
+}
+
+/** A name that a derived string can carry unambiguously: a letter, then letters, digits, - or _, with a digit. */
+const NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+const SERIAL = /^(0x[0-9a-fA-F]+|[0-9]+)$/;
+
+/**
+ * The shape of a <node> element, or undefined when it has none that can be
+ * shared: no plain name, a count= (its expansions are shared already), a name
+ * that the rest of the document (`context`: the text outside node elements,
+ * and the document's path) also holds.
+ */
+export function shapeOf(el: XmlElement, text: string, context: string): Shape | undefined {
+  let nameA;
+  for (const a of el.attrs) {
+    if (a.name === 'count') return undefined;
+    if (a.name === 'name') nameA = a;
+  }
+  if (!nameA) return undefined;
+  const name = nameA.value.text;
+  if (!NAME.test(name) || !/\d/.test(name) || text.slice(nameA.valueSpan.start, nameA.valueSpan.end) !== name || context.includes(name)) return undefined;
+  const { start, end } = el.span;
+  const holes: Hole[] = [];
+  // the serial numbers
+  const serials: Hole[] = [];
+  const walk = (e: XmlElement) => {
+    for (const a of e.attrs) {
+      if (a.name !== 'sn') continue;
+      const raw = text.slice(a.valueSpan.start, a.valueSpan.end);
+      if (raw === a.value.text && SERIAL.test(raw)) serials.push({ start: a.valueSpan.start, end: a.valueSpan.end, text: raw });
+    }
+    for (const c of e.children) if (c.kind === 'element') walk(c);
+  };
+  walk(el);
+  // every occurrence of the name (none may touch a serial)
+  const own = text.slice(start, end);
+  for (let j = own.indexOf(name); j >= 0; j = own.indexOf(name, j + name.length)) {
+    const i = start + j;
+    if (serials.some((s) => s.start < i + name.length && i < s.end)) return undefined;
+    holes.push({ start: i, end: i + name.length, text: name });
+  }
+  holes.push(...serials);
+  holes.sort((a, b) => a.start - b.start);
+  let key = '';
+  let from = start;
+  for (const h of holes) {
+    key += text.slice(from, h.start) + (serials.includes(h) ? '\u0001' : '\u0000');
+    from = h.end;
+  }
+  key += text.slice(from, end);
+  // which serials are equal to which: a node whose devices share a serial is not like one whose devices do not
+  const firstOf = serials.map((s) => serials.findIndex((t) => t.text === s.text));
+  key += '\u0002' + firstOf.join(',');
+  return { key, el: { start, end }, name, holes, serials: serials.map((s) => s.text) };
+}
+
+/** Offsets of node `a`'s element → node `b`'s (same shape); offsets outside the element stay. */
+export function shapeMap(a: Shape, b: Shape): OffsetMap {
+  // (no allocation per call: a derived node maps every offset of its first node's data)
+  let seg = 0;
+  const at = (o: number): number => {
+    if (o < a.el.start || o > a.el.end) {
+      seg = -1;
+      return o;
+    }
+    let delta = b.el.start - a.el.start;
+    for (let i = 0; i < a.holes.length; i++) {
+      const h = a.holes[i];
+      if (o <= h.start) {
+        seg = 2 * i;
+        return o + delta;
+      }
+      const bh = b.holes[i];
+      if (o < h.end) {
+        seg = 2 * i + 1;
+        return bh.start + Math.min(o - h.start, bh.end - bh.start);
+      }
+      delta = bh.end - h.end;
+    }
+    seg = 2 * a.holes.length;
+    return o + delta;
+  };
+  return {
+    map: (o) => at(o),
+    uniform: (x, y) => {
+      at(x);
+      const p = seg;
+      at(y);
+      return p === seg && p % 2 === 0 && (p !== -1 || (x < a.el.start) === (y < a.el.start));
+    },
+  };
+}
+
+/** a's name and serials in s, replaced by b's (serials only as whole tokens). */
+function replacer(a: Shape, b: Shape): (s: string) => string {
+  const pairs = new Map<string, string>();
+  a.serials.forEach((t, i) => pairs.set(t, b.serials[i]));
+  const serial = pairs.size ? new RegExp(`(?<![0-9A-Za-z])(${[...pairs.keys()].map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
+  const same = a.name === b.name && a.serials.every((t, i) => t === b.serials[i]);
+  const serialTexts = [...pairs.keys()];
+  return (s) => {
+    if (same) return s;
+    let r = s.includes(a.name) ? s.split(a.name).join(b.name) : s;
+    if (serial && serialTexts.some((t) => r.includes(t))) r = r.replace(serial, (t) => pairs.get(t)!);
+    return r;
+  };
+}
+
+/** What cannot be derived (a read run holds part of a hole): read this node itself. */
+export class NotShareable extends Error {}
+
+function isSpan(o: Record<string, unknown>): boolean {
+  if (typeof o.start !== 'number' || typeof o.end !== 'number') return false;
+  let k = 0;
+  for (const _ in o) if (++k > 2) return false;
+  return k === 2;
+}
+
+/**
+ * x (what analyzeTopology keeps of node a: its reading, models, findings, in
+ * text offsets) as node b has it: a's name and serials replaced by b's in
+ * every string, read text from a's holes taken from b's, every offset in a's
+ * element moved to b's.
+ */
+export function derive<T>(x: T, a: Shape, b: Shape): T {
+  return deriver(a, b)(x) as T;
+}
+
+/**
+ * What analyzeTopology keeps of node a ([reading, models, findings]) as node b
+ * has it, the models derived field by field when first read (a cluster rule
+ * reads a model's backends and devices; hover or `layout` the rest).
+ */
+export function deriveUnit<T extends [unknown, (object | undefined)[], unknown]>(x: T, a: Shape, b: Shape): T {
+  const go = deriver(a, b);
+  return [go(x[0]), x[1].map((model) => model && lazily(model, go)), go(x[2])] as T;
+}
+
+function lazily(o: object, go: (v: unknown) => unknown): object {
+  const out = {};
+  const src = o as Record<string, unknown>;
+  for (const k in src) {
+    Object.defineProperty(out, k, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const v = go(src[k]);
+        Object.defineProperty(out, k, { value: v, writable: true, enumerable: true, configurable: true });
+        return v;
+      },
+      set(v: unknown) {
+        Object.defineProperty(out, k, { value: v, writable: true, enumerable: true, configurable: true });
+      },
+    });
+  }
+  return out;
+}
+
+/** Every source offset x refers to, once each, as o * 2 + (1 for an exclusive end): what regions a derived node touches (derivedOffsets). */
+export function offsetsOf(x: unknown): number[] | undefined {
+  const seen = new Set<number>();
+  const ok = visitOffsets(x, (o, end) => seen.add(o * 2 + (end ? 1 : 0)));
+  return ok ? [...seen] : undefined;
+}
+
+/** Node a's offsets (offsetsOf) as node b's. */
+export function derivedOffsets(offsets: number[], a: Shape, b: Shape): number[] {
+  const m = shapeMap(a, b);
+  const out = new Array<number>(offsets.length);
+  for (let i = 0; i < offsets.length; i++) {
+    const end = (offsets[i] & 1) === 1;
+    out[i] = m.map((offsets[i] - (end ? 1 : 0)) / 2, end) * 2 + (end ? 1 : 0);
+  }
+  return out;
+}
+
+function deriver(a: Shape, b: Shape): (v: unknown) => unknown {
+  const m = shapeMap(a, b);
+  const str = replacer(a, b);
+  const run = (text: string, read: boolean, s0: number, e0: number): MStr[] => {
+    if (!read) return [MStr.synthetic(str(text), mapSpan({ start: s0, end: e0 }, m))];
+    if (e0 <= a.el.start || s0 >= a.el.end) return [MStr.source(text, s0)];
+    // a read run: its stretches between a's holes move, the holes are b's text
+    const out: MStr[] = [];
+    let at = s0;
+    for (let i = 0; i < a.holes.length && at < e0; i++) {
+      const h = a.holes[i];
+      if (h.end <= at) continue;
+      if (h.start >= e0) break;
+      if (h.start < at || h.end > e0) throw new NotShareable('a read run holds part of a name or serial');
+      if (h.start > at) out.push(MStr.source(text.slice(at - s0, h.start - s0), m.map(at, false)));
+      out.push(MStr.source(b.holes[i].text, b.holes[i].start));
+      at = h.end;
+    }
+    if (at < e0) out.push(MStr.source(text.slice(at - s0), m.map(at, false)));
+    return out;
+  };
+  const touchesHole = (sp: Span) => a.holes.some((h) => h.start < sp.end && sp.start < h.end);
+  const memo = new Map<object, unknown>();
+  const go = (v: unknown): unknown => {
+    if (typeof v === 'string') return str(v);
+    if (v === null || typeof v !== 'object') return v;
+    const hit = memo.get(v);
+    if (hit !== undefined) return hit;
+    let out: unknown;
+    if (v instanceof MStr) {
+      // (most strings lie in one stretch between holes, or outside the element, and carry no name: moved as they are)
+      const sp = v.span();
+      out = v.length && str(v.text) === v.text && m.uniform(sp.start, Math.max(sp.start, sp.end - 1)) && !touchesHole(sp) ? v.mapOffsets(m) : v.rewrite(m, run);
+    }
+    else if (Array.isArray(v)) {
+      const arr: unknown[] = new Array(v.length);
+      memo.set(v, arr);
+      for (let i = 0; i < v.length; i++) arr[i] = go(v[i]);
+      return arr;
+    } else if (v instanceof Map) {
+      const mm = new Map();
+      memo.set(v, mm);
+      for (const [k, e] of v) mm.set(go(k), go(e));
+      return mm;
+    } else {
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) throw new Unmappable(`cannot derive a ${proto?.constructor?.name}`);
+      const o = v as Record<string, unknown>;
+      if (isSpan(o)) out = mapSpan(o as unknown as Span, m);
+      else {
+        const c: Record<string, unknown> = proto === null ? Object.create(null) : {};
+        memo.set(v, c);
+        // (keys are field names: a name in one would make the proof fail, and the node be read itself)
+        for (const k in o) c[k] = go(o[k]);
+        return c;
+      }
+    }
+    memo.set(v, out);
+    return out;
+  };
+  return go;
+}
+
+/** a's host facts with b's paths: what b's analysis would have asked. */
+export function deriveFacts(facts: HostFacts, a: Shape, b: Shape): HostFacts {
+  const str = replacer(a, b);
+  const out: HostFacts = new Map();
+  for (const [path, info] of facts) out.set(str(path), info);
+  return out;
+}
+
+/** Deep equality of kept analysis data (MStr: the same characters from the same places). */
+export function sameData(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (typeof x !== typeof y || x === null || y === null || typeof x !== 'object') return false;
+  if (x instanceof MStr) return y instanceof MStr && x.sameAs(y);
+  if (Array.isArray(x)) {
+    if (!Array.isArray(y) || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!sameData(x[i], y[i])) return false;
+    return true;
+  }
+  if (x instanceof Map) {
+    if (!(y instanceof Map) || x.size !== y.size) return false;
+    for (const [k, v] of x) if (!y.has(k) || !sameData(v, y.get(k))) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(x) !== Object.getPrototypeOf(y)) return false;
+  const a = x as Record<string, unknown>;
+  const b = y as Record<string, unknown>;
+  const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (!sameData(a[k], b[k])) return false;
+  return true;
+}

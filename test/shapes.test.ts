@@ -1,0 +1,112 @@
+/**
+ * Nodes of one shape (engine/shapes.ts): one node of each shape is read and
+ * checked, the second too (to prove the rest can be derived), and the others
+ * are derived from the first with their own name, serials, paths and ranges.
+ * Whatever sharing does, the analysis must be the one made node by node: the
+ * same diagnostics (ranges, related ranges, fixes, messages) and the same
+ * models, every value from the same characters, on the examples, the bench's
+ * topologies, and documents made to trip it: names the engine also writes
+ * (ram0), names inside other names (node1, node10), a name in the template,
+ * serials equal within one node and not in another, and backing files that
+ * exist for some nodes only (the host answers differ).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyzeDocument, AnalyzedDocument, NO_HOST } from '../server/src/engine/index';
+import { HostProbe } from '../server/src/engine/rules/rule';
+import { MStr } from '../server/src/engine/text/source';
+import { nodeHost } from '../server/src/host/probe';
+import { machine40, megabyte } from './support/topology-gen';
+import { REPO } from './support/cli';
+
+/** A value with every MStr spelled out character by character. */
+function canon(x: unknown, path = new Set<object>()): unknown {
+  if (typeof x === 'bigint') return `${x}n`;
+  if (x === null || typeof x !== 'object') return x;
+  if (x instanceof MStr) return { text: x.text, chars: [...x.text].map((_, i) => x.span(i, i + 1)), at: x.length ? undefined : x.span() };
+  if (path.has(x)) return '(cycle)';
+  path.add(x);
+  let out: unknown;
+  if (Array.isArray(x)) out = x.map((v) => canon(v, path));
+  else if (x instanceof Map) out = [...x].map(([k, v]) => [k, canon(v, path)]);
+  else {
+    const o: Record<string, unknown> = {};
+    for (const k of Object.keys(x).sort()) if ((x as Record<string, unknown>)[k] !== undefined) o[k] = canon((x as Record<string, unknown>)[k], path);
+    out = o;
+  }
+  path.delete(x);
+  return out;
+}
+
+function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean): AnalyzedDocument {
+  return analyzeDocument(text, source, host, undefined, { information: true, incremental: false, shareShapes });
+}
+
+/** Shared and node by node: the same diagnostics and models. */
+function same(text: string, source: string, host: HostProbe = NO_HOST, what = source): AnalyzedDocument {
+  const shared = analyze(text, source, host, true);
+  const alone = analyze(text, source, host, false);
+  assert.deepEqual(shared.diagnostics, alone.diagnostics, `${what}: diagnostics`);
+  assert.equal(shared.nodes.length, alone.nodes.length);
+  shared.nodes.forEach((n, i) => assert.deepEqual(canon(n), canon(alone.nodes[i]), `${what}: node ${n.name}`));
+  return shared;
+}
+
+test('every example, and the bench topologies: the same diagnostics and models with shapes shared as node by node', () => {
+  const dir = join(REPO, 'examples');
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cluster.xml'))) same(readFileSync(join(dir, f), 'utf8'), join(dir, f));
+  // (one node of a shape read, a second to prove it, the rest derived)
+  assert.deepEqual(same(machine40(), join(REPO, 'bench-machine-40.cluster.xml')).shapes, { read: 2, derived: 38 });
+  const mb = same(megabyte(128 * 1024), join(REPO, 'bench-megabyte.cluster.xml'));
+  assert.equal(mb.shapes!.read, 8, 'four kinds of node, two of each read');
+  assert.ok(mb.shapes!.derived > 200, JSON.stringify(mb.shapes));
+});
+
+const cxlNode = (name: string, sn: [string, string], extra = '') => `  <node name="${name}" template="t">
+    <cxl>
+      <host-bridge id="cxl.1" bus-nr="12">
+        <root-port id="rp0" port="0" chassis="0" slot="2"><type3 id="m0" size="256M" path="files/${name}-m0.raw" lsa-path="files/${name}-l0.raw" sn="${sn[0]}"/></root-port>
+        <root-port id="rp1" port="1" chassis="0" slot="3"><type3 id="m1" size="256M" path="files/${name}-m1.raw" sn="${sn[1]}"/></root-port>
+      </host-bridge>
+      <window size="4G" targets="cxl.1"/>
+    </cxl>${extra}
+  </node>
+`;
+const doc = (nodes: string[], template = '') => `<cluster name="trip">
+  <template id="t" machine="q35" memory="2G" cpus="2"${template}/>
+${nodes.join('')}</cluster>
+`;
+
+test('names the engine also writes, names inside names, a name in the template, serials equal in one node only: still the same', () => {
+  // ram0 … ram9: the engine names memory backends ram0 … itself
+  same(doc(Array.from({ length: 6 }, (_, i) => cxlNode(`ram${i}`, [`0x${i}1`, `0x${i}2`]))), '/nonexistent/a.cluster.xml', NO_HOST, 'ram names');
+  // node1 … node12: node1 is inside node10, node11, node12
+  same(doc(Array.from({ length: 12 }, (_, i) => cxlNode(`node${i + 1}`, [`0x${i + 1}0`, `0x${i + 1}1`]))), '/nonexistent/b.cluster.xml', NO_HOST, 'node1 in node10');
+  // a node named in the template's text
+  same(doc([cxlNode('n01', ['1', '2']), cxlNode('n02', ['3', '4']), cxlNode('n03', ['5', '6'])], ' cpu="n02"'), '/nonexistent/c.cluster.xml', NO_HOST, 'name in the template');
+  // serials: one node gives both devices the same one (its own shape); serial texts inside other numbers (0x1 in 0x100000000)
+  const r = same(doc([cxlNode('s01', ['0x1', '0x2']), cxlNode('s02', ['0x3', '0x4']), cxlNode('s03', ['0x5', '0x5']), cxlNode('s04', ['0x6', '0x7']), cxlNode('s05', ['0x8', '0x9'])]), '/nonexistent/d.cluster.xml', NO_HOST, 'serials');
+  assert.ok(r.diagnostics.length > 0);
+});
+
+test('backing files that exist for some nodes only, one of the wrong size: each node gets what the host says of its own files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memfabric-shapes-'));
+  try {
+    mkdirSync(join(dir, 'files'));
+    for (const n of ['n01', 'n02', 'n03', 'n05']) writeFileSync(join(dir, 'files', `${n}-m0.raw`), '');
+    // n05's file is 4 KiB: not the 256 MiB its device wants
+    writeFileSync(join(dir, 'files', 'n05-m0.raw'), Buffer.alloc(4096));
+    const text = doc(['n01', 'n02', 'n03', 'n04', 'n05', 'n06'].map((n, i) => cxlNode(n, [`0x${i}a`, `0x${i}b`])));
+    const r = same(text, join(dir, 'e.cluster.xml'), nodeHost, 'host files');
+    const at = (n: string) => r.diagnostics.filter((d) => d.node === n || d.message.includes(`${n}-m0.raw`)).map((d) => d.code).sort();
+    assert.notDeepEqual(at('n05'), at('n01'), 'n05 has a finding of its own');
+    assert.ok(r.diagnostics.some((d) => /n05-m0\.raw' is 0x1000 \(4 KiB\), smaller than size 0x10000000/.test(d.message)), JSON.stringify(r.diagnostics.map((d) => d.message)));
+    // n01, n02 read (the second proves the shape), n03 derived; n04 and n06 have no file (other answers): read; n05 too
+    assert.deepEqual(r.shapes, { read: 5, derived: 1 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
