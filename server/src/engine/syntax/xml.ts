@@ -47,6 +47,9 @@ export interface XmlElement {
   nsDecls: Map<string, string>;
 }
 
+/** The nsDecls of the many elements that declare no namespace (one shared map: never written to). */
+const NO_NS_DECLS: Map<string, string> = new Map();
+
 export interface XmlProblem {
   span: Span;
   message: string;
@@ -372,7 +375,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       startTagSpan: { start: i, end: nameEnd },
       endTagSpan: undefined,
       selfClosing: false,
-      nsDecls: new Map(),
+      nsDecls: NO_NS_DECLS,
     };
     let j = nameEnd;
     let closed = false;
@@ -439,8 +442,10 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         valueSpan: { start: v0, end: v1 },
         span: { start: an0, end: Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0)) },
       });
-      if (aname === 'xmlns') el.nsDecls.set('', raw);
-      else if (aname.startsWith('xmlns:')) el.nsDecls.set(aname.slice(6), raw);
+      if (aname === 'xmlns' || aname.startsWith('xmlns:')) {
+        if (el.nsDecls === NO_NS_DECLS) el.nsDecls = new Map();
+        el.nsDecls.set(aname === 'xmlns' ? '' : aname.slice(6), raw);
+      }
     }
     if (!closed) problems.push({ span: el.nameSpan, message: `start tag '<${name}' is not closed with '>'` });
     el.startTagSpan = { start: i, end: j };
