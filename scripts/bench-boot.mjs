@@ -13,8 +13,8 @@
  * no_timer_check (<guest append>): without it some of 40 TCG guests on 2 cores
  * panic early ("IO-APIC + timer doesn't work!": the timer check gives up on a
  * host that busy); --append= leaves it out. Then, alternating (memfabric, bare,
- * bare, memfabric, memfabric, bare, …: 5 pairs at N=1, 3 up to N=4, 2 below 40,
- * one pair from 40; --reps=K pairs for every N below 40):
+ * bare, memfabric, memfabric, bare, …: 5 pairs up to N=4, 2 below 40, one pair
+ * from 40; --reps=K pairs for every N below 40):
  *
  *   memfabric  `memfabric boot --format json FILE`, timed from spawning the CLI
  *              until it returns (every node ready: the guest printed
@@ -89,8 +89,8 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 99) || (REPS !== unde
   process.exit(2);
 }
 const timeoutFor = (n) => Number(opt('timeout') ?? 120 + 12 * n);
-// pairs of runs per N: 5 for one node, 3 up to 4, 2 below 40, 1 from 40 (--reps=K for every N below 40)
-const repsFor = (n) => (n >= 40 ? 1 : REPS ?? (n === 1 ? 5 : n <= 4 ? 3 : 2));
+// pairs of runs per N: 5 up to 4 nodes, 2 below 40, 1 from 40 (--reps=K for every N below 40)
+const repsFor = (n) => (n >= 40 ? 1 : REPS ?? (n <= 4 ? 5 : 2));
 const POLL_MS = 250; // cluster.ts's ready loop
 const PING_MS = 2000; // cluster.ts: guestPing(agentSocket, 2000)
 
@@ -471,11 +471,12 @@ for (const r of rows) {
   const f = r.fabric;
   const fab = !f ? '—' : f.error ? `failed: ${f.error}` : f.others === 0
     ? `write ${sec(f.writeMs)} (no other node)${f.hostFile ? '' : ', NOT in the host file'}`
-    : `${sec(f.totalMs)} (write ${sec(f.writeMs)}, ${f.seen}/${f.others} read it back in ${sec(f.readAllMs)})${f.hostFile ? '' : ', NOT in the host file'}`;
+    : `${sec(f.totalMs)} (write ${sec(f.writeMs)}; ${f.seen}/${f.others} read it back in ${sec(f.readAllMs)}, ${f.others > 1 ? `${f.others} execs at once, each ${sec(f.readMedianMs)} median` : `${sec(f.readMedianMs)}`})${f.hostFile ? '' : ', NOT in the host file'}`;
   console.log(`| ${r.n} | ${r.mfOk.length}+${r.bareOk.length} | ${sec(r.mfWall)} | ${sec(r.bareWall)} | ${Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : '—'} | ${sec(r.mfReadyMed)} / ${sec(r.mfReadyMax)} | ${sec(r.bareReadyMed)} / ${sec(r.bareReadyMax)} | ${mib(r.pss)} | ${mib(r.rss)} | ${mib(r.avail)} (${mib(r.bareAvail)}) | ${fab} |`);
 }
 console.log('');
-console.log('runs: memfabric + bare runs that completed; boot and bare are wall times (medians); node ready is from each QEMU spawn; memory is while every node is up.');
+console.log('runs: memfabric + bare runs that completed; boot and bare are wall times (medians); node ready is from each QEMU spawn; memory is while every node is up');
+console.log('(MemAvailable is the whole host\'s: other processes move it too); the write is `memfabric exec … devmem` in node01, then the same read in every other node.');
 for (const r of rows) {
   for (const x of [...r.mf, ...r.bare]) {
     if (!x.error) continue;
