@@ -9,10 +9,10 @@
  * a FAME cluster in a temporary directory: one <fabric> (a 64 MiB host file)
  * and N small nodes (q35, 128 MiB: the smallest power of two the built-in
  * guest boots with, 96 MiB panics; 1 CPU), each attaching the fabric, booting
- * memfabric's built-in guest for the default QEMU with one more kernel argument,
- * no_timer_check (<guest append>): without it some of 40 TCG guests on 2 cores
- * panic early ("IO-APIC + timer doesn't work!": the timer check gives up on a
- * host that busy); --append= leaves it out. Then, alternating (memfabric, bare,
+ * memfabric's built-in guest for the default QEMU (its command line has
+ * no_timer_check: without it some of 40 TCG guests on 2 cores panic early,
+ * "IO-APIC + timer doesn't work!"; server/src/runtime/image.ts guestCmdline);
+ * --append=ARGS adds kernel arguments (<guest append>). Then, alternating (memfabric, bare,
  * bare, memfabric, memfabric, bare, …: 5 pairs up to N=4, 2 below 40, one pair
  * from 40; --reps=K pairs for every N below 40):
  *
@@ -51,7 +51,7 @@
  * removed, and no process whose command line names it may be left.
  *
  * Options: --quick, --sizes=1,4,…, --reps=K (pairs per N below 40),
- * --memory=128M, --append=ARGS (default no_timer_check), --timeout=S (per
+ * --memory=128M, --append=ARGS (none by default), --timeout=S (per
  * boot; default 120 + 12 s per node).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -80,10 +80,8 @@ const SIZES = (opt('sizes') ?? (QUICK ? '1,4' : '1,4,16,40')).split(',').map(Num
 const REPS = opt('reps') === undefined ? undefined : Number(opt('reps'));
 const MEMORY = opt('memory') ?? '128M';
 const FABRIC = '64M';
-// The guest's extra kernel arguments (<guest append>): no_timer_check by default, since
-// with 40 TCG guests on 2 cores some guests' timer check fails and they panic
-// ("IO-APIC + timer doesn't work!"); --append= boots the default command line.
-const APPEND = opt('append') ?? 'no_timer_check';
+// The guest's extra kernel arguments (<guest append>), none by default.
+const APPEND = opt('append') ?? '';
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 99) || (REPS !== undefined && (!Number.isInteger(REPS) || REPS < 1))) {
   console.error('bench:boot: usage: bench-boot.mjs [--quick] [--sizes=1,4,16,40] [--reps=K] [--memory=128M] [--append=ARGS] [--timeout=S]');
   process.exit(2);

@@ -109,7 +109,9 @@ describe('guest image (unit)', () => {
     const a = guestArgv({ kernel: '/k', initrd: '/i' }, { agentSocket: '/tmp/x.sock' });
     assert.equal(a[a.indexOf('-kernel') + 1], '/k');
     assert.equal(a[a.indexOf('-initrd') + 1], '/i');
-    assert.match(a[a.indexOf('-append') + 1], /^console=ttyS0 /);
+    assert.equal(a[a.indexOf('-append') + 1], 'console=ttyS0 panic=-1 quiet no_timer_check');
+    const withAppend = guestArgv({ kernel: '/k', initrd: '/i' }, { agentSocket: '/tmp/x.sock', append: 'memmap=1G!4G' });
+    assert.equal(withAppend[withAppend.indexOf('-append') + 1], 'console=ttyS0 panic=-1 quiet no_timer_check memmap=1G!4G');
     assert.ok(!a.includes('-nographic') && !a.includes('-serial'));
     assert.ok(a.some((x) => x.includes('name=org.qemu.guest_agent.0')), 'the standard guest agent port');
     assert.ok(a.some((x) => x.startsWith('socket,path=/tmp/x.sock,server=on,wait=off')));

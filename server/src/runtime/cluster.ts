@@ -33,7 +33,7 @@ import type { RegionPlan } from '../engine/model/cxl-regions';
 import { describeRegion, MadeRegion, makeRegions, RegionError } from './cxl-regions';
 import { checkRemoteFiles, createRemoteFiles, remoteFileExists, uploadGuestFiles, WantedFile } from './libvirt-storage';
 import { accelerator, bootArgv, diskFormat, findExecutable, NodeGuest, qemuBinary, tail } from './launch';
-import { defaultGuestKernel, GuestImage, GuestKernel, qemuVersionOf } from './image';
+import { defaultGuestKernel, GuestImage, GuestKernel, guestCmdline, qemuVersionOf } from './image';
 import { qmpAnswers, qmpQuit } from './qmp';
 
 export { qmpAnswers, qmpQuit };
@@ -410,7 +410,7 @@ interface Launched {
 /** What the libvirt backend adds to a node's domain: its name, accelerator, guest boot, console file. */
 function domainRuntime(n: ClusterNodeSpec, guest: NodeGuest, name: string, consoleLog: string | undefined, accel: string): DomainRuntime {
   const i = n.argv.findIndex((a) => a === '-append' || a === '--append');
-  const cmdline = ['console=ttyS0', 'panic=-1', 'quiet', i >= 0 ? n.argv[i + 1] : ''].filter(Boolean).join(' ');
+  const cmdline = guestCmdline(i >= 0 ? n.argv[i + 1] : undefined);
   return {
     name,
     type: accel === 'kvm' ? 'kvm' : 'qemu',

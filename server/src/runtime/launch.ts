@@ -7,7 +7,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentArgv, GuestImage, guestArgv } from './image';
+import { agentArgv, GuestImage, guestArgv, guestCmdline } from './image';
 import { guestExec, GuestExecResult } from './agent';
 
 export interface LaunchOptions {
@@ -142,7 +142,7 @@ export function bootArgv(planArgv: string[], guest: NodeGuest, runDir: string, o
   if (guest.kernel && guest.initrd) guestArgs = guestArgv({ kernel: guest.kernel, initrd: guest.initrd }, { agentSocket, append, rootBus });
   else {
     guestArgs = [];
-    if (guest.kernel) guestArgs.push('-kernel', guest.kernel, '-append', ['console=ttyS0', 'panic=-1', 'quiet', append ?? ''].filter(Boolean).join(' '));
+    if (guest.kernel) guestArgs.push('-kernel', guest.kernel, '-append', guestCmdline(append));
     guestArgs.push(...agentArgv(agentSocket, rootBus));
   }
   if (guest.disk) {
