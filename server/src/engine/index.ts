@@ -488,6 +488,15 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
   return result;
 }
 
+/**
+ * The architecture of each node of an analyzed document, without making its
+ * models in text offsets (a topology's are kept in region offsets: asking
+ * doc.nodes after typing moved half the nodes maps every one of them).
+ */
+export function nodeArches(doc: AnalyzedDocument): string[] {
+  return (clusterView.get(doc)?.models ?? doc.nodes).map((n) => n.arch);
+}
+
 export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind, opts: AnalyzeOptions = {}): AnalyzedDocument {
   return analyzeDocuments([{ text, source, kind }], host, opts)[0];
 }

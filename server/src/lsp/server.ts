@@ -39,7 +39,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { addVerdicts, analyzeDocuments, AnalyzedDocument, forgetAnalysis, selectNodes } from '../engine/index';
+import { addVerdicts, analyzeDocuments, AnalyzedDocument, forgetAnalysis, nodeArches, selectNodes } from '../engine/index';
 import { layoutProbe, type Judged } from '../runtime/judge';
 import { Diagnostic } from '../engine/diagnostics';
 import { LineMap } from '../engine/text/source';
@@ -321,7 +321,7 @@ export class MemfabricServer {
 
   /** Nodes of another architecture than the user's QEMU: read qemu-system-<arch> (once, in the background), then judge again. */
   private readArches(docs: AnalyzedDocument[]) {
-    for (const arch of new Set(docs.flatMap((r) => r.nodes.map((n) => n.arch)))) {
+    for (const arch of new Set(docs.flatMap((r) => nodeArches(r)))) {
       if (arch === this.qemu.arch || this.archReads.has(arch)) continue;
       this.archReads.set(
         arch,
@@ -411,7 +411,7 @@ export class MemfabricServer {
       version: e.d.version,
       lm: positionsOf(e.d, e.d.version, e.text),
       // (Hovers and completion name the QEMU of the document's own architecture.)
-      ed: new EditorAnalysis(e.text, e.kind, doc, profileFor(this.profiles(), doc?.nodes[0]?.arch ?? this.qemu.arch)),
+      ed: new EditorAnalysis(e.text, e.kind, doc, profileFor(this.profiles(), (doc && nodeArches(doc)[0]) ?? this.qemu.arch)),
     });
     const self = entries.find((e) => e.d === d)!;
     if (!kind) {
