@@ -216,6 +216,11 @@ export class MStr {
     let text = '';
     for (const p of parts) text += p.text;
     const at = parts.length ? { start: parts[0].at.start, end: parts[parts.length - 1].at.end } : whereIfEmpty ?? { start: 0, end: 0 };
+    return MStr.joined(parts, text, at);
+  }
+
+  /** parts, whose texts make text, as one string that sits at `at`. */
+  private static joined(parts: MStr[], text: string, at: Span): MStr {
     if (text.length === 0) return new MStr(text, IDENT, at.start, 0, undefined, at);
     const rb = RB.reset();
     let k = 0;
@@ -392,14 +397,7 @@ export class MStr {
     }
     let text = '';
     for (const p of parts) text += p.text;
-    if (!text.length) return new MStr('', IDENT, at.start, 0, undefined, at);
-    const rb = RB.reset();
-    let k = 0;
-    for (const p of parts) {
-      p.addRuns(rb, k);
-      k += p.text.length;
-    }
-    return MStr.ofRuns(text, rb, at);
+    return MStr.joined(parts, text, at);
   }
 
   /** The same characters with the same source spans, and the same place. */
