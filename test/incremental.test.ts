@@ -16,36 +16,10 @@ import { join } from 'node:path';
 import { analyzeDocument, analyzeDocuments, AnalyzedDocument, forgetAnalysis, NO_HOST, resetAnalysisCache } from '../server/src/engine/index';
 import { diffTexts, mapDeep, Region, Regions, Unmappable } from '../server/src/engine/incremental';
 import { parseXml, XmlDocument, XmlElement, XmlText } from '../server/src/engine/syntax/xml';
-import { MStr } from '../server/src/engine/text/source';
 import { cachedHost, nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
-
-/** A value with every MStr spelled out character by character (text, and each character's source span). */
-function canon(x: unknown, path = new Set<object>()): unknown {
-  if (typeof x === 'bigint') return `${x}n`;
-  if (x === null || typeof x !== 'object') return x;
-  if (x instanceof MStr) {
-    const chars: [number, number][] = [];
-    for (let i = 0; i < x.length; i++) {
-      const s = x.span(i, i + 1);
-      chars.push([s.start, s.end]);
-    }
-    return { text: x.text, chars, empty: x.length ? undefined : x.span() };
-  }
-  assert.ok(!path.has(x), 'a cycle');
-  path.add(x);
-  let out: unknown;
-  if (Array.isArray(x)) out = x.map((v) => canon(v, path));
-  else if (x instanceof Map) out = [...x].map(([k, v]) => [k, canon(v, path)]);
-  else {
-    const o: Record<string, unknown> = {};
-    for (const k of Object.keys(x).sort()) if (k !== 'parent') o[k] = canon((x as Record<string, unknown>)[k], path);
-    out = o;
-  }
-  path.delete(x);
-  return out;
-}
+import { canon } from './support/canon';
 
 /** Every field of XmlElement but parent and children (the compiler checks the list is complete). */
 const ELEMENT_FIELDS = Object.keys({

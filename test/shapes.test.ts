@@ -17,29 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeDocument, AnalyzedDocument, NO_HOST } from '../server/src/engine/index';
 import { HostProbe } from '../server/src/engine/rules/rule';
-import { MStr } from '../server/src/engine/text/source';
 import { nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
-
-/** A value with every MStr spelled out character by character. */
-function canon(x: unknown, path = new Set<object>()): unknown {
-  if (typeof x === 'bigint') return `${x}n`;
-  if (x === null || typeof x !== 'object') return x;
-  if (x instanceof MStr) return { text: x.text, chars: [...x.text].map((_, i) => x.span(i, i + 1)), at: x.length ? undefined : x.span() };
-  if (path.has(x)) return '(cycle)';
-  path.add(x);
-  let out: unknown;
-  if (Array.isArray(x)) out = x.map((v) => canon(v, path));
-  else if (x instanceof Map) out = [...x].map(([k, v]) => [k, canon(v, path)]);
-  else {
-    const o: Record<string, unknown> = {};
-    for (const k of Object.keys(x).sort()) if ((x as Record<string, unknown>)[k] !== undefined) o[k] = canon((x as Record<string, unknown>)[k], path);
-    out = o;
-  }
-  path.delete(x);
-  return out;
-}
+import { canon } from './support/canon';
 
 function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean): AnalyzedDocument {
   return analyzeDocument(text, source, host, undefined, { information: true, incremental: false, shareShapes });
