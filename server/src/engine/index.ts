@@ -401,10 +401,13 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
         try {
           const f = deriveFacts(group.facts, group.shape, shape!);
           if (factsHold(f, host)) {
+            // (its models are derived when read: what could stop a derivation depends on the first node alone, and the proof derived it in full)
             [data, facts] = [deriveUnit(group.data, group.shape, shape!), f];
             stats.derived++;
-            if (!prev && group.offsets !== null) offsets = derivedOffsets((group.offsets ??= offsetsOf(group.data) ?? null) ?? [], group.shape, shape!);
-            if (group.offsets === null) offsets = undefined;
+            if (!prev) {
+              group.offsets ??= offsetsOf(group.data) ?? null;
+              if (group.offsets) offsets = derivedOffsets(group.offsets, group.shape, shape!);
+            }
           }
         } catch (e) {
           if (!(e instanceof NotShareable || e instanceof Unmappable)) throw e;
