@@ -17,28 +17,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeDocument, AnalyzedDocument, NO_HOST } from '../server/src/engine/index';
 import { HostProbe } from '../server/src/engine/rules/rule';
+import { BUNDLED, QemuProfile } from '../server/src/engine/qemu/profile';
 import { nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 import { canon } from './support/canon';
 
-function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean): AnalyzedDocument {
-  return analyzeDocument(text, source, host, undefined, { information: true, incremental: false, shareShapes });
+function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean, qemu?: QemuProfile): AnalyzedDocument {
+  return analyzeDocument(text, source, host, undefined, { information: true, incremental: false, shareShapes, ...(qemu ? { qemu } : {}) });
 }
 
 /** Shared and node by node: the same diagnostics and models. */
-function same(text: string, source: string, host: HostProbe = NO_HOST, what = source): AnalyzedDocument {
-  const shared = analyze(text, source, host, true);
-  const alone = analyze(text, source, host, false);
+function same(text: string, source: string, host: HostProbe = NO_HOST, what = source, qemu?: QemuProfile): AnalyzedDocument {
+  const shared = analyze(text, source, host, true, qemu);
+  const alone = analyze(text, source, host, false, qemu);
   assert.deepEqual(shared.diagnostics, alone.diagnostics, `${what}: diagnostics`);
   assert.equal(shared.nodes.length, alone.nodes.length);
   shared.nodes.forEach((n, i) => assert.deepEqual(canon(n), canon(alone.nodes[i]), `${what}: node ${n.name}`));
   return shared;
 }
 
-test('every example, and the bench topologies: the same diagnostics and models with shapes shared as node by node', () => {
+test('every example (judged for QEMU 7.2 and 10.0), and the bench topologies: the same diagnostics and models with shapes shared as node by node', () => {
   const dir = join(REPO, 'examples');
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cluster.xml'))) same(readFileSync(join(dir, f), 'utf8'), join(dir, f));
+  const q10 = BUNDLED.find((p) => p.arch === 'x86_64' && p.version.startsWith('10.0'))!;
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.cluster.xml'))) {
+    same(readFileSync(join(dir, f), 'utf8'), join(dir, f));
+    same(readFileSync(join(dir, f), 'utf8'), join(dir, f), NO_HOST, `${f} (QEMU 10.0)`, q10);
+  }
   // (one node of a shape read, a second to prove it, the rest derived)
   assert.deepEqual(same(machine40(), join(REPO, 'bench-machine-40.cluster.xml')).shapes, { read: 2, derived: 38 });
   const mb = same(megabyte(128 * 1024), join(REPO, 'bench-megabyte.cluster.xml'));
