@@ -13,10 +13,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasQemu10, processesMentioning, QEMU10, runCliWithRunDir } from './support/cli';
-import { ensureVsix, tempDir, waitFor, Workbench, workbenchMissing } from './support/workbench';
+import { ensureVsix, workbenchDirs, waitFor, Workbench, workbenchMissing } from './support/workbench';
 
 const missing = workbenchMissing();
 const built = missing ? {} : ensureVsix();
@@ -58,15 +58,12 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
   let failed = false;
 
   before(async () => {
-    dir = tempDir('mf-e2e-cxl-');
-    ws = join(dir, 'ws');
-    runDir = join(dir, 'run');
-    mkdirSync(ws);
+    let extension: string;
+    ({ dir, ws, runDir, extension } = workbenchDirs('mf-e2e-cxl-', built.vsix!));
     cluster = join(ws, 'ras.cluster.xml');
     writeFileSync(cluster, TOPOLOGY);
-    copyFileSync(built.vsix!, join(dir, 'memfabric.vsix'));
     wb = await Workbench.start({
-      name: 'e2e-cxl', extensions: [join(dir, 'memfabric.vsix')], folder: ws, trust: true,
+      name: 'e2e-cxl', extensions: [extension], folder: ws, trust: true,
       settings: { 'memfabric.runDirectory': runDir, 'memfabric.acceleration': 'tcg' },
       env: { MEMFABRIC_QEMU: QEMU10 },
     });

@@ -8,11 +8,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fame2, hasQemu, runCliWithRunDir } from './support/cli';
 import { PrivateLibvirtd } from './support/libvirtd';
-import { ensureVsix, tempDir, waitFor, Workbench, workbenchMissing } from './support/workbench';
+import { ensureVsix, workbenchDirs, waitFor, Workbench, workbenchMissing } from './support/workbench';
 
 const missing = workbenchMissing();
 const built = missing ? {} : ensureVsix();
@@ -31,14 +31,11 @@ describe('memfabric in a real VS Code workbench, libvirt backend', { skip, timeo
   before(async () => {
     lv = await PrivateLibvirtd.start();
     if (typeof lv === 'string') return;
-    dir = tempDir('mf-e2e-libvirt-');
-    ws = join(dir, 'ws');
-    runDir = join(dir, 'run');
-    mkdirSync(ws);
+    let extension: string;
+    ({ dir, ws, runDir, extension } = workbenchDirs('mf-e2e-libvirt-', built.vsix!));
     cluster = fame2(ws);
-    copyFileSync(built.vsix!, join(dir, 'memfabric.vsix'));
     wb = await Workbench.start({
-      name: 'e2e-libvirt', extensions: [join(dir, 'memfabric.vsix')], folder: ws, trust: true,
+      name: 'e2e-libvirt', extensions: [extension], folder: ws, trust: true,
       settings: { 'memfabric.runDirectory': runDir, 'memfabric.backend': 'libvirt', 'memfabric.libvirtUri': lv.uri },
     });
   });

@@ -14,10 +14,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fame2, hasQemu, runCliWithRunDir } from './support/cli';
-import { ARTIFACTS, ensureVsix, REPO, tempDir, VSIX, waitFor, Workbench, workbenchMissing } from './support/workbench';
+import { ARTIFACTS, ensureVsix, REPO, workbenchDirs, VSIX, waitFor, Workbench, workbenchMissing } from './support/workbench';
 
 
 const missing = workbenchMissing();
@@ -63,10 +63,8 @@ describe('memfabric in a real VS Code workbench (trusted workspace)', { skip, ti
   let failed = false;
 
   before(async () => {
-    dir = tempDir('mf-e2e-');
-    ws = join(dir, 'ws');
-    runDir = join(dir, 'run');
-    mkdirSync(ws);
+    let extension: string;
+    ({ dir, ws, runDir, extension } = workbenchDirs('mf-e2e-', built.vsix!));
     cluster = fame2(ws); // ws/fame.cluster.xml, two nodes
     // A copy (cluster "broken") with an error: the attach names a fabric that does not exist (line 12, column 21).
     const text = readFileSync(cluster, 'utf8');
@@ -74,10 +72,8 @@ describe('memfabric in a real VS Code workbench (trusted workspace)', { skip, ti
     assert.equal(broken.split('\n').length, text.split('\n').length);
     assert.ok(broken.includes('fabx') && broken.includes('"broken"'), 'the FAME example no longer has <cluster name="fame"> and <attach fabric="fam"/>');
     writeFileSync(join(ws, 'broken.cluster.xml'), broken);
-    // The vsix is copied, so a rebuild elsewhere cannot change it under the install.
-    copyFileSync(built.vsix!, join(dir, 'memfabric.vsix'));
     wb = await Workbench.start({
-      name: 'e2e', extensions: [join(dir, 'memfabric.vsix')], folder: ws, trust: true,
+      name: 'e2e', extensions: [extension], folder: ws, trust: true,
       settings: { 'memfabric.runDirectory': runDir },
     });
   });
@@ -228,14 +224,10 @@ describe('memfabric in a real VS Code workbench (trusted workspace)', { skip, ti
 
 describe('memfabric in a real VS Code workbench (untrusted workspace)', { skip, timeout: 300_000 }, () => {
   test('checks the file but starts nothing', { timeout: 240_000 }, async () => {
-    const dir = tempDir('mf-e2e-untrusted-');
-    const ws = join(dir, 'ws');
-    const runDir = join(dir, 'run');
-    mkdirSync(ws);
+    const { dir, ws, runDir, extension } = workbenchDirs('mf-e2e-untrusted-', built.vsix!);
     fame2(ws);
-    copyFileSync(built.vsix!, join(dir, 'memfabric.vsix'));
     const wb = await Workbench.start({
-      name: 'untrusted', extensions: [join(dir, 'memfabric.vsix')], folder: ws, trust: false,
+      name: 'untrusted', extensions: [extension], folder: ws, trust: false,
       settings: { 'memfabric.runDirectory': runDir },
     });
     let failed = false;

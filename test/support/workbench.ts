@@ -11,7 +11,7 @@
  * `withWorkbench` does the same and saves a screenshot when the test fails.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Browser, Frame, Locator, Page } from 'playwright-core';
@@ -623,4 +623,18 @@ export async function withWorkbench<T>(name: string, opts: WorkbenchOptions, fn:
 /** A fresh temp directory (the caller removes it). */
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A fresh directory for one workbench test: ws/ (the folder VS Code opens),
+ * run/ (memfabric.runDirectory) and a copy of the vsix (so a rebuild elsewhere
+ * cannot change it under the install).
+ */
+export function workbenchDirs(prefix: string, vsix: string): { dir: string; ws: string; runDir: string; extension: string } {
+  const dir = tempDir(prefix);
+  const ws = join(dir, 'ws');
+  mkdirSync(ws);
+  const extension = join(dir, 'memfabric.vsix');
+  copyFileSync(vsix, extension);
+  return { dir, ws, runDir: join(dir, 'run'), extension };
 }
