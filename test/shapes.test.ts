@@ -22,6 +22,8 @@ import { nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 import { canon } from './support/canon';
+import { summaryOf } from '../server/src/engine/shapes';
+import { NodeModel } from '../server/src/engine/model/model';
 
 function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean, qemu?: QemuProfile): AnalyzedDocument {
   return analyzeDocument(text, source, host, undefined, { information: true, incremental: false, shareShapes, ...(qemu ? { qemu } : {}) });
@@ -95,4 +97,34 @@ test('backing files that exist for some nodes only, one of the wrong size: each 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('cluster rules on derived nodes: a fabric file mapped at two sizes, nodes on hosts named after them', () => {
+  // Two shapes of one shared file: n01…n04 map it at 1 GiB, n05…n10 at 2 GiB (the majority): four 1 GiB nodes
+  // are reported, two of them derived. Every node runs on a host named after it: host-placement for all but the first.
+  const node = (name: string, size: string) => `  <node name="${name}" template="t" host="qemu+ssh://root@${name}-host/system">
+    <qemu>-object memory-backend-file,id=famx,size=${size},mem-path=/srv/fam/shared.fam,share=on -device ivshmem-plain,memdev=famx</qemu>
+  </node>
+`;
+  const names = Array.from({ length: 10 }, (_, i) => `n${String(i + 1).padStart(2, '0')}`);
+  const r = same(doc(names.map((n, i) => node(n, i < 4 ? '1G' : '2G'))), '/nonexistent/f.cluster.xml', NO_HOST, 'cluster rules');
+  assert.deepEqual(r.shapes, { read: 4, derived: 6 });
+  const mismatch = r.diagnostics.filter((d) => d.code === 'fabric-region-mismatch');
+  assert.deepEqual(
+    mismatch.map((d) => d.node),
+    ['n01', 'n02', 'n03', 'n04'],
+  );
+  assert.match(mismatch[3].message, /Node 'n04' maps the shared file \/srv\/fam\/shared\.fam with size 0x40000000 \(1 GiB\), but node 'n05' uses 0x80000000 \(2 GiB\)/);
+  const placement = r.diagnostics.filter((d) => d.code === 'host-placement');
+  assert.equal(placement.length, 9, JSON.stringify(placement.map((d) => d.message)));
+  assert.match(placement[8].message, /Node 'n10' runs on host qemu\+ssh:\/\/root@n10-host\/system but shares the fabric file \/srv\/fam\/shared\.fam with 'n01'/);
+});
+
+test('a summary that does not carry the name along (the last test here: it stays registered): the proof fails, and every node is read', () => {
+  const text = doc(['n01', 'n02', 'n03', 'n04'].map((n, i) => cxlNode(n, [`0x${i}a`, `0x${i}b`])));
+  assert.deepEqual(same(text, '/nonexistent/g.cluster.xml').shapes, { read: 2, derived: 2 });
+  const first = summaryOf((m: NodeModel) => (m.name.endsWith('1') ? 'the first' : 'another'));
+  assert.deepEqual(same(text, '/nonexistent/g.cluster.xml').shapes, { read: 4, derived: 0 });
+  const r = analyze(text, '/nonexistent/g.cluster.xml', NO_HOST, true);
+  assert.deepEqual(r.nodes.map(first), ['the first', 'another', 'another', 'another']);
 });

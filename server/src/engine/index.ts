@@ -15,7 +15,7 @@ import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyS
 import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions, Unmappable } from './incremental';
 import { XmlDocument, XmlElement } from './syntax/xml';
 import { OffsetMap } from './text/source';
-import { derive, deriveFacts, derivedOffsets, deriveUnit, NotShareable, offsetsOf, sameData, Shape, shapeOf } from './shapes';
+import { derive, deriveFacts, derivedOffsets, deriveUnit, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
@@ -421,7 +421,9 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
         if (shape && !group) shapes.set(shape.key, { shape, data, facts, proven: undefined, offsets: undefined });
         else if (group && group.proven === undefined) {
           try {
-            group.proven = sameData([derive(group.data, group.shape, shape!), deriveFacts(group.facts, group.shape, shape!)], [data, facts]);
+            group.proven =
+              sameData([derive(group.data, group.shape, shape!), deriveFacts(group.facts, group.shape, shape!)], [data, facts]) &&
+              sameSummaries(group.data[1], data[1], group.shape, shape!);
           } catch (e) {
             if (!(e instanceof NotShareable || e instanceof Unmappable)) throw e;
             group.proven = false;

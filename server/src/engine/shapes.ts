@@ -169,7 +169,55 @@ export function derive<T>(x: T, a: Shape, b: Shape): T {
  */
 export function deriveUnit<T extends [unknown, (object | undefined)[], unknown]>(x: T, a: Shape, b: Shape): T {
   const go = deriver(a, b);
-  return [go(x[0]), x[1].map((model) => model && lazily(model, go)), go(x[2])] as T;
+  return [
+    go(x[0]),
+    x[1].map((model) => {
+      if (!model) return model;
+      const out = lazily(model, go);
+      origins.set(out, { origin: model, go });
+      return out;
+    }),
+    go(x[2]),
+  ] as T;
+}
+
+/** Models derived by deriveUnit: the model each was derived from, and its deriver. */
+const origins = new WeakMap<object, { origin: object; go: (v: unknown) => unknown }>();
+/** Every summaryOf function (the proof compares them too). */
+const summaries: ((m: object) => unknown)[] = [];
+
+/**
+ * A function of a model alone (what a cluster rule compares across nodes),
+ * kept per model. A derived model's is its first node's, derived: no field of
+ * the model is derived for it. The value must be data derive() carries
+ * (strings, numbers, bigints, spans, MStr, plain objects, arrays, maps), never
+ * a model's own objects; sameSummaries checks it on the proof's second node.
+ */
+export function summaryOf<M extends object, S>(compute: (m: M) => S): (m: M) => S {
+  const kept = new WeakMap<M, S>();
+  const f = (m: M): S => {
+    if (kept.has(m)) return kept.get(m)!;
+    const d = origins.get(m);
+    const r = d ? (d.go(f(d.origin as M)) as S) : compute(m);
+    kept.set(m, r);
+    return r;
+  };
+  summaries.push(f as (m: object) => unknown);
+  return f;
+}
+
+/** Whether every summary of node a's models, derived, is node b's (the proof, with sameData on the models). */
+export function sameSummaries(as: (object | undefined)[], bs: (object | undefined)[], a: Shape, b: Shape): boolean {
+  if (as.length !== bs.length) return false;
+  for (let i = 0; i < as.length; i++) {
+    const [x, y] = [as[i], bs[i]];
+    if (!x || !y) {
+      if (x !== y) return false;
+      continue;
+    }
+    for (const f of summaries) if (!sameData(derive(f(x), a, b), f(y))) return false;
+  }
+  return true;
 }
 
 function lazily(o: object, go: (v: unknown) => unknown): object {

@@ -1,13 +1,10 @@
 import { Finding, Rule } from './rule';
-import { MemoryBackend, NodeModel } from '../model/model';
-import { devProp, hexHuman, isOn, sizeOf } from './util';
-import { resolvePath } from './paths';
+import { NodeModel } from '../model/model';
+import { hexHuman, SharedFile, sharedFiles } from './util';
 
-interface Use {
+interface Use extends SharedFile {
   node: NodeModel;
-  b: MemoryBackend;
   size: bigint;
-  path: string;
 }
 
 /** The value most users agree on (ties: the first seen), taken as the intended one. */
@@ -18,22 +15,21 @@ function majority<K>(uses: Use[], key: (u: Use) => K): K {
 }
 
 /**
- * A node's shared file backends (and those an ivshmem-plain maps), in backend
- * order: a function of the node model alone, so kept per model (an analysis
- * that keeps a node's model skips this; see engine/incremental.ts).
+ * A node's shared file backends of a known size (and those an ivshmem-plain
+ * maps), in backend order: a function of the node model alone, so kept per
+ * model (an analysis that keeps a node's model skips this; see
+ * engine/incremental.ts).
  */
 const perNode = new WeakMap<NodeModel, { uses: Use[]; shared: Use[] }>();
 function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
   let r = perNode.get(node);
   if (r) return r;
   r = { uses: [], shared: [] };
-  for (const b of node.backends.values()) {
-    if (b.obj.qomType !== 'memory-backend-file' || !b.memPath || !isOn(b.share)) continue;
-    const size = sizeOf(b.size);
-    if (size === undefined) continue;
-    const u = { node, b, size, path: resolvePath(node.baseDir, b.memPath.text) };
+  for (const f of sharedFiles(node)) {
+    if (f.size === undefined) continue;
+    const u = { ...f, node, size: f.size };
     r.uses.push(u);
-    if (node.devices.some((d) => d.driver === 'ivshmem-plain' && devProp(d, 'memdev')?.value.text === u.b.id)) r.shared.push(u);
+    if (f.fabric) r.shared.push(u);
   }
   perNode.set(node, r);
   return r;
@@ -117,14 +113,14 @@ export const rule: Rule = {
       for (const u of group) {
         if (u.size === common) continue;
         report(u.node, {
-          span: u.b.size!.m.span(),
+          span: u.sizeSpan!,
           message: `Node '${u.node.name}' maps the shared file ${path} with size ${hexHuman(u.size)}, but node '${ref.node.name}' uses ${hexHuman(common)}: ${u.size > common ? 'this node will fail to start once the file exists at the smaller size' : 'this node sees only part of the region'}.`,
-          related: [{ span: ref.b.size!.m.span(), message: `node '${ref.node.name}': size ${hexHuman(common)}`, source: ref.node.source }],
+          related: [{ span: ref.sizeSpan!, message: `node '${ref.node.name}': size ${hexHuman(common)}`, source: ref.node.source }],
         });
       }
     }
     // Same fabric (an ivshmem backend id), different files.
-    const byId = groups(nodes, 'shared', (u) => u.b.id, disagreeing(nodes, 'shared', (u) => u.b.id, (u) => u.path));
+    const byId = groups(nodes, 'shared', (u) => u.id, disagreeing(nodes, 'shared', (u) => u.id, (u) => u.path));
     for (const [id, group] of byId) {
       const common = majority(group, (u) => u.path);
       const ref = group.find((u) => u.path === common)!;
@@ -132,9 +128,9 @@ export const rule: Rule = {
         if (u.path === common) continue;
         report(u.node, {
           severity: 'warning',
-          span: u.b.memPath!.span(),
+          span: u.memPathSpan,
           message: `Node '${u.node.name}' backs the fabric '${id}' with ${u.path}, but node '${ref.node.name}' uses ${common}: the two nodes share no memory through it.`,
-          related: [{ span: ref.b.memPath!.span(), message: `node '${ref.node.name}': ${common}`, source: ref.node.source }],
+          related: [{ span: ref.memPathSpan, message: `node '${ref.node.name}': ${common}`, source: ref.node.source }],
         });
       }
     }

@@ -1,7 +1,6 @@
 import { Rule } from './rule';
 import { NodeModel } from '../model/model';
-import { devProp, isOn } from './util';
-import { resolvePath } from './paths';
+import { sharedFiles } from './util';
 
 /** The host a node runs on, as its URI says it (absent: this host). */
 function hostOf(n: NodeModel): string {
@@ -10,12 +9,9 @@ function hostOf(n: NodeModel): string {
 
 /** The host files a node maps through ivshmem (shared memory-backend-file of an ivshmem-plain). */
 function fabricFiles(n: NodeModel): string[] {
-  const out: string[] = [];
-  for (const b of n.backends.values()) {
-    if (b.obj.qomType !== 'memory-backend-file' || !b.memPath || !isOn(b.share)) continue;
-    if (n.devices.some((d) => d.driver === 'ivshmem-plain' && devProp(d, 'memdev')?.value.text === b.id)) out.push(resolvePath(n.baseDir, b.memPath.text));
-  }
-  return out;
+  return sharedFiles(n)
+    .filter((f) => f.fabric)
+    .map((f) => f.path);
 }
 
 /**

@@ -8,7 +8,9 @@ import { Span } from '../text/source';
 import { Fix } from '../diagnostics';
 import { QemuProfile, qemuAtLeast } from '../qemu/profile';
 import { objectHasProp } from '../qemu/catalog';
-import { sizeOf } from '../model/facts';
+import { sizeOf, isOn } from '../model/facts';
+import { summaryOf } from '../shapes';
+import { resolvePath } from './paths';
 
 export { hexHuman };
 
@@ -83,3 +85,32 @@ export function backingStoreText(qemu: QemuProfile, id: string, fileSize: bigint
     ? `${id} backing store size ${h(fileSize)} is too small for 'size' option ${h(want)} plus 'offset' option ${h(offset)}`
     : `backing store size ${h(fileSize)} does not match 'size' option ${h(want)}`;
 }
+
+/** A node's memory-backend-file with share=on and a mem-path: what the cluster rules compare across nodes. */
+export interface SharedFile {
+  id: string;
+  /** The file, resolved against the node's directory. */
+  path: string;
+  size: bigint | undefined;
+  sizeSpan: Span | undefined;
+  memPathSpan: Span;
+  /** An ivshmem-plain maps it (memdev=): the node's fabric. */
+  fabric: boolean;
+}
+
+/** A node's shared file backends, in backend order (kept per model; for nodes of one shape, derived: engine/shapes.ts summaryOf). */
+export const sharedFiles = summaryOf((node: NodeModel): SharedFile[] => {
+  const out: SharedFile[] = [];
+  for (const b of node.backends.values()) {
+    if (b.obj.qomType !== 'memory-backend-file' || !b.memPath || !isOn(b.share)) continue;
+    out.push({
+      id: b.id,
+      path: resolvePath(node.baseDir, b.memPath.text),
+      size: sizeOf(b.size),
+      sizeSpan: b.size?.m.span(),
+      memPathSpan: b.memPath.span(),
+      fabric: node.devices.some((d) => d.driver === 'ivshmem-plain' && devProp(d, 'memdev')?.value.text === b.id),
+    });
+  }
+  return out;
+});
