@@ -55,6 +55,7 @@ if (!existsSync(ENGINE)) {
 }
 const { analyzeDocument } = require(ENGINE);
 const { cachedHost, nodeHost } = require(join(ROOT, 'out/server/src/host/probe.js'));
+const { SERVER_NODE_FLAGS } = require(join(ROOT, 'out/server/src/lsp/protocol.js'));
 const { SaxesParser } = require('saxes');
 const { createMessageConnection, StreamMessageReader, StreamMessageWriter } = require('vscode-jsonrpc/node');
 
@@ -129,7 +130,8 @@ const vmStatus = (pid) => {
 
 class Server {
   constructor() {
-    this.child = spawn(process.execPath, [join(ROOT, 'bin/memfabric.js'), 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    // (with the Node options the server runs with, from an editor or the VS Code client)
+    this.child = spawn(process.execPath, [...SERVER_NODE_FLAGS, join(ROOT, 'bin/memfabric.js'), 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     this.stderr = '';
     this.errors = [];
     this.child.stderr.on('data', (b) => (this.stderr += b));

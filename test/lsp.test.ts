@@ -25,7 +25,7 @@ import {
   PublishDiagnosticsParams,
   WorkspaceEdit,
 } from 'vscode-languageserver-protocol';
-import { LayoutRequest } from '../server/src/lsp/protocol';
+import { LayoutRequest, SERVER_NODE_FLAGS } from '../server/src/lsp/protocol';
 
 const ROOT = resolve(__dirname, '../..');
 const uriOf = (p: string) => pathToFileURL(p).toString();
@@ -45,7 +45,7 @@ class Client {
   private version = new Map<string, number>();
 
   constructor() {
-    this.child = spawn(process.execPath, [join(ROOT, 'bin/memfabric.js'), 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...SERVER_NODE_FLAGS, join(ROOT, 'bin/memfabric.js'), 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (b) => (this.stderr += b));
     this.child.on('exit', (code) => (this.exited = code));
     this.conn = createMessageConnection(new StreamMessageReader(this.child.stdout!), new StreamMessageWriter(this.child.stdin!));
@@ -590,5 +590,28 @@ describe('language server (memfabric lsp --stdio)', () => {
     assert.match(hoverText(h), /0x800000000/);
     assert.equal(c.exited, undefined);
     assert.deepEqual(c.errors, [], 'no handler threw');
+  });
+});
+
+describe('the server as an editor starts it (bin/memfabric.js run as a program)', () => {
+  it('runs with the Node options the VS Code client gives it (SERVER_NODE_FLAGS), from its #! line', async () => {
+    const bin = join(ROOT, 'bin/memfabric.js');
+    assert.equal(readFileSync(bin, 'utf8').split('\n')[0], `#!/usr/bin/env -S node ${SERVER_NODE_FLAGS.join(' ')}`);
+    const child = spawn(bin, ['lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+    conn.listen();
+    try {
+      const init = await conn.sendRequest<InitializeResult>('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
+      assert.equal(init.serverInfo?.name, 'memfabric');
+      const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+      for (const f of SERVER_NODE_FLAGS) assert.ok(argv.includes(f), `${f} in ${JSON.stringify(argv)}`);
+      await conn.sendRequest('shutdown', null);
+      const exited = new Promise((res) => child.on('exit', res));
+      await conn.sendNotification('exit');
+      assert.equal(await exited, 0);
+    } finally {
+      conn.dispose();
+      child.kill('SIGKILL');
+    }
   });
 });

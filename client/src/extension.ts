@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import * as vscode from 'vscode';
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
-import { QemuInfo, QemuRequest } from '../../server/src/lsp/protocol';
+import { QemuInfo, QemuRequest, SERVER_NODE_FLAGS } from '../../server/src/lsp/protocol';
 import { Cli, cliEnv } from './cli';
 import { Clusters } from './clusters';
 import { registerCommands, statusText } from './commands';
@@ -105,8 +105,8 @@ async function startServer(context: vscode.ExtensionContext, output: vscode.Outp
   // no memfabric.* setting reaches the server; its cwd is the extension, never the workspace
   const options = { cwd: context.extensionPath, env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } };
   const serverOptions: ServerOptions = {
-    run: { module, transport: TransportKind.ipc, options },
-    debug: { module, transport: TransportKind.ipc, options: { ...options, execArgv: ['--nolazy', '--inspect=6019'] } },
+    run: { module, transport: TransportKind.ipc, options: { ...options, execArgv: [...SERVER_NODE_FLAGS] } },
+    debug: { module, transport: TransportKind.ipc, options: { ...options, execArgv: [...SERVER_NODE_FLAGS, '--nolazy', '--inspect=6019'] } },
   };
   // The one setting the server gets: the QEMU to judge for (restricted: an untrusted workspace cannot set it).
   const qemuBinary = vscode.workspace.getConfiguration('memfabric').get<string>('qemuBinary')?.trim() || undefined;
