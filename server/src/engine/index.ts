@@ -540,33 +540,55 @@ function fitsXmlValue(f: { edits: { span: { start: number; end: number }; newTex
  * nodes share it.
  */
 function dedupe(ds: Diagnostic[]): Diagnostic[] {
-  // Findings can only be the same at the same span: bucket by span, compare the rest there.
-  type Entry = { d: Diagnostic; nodes: string[]; rest: string | undefined };
-  // (A message names its node quoted, as 'node01': that name aside, the same message is the same finding.)
-  const rest = (e: Entry) => (e.rest ??= `${e.d.code}|${e.d.node ? e.d.message.split(`'${e.d.node}'`).join("'\u0000'") : e.d.message}`);
-  const seen = new Map<string | number, Entry[]>();
-  const entries: Entry[] = [];
+  // Findings can only be the same at the same span: bucket by span (the first finding
+  // there, then a chain through `next`), compare the rest only there.
+  const seen = new Map<string | number, number>();
   const out: Diagnostic[] = [];
+  const next: number[] = [];
+  /** The nodes of each kept finding that others were merged into. */
+  let merged: Map<number, string[]> | undefined;
   for (const d of ds) {
     const { start, end } = d.span;
     const at = start >= 0 && end >= 0 && start < 2 ** 26 && end < 2 ** 26 && Number.isInteger(start) && Number.isInteger(end) ? start * 2 ** 26 + end : `${start}|${end}`;
-    const e: Entry = { d, nodes: d.node ? [d.node] : [], rest: undefined };
-    const bucket = seen.get(at);
-    if (bucket) {
-      const key = rest(e);
-      const prev = bucket.find((x) => rest(x) === key);
-      if (prev) {
-        if (d.node) prev.nodes.push(d.node);
-        continue;
-      }
-      bucket.push(e);
-    } else seen.set(at, [e]);
-    entries.push(e);
-    out.push(d);
+    const first = seen.get(at);
+    if (first === undefined) {
+      seen.set(at, out.length);
+      out.push(d);
+      next.push(-1);
+      continue;
+    }
+    const key = restOf(d);
+    let i = first;
+    let last = first;
+    for (; i !== -1; last = i, i = next[i]) if (restOf(out[i]) === key) break;
+    if (i === -1) {
+      next[last] = out.length;
+      out.push(d);
+      next.push(-1);
+      continue;
+    }
+    if (!d.node) continue;
+    merged ??= new Map();
+    let nodes = merged.get(i);
+    if (!nodes) merged.set(i, (nodes = out[i].node ? [out[i].node!] : []));
+    nodes.push(d.node);
   }
   // (A new object where the message grows: the findings given may be shared with kept results.)
-  entries.forEach(({ d, nodes }, i) => {
+  for (const [i, nodes] of merged ?? []) {
+    const d = out[i];
     if (nodes.length > 1) out[i] = { ...d, message: `${d.message} (nodes ${nodes.length > 4 ? `${nodes.slice(0, 3).join(', ')} … ${nodes[nodes.length - 1]}, ${nodes.length} in all` : nodes.join(', ')})` };
-  });
+  }
   return out;
+}
+
+/**
+ * A finding as dedupe compares it: its code and message, with its node's name
+ * (quoted, as 'node01') taken out. Kept per finding: the findings of kept
+ * units are the same objects from one analysis to the next.
+ */
+const rests = new WeakMap<Diagnostic, string>();
+function restOf(d: Diagnostic): string {
+  let r = rests.get(d);
+  if (r === undefined) rests.set(d, (r = `${d.code}|${d.node ? d.message.split(`'${d.node}'`).join("'\u0000'") : d.message}`));
+  return r;
 }
