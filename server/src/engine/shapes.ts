@@ -171,12 +171,7 @@ export function deriveUnit<T extends [unknown, (object | undefined)[], unknown]>
   const go = deriver(a, b);
   return [
     go(x[0]),
-    x[1].map((model) => {
-      if (!model) return model;
-      const out = lazily(model, go);
-      origins.set(out, { origin: model, go });
-      return out;
-    }),
+    x[1].map((model) => model && lazily(model, go)),
     go(x[2]),
   ] as T;
 }
@@ -222,22 +217,32 @@ export function sameSummaries(as: (object | undefined)[], bs: (object | undefine
 
 function lazily(o: object, go: (v: unknown) => unknown): object {
   const out = {};
-  const src = o as Record<string, unknown>;
-  for (const k in src) {
-    Object.defineProperty(out, k, {
-      enumerable: true,
-      configurable: true,
-      get() {
-        const v = go(src[k]);
-        Object.defineProperty(out, k, { value: v, writable: true, enumerable: true, configurable: true });
-        return v;
-      },
-      set(v: unknown) {
-        Object.defineProperty(out, k, { value: v, writable: true, enumerable: true, configurable: true });
-      },
-    });
-  }
+  origins.set(out, { origin: o, go });
+  for (const k in o) Object.defineProperty(out, k, accessorOf(k));
   return out;
+}
+
+/** Per field name, the one accessor every lazily derived model has for it (no closures per model). */
+const accessors = new Map<string, PropertyDescriptor>();
+function accessorOf(k: string): PropertyDescriptor {
+  let d = accessors.get(k);
+  if (d) return d;
+  const settle = (o: object, v: unknown) => Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+  d = {
+    enumerable: true,
+    configurable: true,
+    get(this: object) {
+      const { origin, go } = origins.get(this)!;
+      const v = go((origin as Record<string, unknown>)[k]);
+      settle(this, v);
+      return v;
+    },
+    set(this: object, v: unknown) {
+      settle(this, v);
+    },
+  };
+  accessors.set(k, d);
+  return d;
 }
 
 /** Every source offset x refers to, once each, as o * 2 + (1 for an exclusive end): what regions a derived node touches (derivedOffsets). */
@@ -347,9 +352,13 @@ export function sameData(x: unknown, y: unknown): boolean {
   if (Object.getPrototypeOf(x) !== Object.getPrototypeOf(y)) return false;
   const a = x as Record<string, unknown>;
   const b = y as Record<string, unknown>;
-  const ka = Object.keys(a).filter((k) => a[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => b[k] !== undefined);
-  if (ka.length !== kb.length) return false;
-  for (const k of ka) if (!sameData(a[k], b[k])) return false;
-  return true;
+  // (fields set to undefined count as absent)
+  let n = 0;
+  for (const k in a) {
+    if (a[k] === undefined) continue;
+    if (!sameData(a[k], b[k])) return false;
+    n++;
+  }
+  for (const k in b) if (b[k] !== undefined) n--;
+  return n === 0;
 }
