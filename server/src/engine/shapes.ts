@@ -176,8 +176,15 @@ export function deriveUnit<T extends [unknown, (object | undefined)[], unknown]>
   ] as T;
 }
 
-/** Models derived by deriveUnit: the model each was derived from, and its deriver. */
-const origins = new WeakMap<object, { origin: object; go: (v: unknown) => unknown }>();
+/** A model derived by deriveUnit: the model it was derived from, its deriver, and the fields derived so far. */
+interface Origin {
+  origin: object;
+  go: (v: unknown) => unknown;
+  values: Record<string, unknown>;
+}
+/** Where a derived model keeps its Origin (not enumerable: no walk over fields sees it). */
+const ORIGIN = Symbol('derived from');
+const originOf = (m: object): Origin | undefined => (m as { [ORIGIN]?: Origin })[ORIGIN];
 /** Every summaryOf function (the proof compares them too). */
 const summaries: ((m: object) => unknown)[] = [];
 
@@ -192,7 +199,7 @@ export function summaryOf<M extends object, S>(compute: (m: M) => S): (m: M) => 
   const kept = new WeakMap<M, S>();
   const f = (m: M): S => {
     if (kept.has(m)) return kept.get(m)!;
-    const d = origins.get(m);
+    const d = originOf(m);
     const r = d ? (d.go(f(d.origin as M)) as S) : compute(m);
     kept.set(m, r);
     return r;
@@ -217,28 +224,31 @@ export function sameSummaries(as: (object | undefined)[], bs: (object | undefine
 
 function lazily(o: object, go: (v: unknown) => unknown): object {
   const out = {};
-  origins.set(out, { origin: o, go });
+  Object.defineProperty(out, ORIGIN, { value: { origin: o, go, values: {} } satisfies Origin });
   for (const k in o) Object.defineProperty(out, k, accessorOf(k));
   return out;
 }
 
-/** Per field name, the one accessor every lazily derived model has for it (no closures per model). */
+/**
+ * Per field name, the one accessor every lazily derived model has for it (no
+ * closures per model). A derived value is kept beside the model, not put in
+ * place of the accessor: redefining a property turns the object into a
+ * dictionary (1.6 KB a node, and slower to read).
+ */
 const accessors = new Map<string, PropertyDescriptor>();
 function accessorOf(k: string): PropertyDescriptor {
   let d = accessors.get(k);
   if (d) return d;
-  const settle = (o: object, v: unknown) => Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
   d = {
     enumerable: true,
     configurable: true,
     get(this: object) {
-      const { origin, go } = origins.get(this)!;
-      const v = go((origin as Record<string, unknown>)[k]);
-      settle(this, v);
-      return v;
+      const o = originOf(this)!;
+      if (k in o.values) return o.values[k];
+      return (o.values[k] = o.go((o.origin as Record<string, unknown>)[k]));
     },
     set(this: object, v: unknown) {
-      settle(this, v);
+      originOf(this)!.values[k] = v;
     },
   };
   accessors.set(k, d);
