@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { guestExec } from '../server/src/runtime/agent';
-import { buildImage, GuestImage, guestArgv, imageKey } from '../server/src/runtime/image';
+import { buildImage, GuestImage, guestArgv, imageKey, qemuVersionLine, qemuVersionOf } from '../server/src/runtime/image';
 
 const QEMU = 'qemu-system-x86_64';
 const READY_TIMEOUT_MS = 120_000;
@@ -193,5 +193,28 @@ describe('guest image (QEMU boot)', { skip: haveQemu() ? false : `${QEMU} not in
     const memdevs = JSON.parse(out) as Array<{ memdev?: string }>;
     assert.equal(memdevs.filter((m) => m.memdev).length, 1, out);
     await stop(g);
+  });
+});
+
+describe('qemuVersionOf', () => {
+  it('runs a binary once for its version while the file stays the same, and again once it is replaced', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-qver-'));
+    try {
+      const bin = path.join(dir, 'qemu-system-x86_64');
+      const runs = path.join(dir, 'runs');
+      const write = (v: string) => fs.writeFileSync(bin, `#!/bin/sh\necho run >> '${runs}'\necho 'QEMU emulator version ${v} (test)'\n`, { mode: 0o755 });
+      const count = () => fs.readFileSync(runs, 'utf8').split('\n').filter(Boolean).length;
+      write('9.1.0');
+      assert.equal(qemuVersionOf(bin), '9.1.0');
+      assert.equal(qemuVersionLine(bin), 'QEMU emulator version 9.1.0 (test)');
+      assert.equal(count(), 1, 'asked once');
+      write('10.2.1');
+      assert.equal(qemuVersionOf(bin), '10.2.1');
+      assert.equal(count(), 2, 'asked again after the upgrade');
+      fs.writeFileSync(bin, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+      assert.equal(qemuVersionOf(bin), undefined);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,12 +13,13 @@
  *    ("SeaBIOS (version 1.16.3-…)"), then killed.
  * The bundled profiles are made by this same code (scripts/gen-qemu-profile.mjs).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findExecutable, qemuBinary } from '../runtime/launch';
+import { qemuVersionLine } from '../runtime/image';
 import { PropInfo, QemuProfile, bundledProfile } from '../engine/qemu/profile';
 import { archOfBinary } from '../engine/model/model';
 
@@ -325,9 +326,9 @@ export function knownProfile(env: NodeJS.ProcessEnv = process.env, bin = userQem
     const mine = bin === userQemuBinary(env) && env.MEMFABRIC_QEMU?.trim();
     return { resolved: { profile, note: `no QEMU binary '${bin}'${mine ? ' (MEMFABRIC_QEMU)' : ' in PATH'}: judging with the bundled QEMU ${profile.version}${arch === 'x86_64' ? '' : ` (${arch})`} profile` } };
   }
-  const v = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10000 });
-  const line = (v.stdout ?? '').split('\n')[0].trim();
-  const key = v.status === 0 ? cacheKey(path, line) : undefined;
+  const asked = qemuVersionLine(path);
+  const line = asked ?? '';
+  const key = asked !== undefined ? cacheKey(path, line) : undefined;
   const file = key && join(cacheDir(env), `${key}.json`);
   if (file) {
     try {

@@ -61,8 +61,36 @@ export function defaultGuestKernel(qemuVersion: string | undefined): GuestKernel
 
 /** `qemu-system-x86_64 --version`'s version (e.g. "10.0.2"), or undefined when it does not answer. */
 export function qemuVersionOf(binary: string): string | undefined {
+  const line = qemuVersionLine(binary);
+  return line === undefined ? undefined : /version (\d+\.\d+(?:\.\d+)?)/.exec(line)?.[1];
+}
+
+/** qemuVersionLine's answers, by binary, with the file they came from (inode, size, mtime). */
+const versionLines = new Map<string, { file: string; line: string | undefined }>();
+
+/**
+ * The first line of `BINARY --version` (undefined when it fails), asked once
+ * per binary file: `memfabric boot` needs it for the profile and again for the
+ * guest kernel, and each run costs 15-30 ms before the first node starts. A
+ * binary replaced on disk (an upgraded QEMU, seen by a long-running server) is
+ * asked again.
+ */
+export function qemuVersionLine(binary: string): string | undefined {
+  let file = '';
+  try {
+    if (binary.includes('/')) {
+      const st = fs.statSync(binary);
+      file = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    }
+  } catch {
+    // (not there: spawnSync says so)
+  }
+  const kept = file ? versionLines.get(binary) : undefined;
+  if (kept && kept.file === file) return kept.line;
   const r = spawnSync(binary, ['--version'], { encoding: 'utf8', timeout: 10_000 });
-  return r.status === 0 ? /version (\d+\.\d+(?:\.\d+)?)/.exec(r.stdout ?? '')?.[1] : undefined;
+  const line = r.status === 0 ? (r.stdout ?? '').split('\n')[0].trim() : undefined;
+  if (file) versionLines.set(binary, { file, line });
+  return line;
 }
 
 export interface BuildImageOptions {
