@@ -23,6 +23,8 @@ import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 import { canon } from './support/canon';
 import { summaryOf } from '../server/src/engine/shapes';
+import { collectSymbols } from '../server/src/engine/symbols';
+import { EditorAnalysis } from '../server/src/engine/editor/analysis';
 import { NodeModel } from '../server/src/engine/model/model';
 
 function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean, qemu?: QemuProfile): AnalyzedDocument {
@@ -118,6 +120,29 @@ test('cluster rules on derived nodes: a fabric file mapped at two sizes, nodes o
   const placement = r.diagnostics.filter((d) => d.code === 'host-placement');
   assert.equal(placement.length, 9, JSON.stringify(placement.map((d) => d.message)));
   assert.match(placement[8].message, /Node 'n10' runs on host qemu\+ssh:\/\/root@n10-host\/system but shares the fabric file \/srv\/fam\/shared\.fam with 'n01'/);
+});
+
+test('what the editor reads of derived nodes (symbols, definitions, the backends devices use) is what node by node reading gives', () => {
+  const texts: [string, string][] = [
+    [machine40(), join(REPO, 'bench-machine-40.cluster.xml')],
+    [megabyte(128 * 1024), join(REPO, 'bench-megabyte.cluster.xml')],
+    [doc(['n01', 'n02', 'n03', 'n04'].map((n, i) => cxlNode(n, [`0x${i}a`, `0x${i}b`], `\n    <qemu>-object memory-backend-ram,id=extra-${n},size=256M -device pc-dimm,memdev=extra-${n},id=dimm-${n}</qemu>`)), ' maxmem="8G" slots="4"'), '/nonexistent/h.cluster.xml'],
+  ];
+  for (const [text, source] of texts) {
+    const shared = analyze(text, source, NO_HOST, true);
+    const alone = analyze(text, source, NO_HOST, false);
+    assert.ok(shared.shapes!.derived > 0, source);
+    for (const defsOnly of [true, false]) {
+      const a = collectSymbols(shared, text, { definitionsOnly: defsOnly }).occurrences;
+      const b = collectSymbols(alone, text, { definitionsOnly: defsOnly }).occurrences;
+      assert.deepEqual(a, b, `${source}: ${defsOnly ? 'definitions' : 'occurrences'}`);
+      assert.ok(a.length > 0);
+    }
+    const [ca, cb] = [shared, alone].map((d) => new EditorAnalysis(text, 'topology', d).completionData());
+    const backends = [...new Set(alone.nodes.flatMap((n) => [...n.backends.keys()]))];
+    assert.ok(backends.length > 0);
+    for (const id of backends) assert.deepEqual(ca.backendUsers(id), cb.backendUsers(id), `${source}: users of ${id}`);
+  }
 });
 
 test('a summary that does not carry the name along (the last test here: it stays registered): the proof fails, and every node is read', () => {

@@ -14,6 +14,7 @@ import { attr, childElements, parseXml, XmlElement } from './syntax/xml';
 import { parseKeyvals } from './syntax/qemu-args';
 import { Span } from './text/source';
 import { human } from './text/sizes';
+import { summaryOf } from './shapes';
 
 export type IdNamespace = 'id' | 'template';
 
@@ -173,7 +174,7 @@ export function collectSymbols(doc: AnalyzedDocument, text: string, opts: Collec
     qemuTexts.sort((a, b) => a.start - b.start);
     const mayHold = strayQemu ? () => true : qemuHolders(doc, root, qemuTexts);
     doc.nodes.forEach((n, i) => {
-      if (mayHold(i)) modelOccurrences(n, (o) => add(o, qemuTexts), defsOnly);
+      if (mayHold(i)) for (const o of (defsOnly ? definitionsIn : occurrencesIn)(n)) add(o, qemuTexts);
     });
     if (root && !defsOnly) outline.push(topologyOutline(root, doc, text));
   } else {
@@ -262,6 +263,22 @@ function topologyElement(el: XmlElement, add: (o: IdOccurrence) => void) {
 }
 
 /** Ids in QEMU options, whatever document they came from. */
+/**
+ * A node's id occurrences (and its definitions alone), kept per model: nodes of
+ * one shape derive them from their first node's, not from their own options
+ * (engine/shapes.ts).
+ */
+const occurrencesIn = summaryOf((n: NodeModel): IdOccurrence[] => {
+  const out: IdOccurrence[] = [];
+  modelOccurrences(n, (o) => out.push(o));
+  return out;
+});
+const definitionsIn = summaryOf((n: NodeModel): IdOccurrence[] => {
+  const out: IdOccurrence[] = [];
+  modelOccurrences(n, (o) => out.push(o), true);
+  return out;
+});
+
 function modelOccurrences(node: NodeModel, add: (o: IdOccurrence) => void, defsOnly = false) {
   const refProps = (props: Prop[]) => {
     if (defsOnly) return;

@@ -13,6 +13,7 @@ import type { Skip } from './context';
 import { detectKind } from '../readers/detect';
 import { diffTexts, TextChange } from '../incremental';
 import { DEFAULT_PROFILE, layoutQemu, QemuProfile } from '../qemu/profile';
+import { summaryOf } from '../shapes';
 
 /** The inputs memfabric serves in an editor. */
 export type ServedKind = 'topology' | 'libvirt' | 'qemu';
@@ -86,6 +87,17 @@ interface ClosedElement {
 }
 
 /**
+ * The backends a node's devices name (memdev=, …) and the drivers that name
+ * them: a summary, so that nodes of one shape do not derive their devices for
+ * it (engine/shapes.ts).
+ */
+const backendUsers = summaryOf((n: NodeModel): { backend: string; driver: string }[] => {
+  const out: { backend: string; driver: string }[] = [];
+  for (const d of n.devices) for (const p of d.props) if (REF_KEYS[p.key]?.includes('backend')) out.push({ backend: p.value.text, driver: d.driver });
+  return out;
+});
+
+/**
  * What completion needs of an analysis, and nothing else: the ids defined
  * (names and kinds; completion never reads their offsets), the machine's
  * root bus, which drivers use each backend, and the elements a context scan
@@ -113,13 +125,10 @@ export class CompletionData {
     this.defs = doc ? collectSymbols(doc, a.text, { definitionsOnly: true }) : { occurrences: [], outline: [] };
     this.rootBus = /pc-i440fx|^pc$/.test(doc?.nodes[0]?.machine.type?.text ?? 'q35') ? 'pci.0' : 'pcie.0';
     for (const n of doc?.nodes ?? []) {
-      for (const d of n.devices) {
-        for (const p of d.props) {
-          if (!REF_KEYS[p.key]?.includes('backend')) continue;
-          let u = this.users.get(p.value.text);
-          if (!u) this.users.set(p.value.text, (u = new Set()));
-          u.add(d.driver);
-        }
+      for (const { backend, driver } of backendUsers(n)) {
+        let u = this.users.get(backend);
+        if (!u) this.users.set(backend, (u = new Set()));
+        u.add(driver);
       }
     }
     this.closed = doc && a.kind === 'topology' ? closedElements(doc, a.text) : undefined;
