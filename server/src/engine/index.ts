@@ -15,7 +15,7 @@ import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyS
 import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions, Unmappable } from './incremental';
 import { XmlDocument, XmlElement } from './syntax/xml';
 import { OffsetMap } from './text/source';
-import { derive, deriveFacts, derivedOffsets, deriveUnit, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
+import { derive, deriveFacts, derivedOffsets, deriveUnit, mapModel, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
@@ -483,7 +483,10 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
       if (!placeOf.get(u.read)) return u.models[index]!;
       const starts = u.touched.map((r) => regions.startOf(r)!);
       let p = u.placedModels;
-      if (!p || p.starts.some((x, i) => x !== starts[i])) u.placedModels = p = { starts, models: mapDeep(u.models, textMap) };
+      if (!p || p.starts.some((x, i) => x !== starts[i])) {
+        const memo = new Map<object, unknown>();
+        u.placedModels = p = { starts, models: u.models.map((x) => x && mapModel(x, textMap, memo)) };
+      }
       return p.models[index]!;
     });
   const result = { source, kind: 'topology', diagnostics: dedupe(diagnostics), topology: read.topology } as AnalyzedDocument;

@@ -16,7 +16,7 @@
  */
 import { XmlElement } from './syntax/xml';
 import { MStr, mapSpan, OffsetMap, Span } from './text/source';
-import { HostFacts, Unmappable, visitOffsets } from './incremental';
+import { HostFacts, mapDeep, Unmappable, visitOffsets } from './incremental';
 
 /** A place in a node element that differs between the nodes of a shape. */
 export interface Hole {
@@ -227,6 +227,21 @@ function lazily(o: object, go: (v: unknown) => unknown): object {
   Object.defineProperty(out, ORIGIN, { value: { origin: o, go, values: {} } satisfies Origin });
   for (const k in o) Object.defineProperty(out, k, accessorOf(k));
   return out;
+}
+
+/**
+ * A model with every offset mapped through m (engine/index.ts: a kept model,
+ * in region offsets, as the text has it now). A derived model stays lazy: its
+ * fields are derived and then mapped when first read, and its summaries too,
+ * so that moving half of a 2000-node document does not derive every node.
+ * Any other model: mapDeep (memo shared with the caller's other models).
+ */
+export function mapModel<T extends object>(model: T, m: OffsetMap, memo: Map<object, unknown>): T {
+  const o = originOf(model);
+  if (!o) return mapDeep(model, m, memo);
+  // (one memo for all its fields: objects shared between fields stay shared)
+  const own = new Map<object, unknown>();
+  return lazily(o.origin, (v) => mapDeep(o.go(v), m, own)) as T;
 }
 
 /**
