@@ -7,11 +7,12 @@ function hostOf(n: NodeModel): string {
   return n.host?.text ?? '';
 }
 
-/** The host files a node maps through ivshmem (shared memory-backend-file of an ivshmem-plain). */
+/** The host files a node maps through ivshmem (shared memory-backend-file of an ivshmem-plain); kept per model (a kept node is not asked again). */
+const fabricFilesOf = new WeakMap<NodeModel, string[]>();
 function fabricFiles(n: NodeModel): string[] {
-  return sharedFiles(n)
-    .filter((f) => f.fabric)
-    .map((f) => f.path);
+  let r = fabricFilesOf.get(n);
+  if (!r) fabricFilesOf.set(n, (r = sharedFiles(n).filter((f) => f.fabric).map((f) => f.path)));
+  return r;
 }
 
 /**
