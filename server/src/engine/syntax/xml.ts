@@ -47,6 +47,9 @@ export interface XmlElement {
   nsDecls: Map<string, string>;
 }
 
+/** An element's span while its start tag is being read. */
+const PENDING: Span = { start: -1, end: -1 };
+
 /** The nsDecls of the many elements that declare no namespace (one shared map: never written to). */
 const NO_NS_DECLS: Map<string, string> = new Map();
 
@@ -371,8 +374,9 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       attrs: [],
       children: [],
       parent: stack[stack.length - 1],
-      span: { start: i, end: nameEnd },
-      startTagSpan: { start: i, end: nameEnd },
+      // (both set once the start tag is read)
+      span: PENDING,
+      startTagSpan: PENDING,
       endTagSpan: undefined,
       selfClosing: false,
       nsDecls: NO_NS_DECLS,
@@ -448,8 +452,8 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       }
     }
     if (!closed) problems.push({ span: el.nameSpan, message: `start tag '<${name}' is not closed with '>'` });
-    el.startTagSpan = { start: i, end: j };
-    el.span = { start: i, end: j };
+    // (one object for both: spans are never changed in place, only replaced)
+    el.span = el.startTagSpan = { start: i, end: j };
     addChild(el);
     if (!el.selfClosing) stack.push(el);
     if (rootLevel) {
