@@ -145,6 +145,24 @@ test('what the editor reads of derived nodes (symbols, definitions, the backends
   }
 });
 
+test('a derived node moved by typing keeps what was derived or set on it, mapped (as a node read itself keeps its fields)', () => {
+  const source = '/nonexistent/moved.cluster.xml';
+  let text = doc(['n01', 'n02', 'n03', 'n04'].map((n, i) => cxlNode(n, [`0x${i}a`, `0x${i}b`])));
+  const first = analyzeDocument(text, source, NO_HOST, undefined, { information: true });
+  assert.deepEqual(first.shapes, { read: 2, derived: 2 });
+  const n04 = first.nodes[3];
+  const devices = n04.devices; // derived now
+  n04.guestKernel = '6.12'; // set by a caller
+  const at = text.indexOf('<node ');
+  text = text.slice(0, at) + '  ' + text.slice(at);
+  const moved = analyzeDocument(text, source, NO_HOST, undefined, { information: true });
+  const m04 = moved.nodes[3];
+  assert.equal(m04.guestKernel, '6.12');
+  assert.equal(m04.devices.length, devices.length);
+  assert.deepEqual(m04.devices[0].m.span(), { start: devices[0].m.span().start + 2, end: devices[0].m.span().end + 2 });
+  assert.equal(m04.nameSpan.start, n04.nameSpan.start + 2);
+});
+
 test('a summary that does not carry the name along (the last test here: it stays registered): the proof fails, and every node is read', () => {
   const text = doc(['n01', 'n02', 'n03', 'n04'].map((n, i) => cxlNode(n, [`0x${i}a`, `0x${i}b`])));
   assert.deepEqual(same(text, '/nonexistent/g.cluster.xml').shapes, { read: 2, derived: 2 });

@@ -169,11 +169,7 @@ export function derive<T>(x: T, a: Shape, b: Shape): T {
  */
 export function deriveUnit<T extends [unknown, (object | undefined)[], unknown]>(x: T, a: Shape, b: Shape): T {
   const go = deriver(a, b);
-  return [
-    go(x[0]),
-    x[1].map((model) => model && lazily(model, go)),
-    go(x[2]),
-  ] as T;
+  return [go(x[0]), x[1].map((model) => model && lazily(model, go)), go(x[2])] as T;
 }
 
 /** A model derived by deriveUnit: the model it was derived from, its deriver, and the fields derived so far. */
@@ -241,7 +237,11 @@ export function mapModel<T extends object>(model: T, m: OffsetMap, memo: Map<obj
   if (!o) return mapDeep(model, m, memo);
   // (one memo for all its fields: objects shared between fields stay shared)
   const own = new Map<object, unknown>();
-  return lazily(o.origin, (v) => mapDeep(o.go(v), m, own)) as T;
+  const out = lazily(o.origin, (v) => mapDeep(o.go(v), m, own));
+  // the fields it has already (derived, or set since): mapped as they are
+  const values = originOf(out)!.values;
+  for (const k in o.values) values[k] = mapDeep(o.values[k], m, own);
+  return out as T;
 }
 
 /**
