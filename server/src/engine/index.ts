@@ -258,8 +258,14 @@ interface NodeUnit {
   deps: Region[];
   /** The element's template attribute (the same while the element's region is). */
   template: string | undefined;
-  /** Every region an offset of the unit lies in (it is kept only while all are there). */
-  touched: Region[];
+  /** Every region an offset of the unit lies in (it is kept only while all are there): touchedOf. */
+  touched: Region[] | undefined;
+  /**
+   * For a node derived in the first analysis of a text: how to find them, when
+   * the next analysis first asks (a first analysis moves nothing, so it needs
+   * them for no node; opening a 2000-node document does not wait for them).
+   */
+  touchedLater?: () => Region[];
   /** Everything else it depends on. */
   context: string;
   facts: HostFacts;
@@ -267,6 +273,15 @@ interface NodeUnit {
   factsGen?: number;
   /** Its models in text offsets for the last placement of its regions (reused while they stay there). */
   placedModels?: { starts: number[]; models: (NodeModel | undefined)[] };
+}
+
+/** The regions a unit touches (found now, for a unit derived in the first analysis of its text). */
+function touchedOf(u: NodeUnit): Region[] {
+  if (!u.touched) {
+    u.touched = u.touchedLater!();
+    u.touchedLater = undefined;
+  }
+  return u.touched;
 }
 
 interface TopologyState {
@@ -389,14 +404,14 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
     const templateEl = template !== undefined ? scope.templates.get(template) : undefined;
     const deps = [own, ...(templateEl ? [regions.ofElement(templateEl.span.start)] : []), ...fabricRegions];
     let unit: NodeUnit | undefined;
-    if (old && old.deps.length && sameRegions(old.deps, deps) && old.touched.every((r) => regions.has(r)) && old.context === context && factsStill(old)) unit = old;
+    if (old && old.deps.length && sameRegions(old.deps, deps) && touchedOf(old).every((r) => regions.has(r)) && old.context === context && factsStill(old)) unit = old;
     if (!unit) {
       // One node of each shape is read and checked; the second too, to prove that the others can be derived (engine/shapes.ts).
       const shape = opts.shareShapes !== false ? shapeOf(el, text, (outsideNodes ??= textOutsideNodes(doc, text, source))) : undefined;
       const group = shape && shapes.get(shape.key);
       let data: UnitData | undefined;
       let facts: HostFacts | undefined;
-      let offsets: number[] | undefined;
+      let later: (() => Region[]) | undefined;
       if (group?.proven) {
         try {
           const f = deriveFacts(group.facts, group.shape, shape!);
@@ -406,7 +421,11 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
             stats.derived++;
             if (!prev) {
               group.offsets ??= offsetsOf(group.data) ?? null;
-              if (group.offsets) offsets = derivedOffsets(group.offsets, group.shape, shape!);
+              // (a derived node touches the regions its first node's offsets, moved to its element, fall in)
+              if (group.offsets) {
+                const [first, a, b, at] = [group.offsets, group.shape, { ...shape!, key: '' }, regions];
+                later = () => [...at.touchedAt(derivedOffsets(first, a, b))];
+              }
             }
           }
         } catch (e) {
@@ -415,6 +434,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
         }
       }
       if (!data || !facts) {
+        later = undefined;
         facts = new Map();
         data = readAndCheck(el, scope, recordingHost(host, facts));
         stats.read++;
@@ -433,15 +453,15 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
       // Into region offsets (in the first analysis of a text, the same numbers: only which regions it touches is needed).
       let mapped: UnitData = data;
       let touched: Set<Region> | undefined;
-      // (a derived node touches the regions its first node's offsets, moved to its element, fall in)
-      if (!prev) touched = offsets ? regions.touchedAt(offsets) : regions.touchedBy(data);
+      if (!prev) touched = later ? undefined : regions.touchedBy(data);
       else mapped = mapDeep(data, regions.toRegion((touched = new Set())));
-      const keep = touched !== undefined && deps.every((r) => r !== undefined);
-      unit = { read: mapped[0], models: mapped[1], rules: mapped[2], deps: keep ? (deps as Region[]) : [], template, touched: [...(touched ?? [])], context, facts, factsGen: gen };
+      const keep = (touched !== undefined || later !== undefined) && deps.every((r) => r !== undefined);
+      unit = { read: mapped[0], models: mapped[1], rules: mapped[2], deps: keep ? (deps as Region[]) : [], template, touched: later ? undefined : [...(touched ?? [])], touchedLater: later, context, facts, factsGen: gen };
     }
     if (own) units.set(own, unit);
     unitOf.set(unit.read, unit);
-    placeOf.set(unit.read, unit.touched.some((r) => regions.moved(r)) ? textMap : undefined);
+    // (in the first analysis of a text no region has moved)
+    placeOf.set(unit.read, prev && touchedOf(unit).some((r) => regions.moved(r)) ? textMap : undefined);
     return unit.read;
   };
 
@@ -481,7 +501,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
   const materialize = (): NodeModel[] =>
     refs.map(({ unit: u, index }) => {
       if (!placeOf.get(u.read)) return u.models[index]!;
-      const starts = u.touched.map((r) => regions.startOf(r)!);
+      const starts = touchedOf(u).map((r) => regions.startOf(r)!);
       let p = u.placedModels;
       if (!p || p.starts.some((x, i) => x !== starts[i])) {
         const memo = new Map<object, unknown>();
