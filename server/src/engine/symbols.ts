@@ -262,7 +262,6 @@ function topologyElement(el: XmlElement, add: (o: IdOccurrence) => void) {
   }
 }
 
-/** Ids in QEMU options, whatever document they came from. */
 /**
  * A node's id occurrences (and its definitions alone), kept per model: nodes of
  * one shape derive them from their first node's, not from their own options
@@ -279,6 +278,7 @@ const definitionsIn = summaryOf((n: NodeModel): IdOccurrence[] => {
   return out;
 });
 
+/** Ids in QEMU options, whatever document they came from. */
 function modelOccurrences(node: NodeModel, add: (o: IdOccurrence) => void, defsOnly = false) {
   const refProps = (props: Prop[]) => {
     if (defsOnly) return;
