@@ -215,6 +215,19 @@ class MovedElement implements XmlElement {
 }
 
 /**
+ * Element and attribute names, one string each: a 1 MB topology repeats two
+ * dozen names 60000 times (2 MB kept otherwise). Bounded, so that a document
+ * of made-up names cannot grow it without end.
+ */
+const NAMES = new Map<string, string>();
+function interned(name: string): string {
+  const known = NAMES.get(name);
+  if (known !== undefined) return known;
+  if (NAMES.size < 4096) NAMES.set(name, name);
+  return name;
+}
+
+/**
  * A text node without entity or character references, its value and span made
  * when first read: a 1 MB topology has 27000 text nodes, nearly all of them the
  * whitespace between elements, which nothing reads (2.6 MB kept otherwise).
@@ -386,7 +399,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       i++;
       continue;
     }
-    const name = text.slice(nameStart, nameEnd);
+    const name = interned(text.slice(nameStart, nameEnd));
     const colon = name.indexOf(':');
     const el: XmlElement = {
       kind: 'element',
@@ -430,7 +443,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         j++;
         continue;
       }
-      const aname = text.slice(an0, an1);
+      const aname = interned(text.slice(an0, an1));
       j = an1;
       while (j < n && isSpace(text.charCodeAt(j))) j++;
       if (text[j] !== '=') {
