@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { MStr } from '../../server/src/engine/text/source';
+import type { AnalyzedDocument } from '../../server/src/engine/index';
+import { collectSymbols } from '../../server/src/engine/symbols';
+import { EditorAnalysis } from '../../server/src/engine/editor/analysis';
 
 /** A value with every MStr spelled out character by character (text, and each character's source span). */
 export function canon(x: unknown, path = new Set<object>()): unknown {
@@ -32,3 +35,22 @@ export function canon(x: unknown, path = new Set<object>()): unknown {
   return out;
 }
 
+
+/**
+ * What the editor reads of two analyses of one text is the same: id
+ * occurrences, definitions, and the drivers using each backend of `expected`'s
+ * nodes. Returns how many of each it compared.
+ */
+export function sameEditorView(actual: AnalyzedDocument, expected: AnalyzedDocument, text: string, what: string): { occurrences: number; definitions: number; backends: number } {
+  const counts = { occurrences: 0, definitions: 0, backends: 0 };
+  for (const defsOnly of [true, false]) {
+    const a = collectSymbols(actual, text, { definitionsOnly: defsOnly }).occurrences;
+    assert.deepStrictEqual(a, collectSymbols(expected, text, { definitionsOnly: defsOnly }).occurrences, `${what}: ${defsOnly ? 'definitions' : 'occurrences'}`);
+    counts[defsOnly ? 'definitions' : 'occurrences'] = a.length;
+  }
+  const [ca, ce] = [actual, expected].map((d) => new EditorAnalysis(text, 'topology', d).completionData());
+  const backends = [...new Set(expected.nodes.flatMap((n) => [...n.backends.keys()]))];
+  for (const id of backends) assert.deepStrictEqual(ca.backendUsers(id), ce.backendUsers(id), `${what}: users of ${id}`);
+  counts.backends = backends.length;
+  return counts;
+}

@@ -267,16 +267,14 @@ function topologyElement(el: XmlElement, add: (o: IdOccurrence) => void) {
  * one shape derive them from their first node's, not from their own options
  * (engine/shapes.ts).
  */
-const occurrencesIn = summaryOf((n: NodeModel): IdOccurrence[] => {
-  const out: IdOccurrence[] = [];
-  modelOccurrences(n, (o) => out.push(o));
-  return out;
-});
-const definitionsIn = summaryOf((n: NodeModel): IdOccurrence[] => {
-  const out: IdOccurrence[] = [];
-  modelOccurrences(n, (o) => out.push(o), true);
-  return out;
-});
+const occurrencesSummary = (defsOnly: boolean) =>
+  summaryOf((n: NodeModel): IdOccurrence[] => {
+    const out: IdOccurrence[] = [];
+    modelOccurrences(n, (o) => out.push(o), defsOnly);
+    return out;
+  });
+const occurrencesIn = occurrencesSummary(false);
+const definitionsIn = occurrencesSummary(true);
 
 /** Ids in QEMU options, whatever document they came from. */
 function modelOccurrences(node: NodeModel, add: (o: IdOccurrence) => void, defsOnly = false) {
