@@ -165,12 +165,18 @@ export class MStr {
     private readonly e0: number,
     /** RUNS mode: the runs (RUN_W numbers each). */
     private readonly runs: Int32Array | undefined,
-    /** Span used for an empty string (where it would have been). */
-    private readonly at: Span,
+    /** Where the string sits (and where an empty one would have been); undefined: s0 to s0 + length (a string read as is). */
+    private readonly where: Span | undefined,
   ) {}
 
+  /** Where the string sits: from the start of its first character to the end of its last. */
+  private get at(): Span {
+    return this.where ?? { start: this.s0, end: this.s0 + this.text.length };
+  }
+
   static source(text: string, offset: number): MStr {
-    return new MStr(text, IDENT, offset, 0, undefined, { start: offset, end: offset + text.length });
+    // (no span kept: the 1 MB topology has 44000 attribute values)
+    return new MStr(text, IDENT, offset, 0, undefined, undefined);
   }
 
   /** Generated text: every character maps to the whole span that caused it. */
@@ -257,18 +263,18 @@ export class MStr {
     b = Math.max(a, Math.min(b, n));
     if (a === b) {
       const pos = a < n ? this.startAt(a) : a > 0 ? this.endAt(a - 1) : this.at.start;
-      return new MStr('', IDENT, pos, 0, undefined, { start: pos, end: pos });
+      return new MStr('', IDENT, pos, 0, undefined, undefined);
     }
     if (a === 0 && b === n) return this;
-    const at = { start: this.startAt(a), end: this.endAt(b - 1) };
     const text = this.text.slice(a, b);
-    if (this.mode === IDENT) return new MStr(text, IDENT, this.s0 + a, 0, undefined, at);
+    if (this.mode === IDENT) return new MStr(text, IDENT, this.s0 + a, 0, undefined, undefined);
+    const at = { start: this.startAt(a), end: this.endAt(b - 1) };
     if (this.mode === SYN) return new MStr(text, SYN, this.s0, this.e0, undefined, at);
     const r = this.runs!;
     const k = this.runAt(a);
     if (k + RUN_W >= r.length || r[k + RUN_W] >= b) {
       // inside one run
-      return r[k + 1] === IDENT ? new MStr(text, IDENT, r[k + 2] + (a - r[k]), 0, undefined, at) : new MStr(text, SYN, r[k + 2], r[k + 3], undefined, at);
+      return r[k + 1] === IDENT ? new MStr(text, IDENT, r[k + 2] + (a - r[k]), 0, undefined, undefined) : new MStr(text, SYN, r[k + 2], r[k + 3], undefined, at);
     }
     const rb = RB.reset();
     this.addRuns(rb, 0, a, b);
