@@ -10,48 +10,49 @@
 import { isSpace, MStr, OffsetMap, Span } from '../text/source';
 
 export interface XmlAttr {
-  name: string;
-  nameSpan: Span;
+  readonly name: string;
+  readonly nameSpan: Span;
   /** Decoded value; each character maps into the raw attribute text. */
-  value: MStr;
+  readonly value: MStr;
   /** Span of the value between the quotes. */
-  valueSpan: Span;
+  readonly valueSpan: Span;
   /** Span of the whole attribute `name="value"`. */
-  span: Span;
+  readonly span: Span;
 }
 
 export interface XmlText {
-  kind: 'text';
-  value: MStr;
-  span: Span;
+  readonly kind: 'text';
+  readonly value: MStr;
+  readonly span: Span;
 }
 
 export interface XmlElement {
-  kind: 'element';
+  readonly kind: 'element';
   /** Qualified name as written, e.g. "qemu:commandline". */
-  name: string;
-  prefix: string | undefined;
-  local: string;
+  readonly name: string;
+  readonly prefix: string | undefined;
+  readonly local: string;
   /** Namespace URI the prefix resolves to (undefined if none / undeclared). */
   ns: string | undefined;
-  nameSpan: Span;
-  attrs: XmlAttr[];
-  children: (XmlElement | XmlText)[];
+  readonly nameSpan: Span;
+  readonly attrs: XmlAttr[];
+  readonly children: (XmlElement | XmlText)[];
   parent: XmlElement | undefined;
   /** From `<` to the end of the end tag (or of the last child when unclosed). */
-  span: Span;
-  startTagSpan: Span;
-  endTagSpan: Span | undefined;
-  selfClosing: boolean;
+  readonly span: Span;
+  readonly startTagSpan: Span;
+  readonly endTagSpan: Span | undefined;
+  readonly selfClosing: boolean;
   /** Namespace declarations on this element: prefix ('' for default) → URI. */
-  nsDecls: Map<string, string>;
+  readonly nsDecls: Map<string, string>;
 }
-
-/** An element's span while its start tag is being read. */
-const PENDING: Span = { start: -1, end: -1 };
 
 /** The nsDecls of the many elements that declare no namespace (one shared map: never written to). */
 const NO_NS_DECLS: Map<string, string> = new Map();
+
+/** The attributes and the children of the elements that have none (shared arrays: never written to). */
+const NO_ATTRS: XmlAttr[] = [];
+const NO_CHILDREN: (XmlElement | XmlText)[] = [];
 
 export interface XmlProblem {
   span: Span;
@@ -122,7 +123,7 @@ function isNameChar(c: number): boolean {
  * changed length) instead of reading it again.
  */
 interface KeptChild {
-  el: XmlElement;
+  el: ElementBase & XmlElement;
   problems: XmlProblem[];
   parentName: string;
   /** The namespace scope it was resolved in, and the undeclared prefixes found in it then. */
@@ -143,12 +144,88 @@ export interface XmlReuse {
 const sp = (x: Span, d: number): Span => ({ start: x.start + d, end: x.end + d });
 const byOffset = (d: number): OffsetMap => ({ map: (o) => o + d, uniform: () => true });
 
-function moveAttr(a: XmlAttr, d: number): XmlAttr {
-  return { name: a.name, nameSpan: sp(a.nameSpan, d), value: a.value.mapOffsets(byOffset(d)), valueSpan: sp(a.valueSpan, d), span: sp(a.span, d) };
+/*
+ * The tree keeps offsets as numbers and makes a span object when one is read:
+ * a 1 MB topology has 44000 attributes and 18000 elements, and their span
+ * objects (three per attribute, three per element) were a third of the tree.
+ * Spans are values (never changed in place), so a fresh one per read is the
+ * same to every reader.
+ */
+
+/** A parsed attribute. */
+class Attr implements XmlAttr {
+  constructor(
+    readonly name: string,
+    readonly value: MStr,
+    private readonly n0: number,
+    private readonly v0: number,
+    private readonly v1: number,
+    /** The end of the whole attribute (after its closing quote). */
+    private readonly e: number,
+  ) {}
+
+  get nameSpan(): Span {
+    return { start: this.n0, end: this.n0 + this.name.length };
+  }
+  get valueSpan(): Span {
+    return { start: this.v0, end: this.v1 };
+  }
+  get span(): Span {
+    return { start: this.n0, end: this.e };
+  }
+  moved(d: number): Attr {
+    return new Attr(this.name, this.value.mapOffsets(byOffset(d)), this.n0 + d, this.v0 + d, this.v1 + d, this.e + d);
+  }
+}
+
+/** What every element holds but its attributes and children: its name, and its offsets. */
+abstract class ElementBase {
+  ns: string | undefined = undefined;
+  nsDecls: Map<string, string> = NO_NS_DECLS;
+  selfClosing = false;
+  /** The end of the element (-1 while its start tag is read). */
+  e = -1;
+  /** The end of its start tag. */
+  te = -1;
+  /** Its end tag (es = -1: none). */
+  es = -1;
+  ee = -1;
+
+  constructor(
+    readonly name: string,
+    readonly prefix: string | undefined,
+    readonly local: string,
+    /** Where `<` is. */
+    readonly s: number,
+    public parent: XmlElement | undefined,
+  ) {}
+
+  get kind(): 'element' {
+    return 'element';
+  }
+  get nameSpan(): Span {
+    return { start: this.s + 1, end: this.s + 1 + this.name.length };
+  }
+  get span(): Span {
+    return { start: this.s, end: this.e };
+  }
+  get startTagSpan(): Span {
+    return { start: this.s, end: this.te };
+  }
+  get endTagSpan(): Span | undefined {
+    return this.es < 0 ? undefined : { start: this.es, end: this.ee };
+  }
+}
+
+/** An element read from the text. */
+class Element extends ElementBase implements XmlElement {
+  attrs: XmlAttr[] = NO_ATTRS;
+  children: (XmlElement | XmlText)[] = NO_CHILDREN;
 }
 
 function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlElement | XmlText {
-  return c.kind === 'text' ? { kind: 'text', value: c.value.mapOffsets(byOffset(d)), span: sp(c.span, d) } : new MovedElement(c, d, parent);
+  if (c instanceof PlainText) return c.moved(d);
+  return c.kind === 'text' ? { kind: 'text', value: c.value.mapOffsets(byOffset(d)), span: sp(c.span, d) } : new MovedElement(c as ElementBase & XmlElement, d, parent);
 }
 
 /**
@@ -160,19 +237,7 @@ function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlEl
  * by the sum (no chain of copies). A class, so that every moved element
  * has the same shape (no per-object accessors or side tables).
  */
-class MovedElement implements XmlElement {
-  readonly kind = 'element';
-  readonly name: string;
-  readonly prefix: string | undefined;
-  readonly local: string;
-  ns: string | undefined;
-  nameSpan: Span;
-  parent: XmlElement | undefined;
-  span: Span;
-  startTagSpan: Span;
-  endTagSpan: Span | undefined;
-  selfClosing: boolean;
-  nsDecls: Map<string, string>;
+class MovedElement extends ElementBase implements XmlElement {
   private movedAttrs: XmlAttr[] | undefined = undefined;
   private movedChildren: (XmlElement | XmlText)[] | undefined = undefined;
   /** Where the attributes and the children are still to be taken from, and by how much they move. */
@@ -181,18 +246,14 @@ class MovedElement implements XmlElement {
   private readonly childrenFrom: XmlElement;
   private readonly childrenBy: number;
 
-  constructor(el: XmlElement, d: number, parent: XmlElement | undefined) {
-    this.name = el.name;
-    this.prefix = el.prefix;
-    this.local = el.local;
+  constructor(el: ElementBase & XmlElement, d: number, parent: XmlElement | undefined) {
+    super(el.name, el.prefix, el.local, el.s + d, parent);
     this.ns = el.ns;
-    this.nameSpan = sp(el.nameSpan, d);
-    this.parent = parent;
-    this.span = sp(el.span, d);
-    this.startTagSpan = sp(el.startTagSpan, d);
-    this.endTagSpan = el.endTagSpan && sp(el.endTagSpan, d);
-    this.selfClosing = el.selfClosing;
     this.nsDecls = el.nsDecls;
+    this.selfClosing = el.selfClosing;
+    this.e = el.e + d;
+    this.te = el.te + d;
+    if (el.es >= 0) [this.es, this.ee] = [el.es + d, el.ee + d];
     const pending = el instanceof MovedElement ? el : undefined;
     if (pending && !pending.movedAttrs) [this.attrsFrom, this.attrsBy] = [pending.attrsFrom, pending.attrsBy + d];
     else [this.attrsFrom, this.attrsBy] = [el, d];
@@ -201,29 +262,32 @@ class MovedElement implements XmlElement {
   }
 
   get attrs(): XmlAttr[] {
-    return (this.movedAttrs ??= this.attrsFrom.attrs.map((a) => moveAttr(a, this.attrsBy)));
-  }
-  set attrs(v: XmlAttr[]) {
-    this.movedAttrs = v;
+    return (this.movedAttrs ??= this.attrsFrom.attrs.map((a) => (a as Attr).moved(this.attrsBy)));
   }
   get children(): (XmlElement | XmlText)[] {
     return (this.movedChildren ??= this.childrenFrom.children.map((c) => moveNode(c, this.childrenBy, this)));
-  }
-  set children(v: (XmlElement | XmlText)[]) {
-    this.movedChildren = v;
   }
 }
 
 /**
  * Element and attribute names, one string each: a 1 MB topology repeats two
- * dozen names 60000 times (2 MB kept otherwise). Bounded, so that a document
- * of made-up names cannot grow it without end.
+ * dozen names 60000 times (2 MB kept otherwise). A known name is found in the
+ * text without cutting it out first (by its first character and length).
+ * Bounded, so that a document of made-up names cannot grow it without end.
  */
-const NAMES = new Map<string, string>();
-function interned(name: string): string {
-  const known = NAMES.get(name);
-  if (known !== undefined) return known;
-  if (NAMES.size < 4096) NAMES.set(name, name);
+const NAMES = new Map<number, string[]>();
+let nameCount = 0;
+/** The name text[a, b). */
+function nameAt(text: string, a: number, b: number): string {
+  const key = text.charCodeAt(a) * 256 + Math.min(b - a, 255);
+  const known = NAMES.get(key);
+  if (known) for (const k of known) if (k.length === b - a && text.startsWith(k, a)) return k;
+  const name = text.slice(a, b);
+  if (nameCount < 4096) {
+    nameCount++;
+    if (known) known.push(name);
+    else NAMES.set(key, [name]);
+  }
   return name;
 }
 
@@ -233,7 +297,6 @@ function interned(name: string): string {
  * whitespace between elements, which nothing reads (2.6 MB kept otherwise).
  */
 class PlainText implements XmlText {
-  readonly kind = 'text';
   private v: MStr | undefined = undefined;
   private sp: Span | undefined = undefined;
 
@@ -242,11 +305,17 @@ class PlainText implements XmlText {
     private readonly start: number,
   ) {}
 
+  get kind(): 'text' {
+    return 'text';
+  }
   get value(): MStr {
     return (this.v ??= MStr.source(this.raw, this.start));
   }
   get span(): Span {
     return (this.sp ??= { start: this.start, end: this.start + this.raw.length });
+  }
+  moved(d: number): PlainText {
+    return new PlainText(this.raw, this.start + d);
   }
 }
 
@@ -266,13 +335,18 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
   const reused = new Map<XmlElement, KeptChild>();
   const problems: XmlProblem[] = [];
   const tops: XmlElement[] = [];
-  const stack: XmlElement[] = [];
+  const stack: Element[] = [];
+  /** The attributes of the start tag being read (copied to the element at its end: an array of their number). */
+  const attrs: XmlAttr[] = [];
   const n = text.length;
   let i = 0;
 
   const addChild = (node: XmlElement | XmlText) => {
     const parent = stack[stack.length - 1];
-    if (parent) parent.children.push(node);
+    if (parent) {
+      if (parent.children === NO_CHILDREN) parent.children = [node];
+      else parent.children.push(node);
+    }
     else if (node.kind === 'element') tops.push(node);
     else if (node.value.text.trim()) problems.push({ span: node.span, message: 'text outside the root element' });
   };
@@ -340,7 +414,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
     if (c1 === 47 /* / */) {
       // End tag.
       const nameEnd = readName(i + 2);
-      const name = text.slice(i + 2, nameEnd);
+      const name = nameEnd > i + 2 ? nameAt(text, i + 2, nameEnd) : '';
       const gt = text.indexOf('>', nameEnd);
       const nextLt = text.indexOf('<', nameEnd);
       const tagEnd = gt < 0 || (nextLt >= 0 && nextLt < gt) ? nameEnd : gt + 1;
@@ -355,13 +429,14 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         while (stack.length - 1 > k) {
           const open = stack.pop()!;
           problems.push({ span: open.nameSpan, message: `element '${open.name}' is not closed` });
-          open.span = { start: open.span.start, end: i };
+          open.e = i;
         }
         const el = stack.pop()!;
-        el.endTagSpan = endSpan;
-        el.span = { start: el.span.start, end: tagEnd };
+        [el.es, el.ee, el.e] = [i, tagEnd, tagEnd];
+        // (an array of its length: pushing grew it by half and 16)
+        if (el.children.length > 1) el.children = el.children.slice();
         if (stack.length === 1 && childP0 >= 0 && text.charCodeAt(tagEnd - 1) === 62) {
-          info.children.set(el.span.start, { el, problems: problems.slice(childP0), parentName: stack[0].name });
+          info.children.set(el.s, { el, problems: problems.slice(childP0), parentName: stack[0].name });
         }
       }
       if (stack.length <= 1) childP0 = -1;
@@ -399,25 +474,9 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       i++;
       continue;
     }
-    const name = interned(text.slice(nameStart, nameEnd));
+    const name = nameAt(text, nameStart, nameEnd);
     const colon = name.indexOf(':');
-    const el: XmlElement = {
-      kind: 'element',
-      name,
-      prefix: colon > 0 ? name.slice(0, colon) : undefined,
-      local: colon > 0 ? name.slice(colon + 1) : name,
-      ns: undefined,
-      nameSpan: { start: nameStart, end: nameEnd },
-      attrs: [],
-      children: [],
-      parent: stack[stack.length - 1],
-      // (both set once the start tag is read)
-      span: PENDING,
-      startTagSpan: PENDING,
-      endTagSpan: undefined,
-      selfClosing: false,
-      nsDecls: NO_NS_DECLS,
-    };
+    const el = new Element(name, colon > 0 ? name.slice(0, colon) : undefined, colon > 0 ? name.slice(colon + 1) : name, i, stack[stack.length - 1]);
     let j = nameEnd;
     let closed = false;
     for (;;) {
@@ -443,12 +502,12 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         j++;
         continue;
       }
-      const aname = interned(text.slice(an0, an1));
+      const aname = nameAt(text, an0, an1);
       j = an1;
       while (j < n && isSpace(text.charCodeAt(j))) j++;
       if (text[j] !== '=') {
         problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' has no value` });
-        el.attrs.push({ name: aname, nameSpan: { start: an0, end: an1 }, value: MStr.source('', an1), valueSpan: { start: an1, end: an1 }, span: { start: an0, end: an1 } });
+        attrs.push(new Attr(aname, MStr.source('', an1), an0, an1, an1, an1));
         continue;
       }
       j++;
@@ -474,15 +533,9 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         v1 = j;
         problems.push({ span: { start: v0, end: v1 }, message: `attribute '${aname}' value must be quoted` });
       }
-      if (el.attrs.some((a) => a.name === aname)) problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' is repeated` });
+      if (attrs.some((a) => a.name === aname)) problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' is repeated` });
       const raw = text.slice(v0, v1);
-      el.attrs.push({
-        name: aname,
-        nameSpan: { start: an0, end: an1 },
-        value: decodeXmlText(raw, v0, problems),
-        valueSpan: { start: v0, end: v1 },
-        span: { start: an0, end: Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0)) },
-      });
+      attrs.push(new Attr(aname, decodeXmlText(raw, v0, problems), an0, v0, v1, Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0))));
       if (aname === 'xmlns' || aname.startsWith('xmlns:')) {
         if (el.nsDecls === NO_NS_DECLS) el.nsDecls = new Map();
         el.nsDecls.set(aname === 'xmlns' ? '' : aname.slice(6), raw);
@@ -490,19 +543,23 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
     }
     if (!closed) problems.push({ span: el.nameSpan, message: `start tag '<${name}' is not closed with '>'` });
     // (one object for both: spans are never changed in place, only replaced)
-    el.span = el.startTagSpan = { start: i, end: j };
+    el.te = el.e = j;
+    if (attrs.length) {
+      el.attrs = attrs.slice();
+      attrs.length = 0;
+    }
     addChild(el);
     if (!el.selfClosing) stack.push(el);
     if (rootLevel) {
       if (!el.selfClosing) childP0 = p0;
-      else if (closed) info.children.set(el.span.start, { el, problems: problems.slice(p0), parentName: stack[0].name });
+      else if (closed) info.children.set(el.s, { el, problems: problems.slice(p0), parentName: stack[0].name });
     }
     i = j;
   }
   while (stack.length) {
     const open = stack.pop()!;
     problems.push({ span: open.nameSpan, message: `element '${open.name}' is not closed` });
-    open.span = { start: open.span.start, end: n };
+    open.e = n;
   }
   const undeclaredPrefixes: XmlDocument['undeclaredPrefixes'] = [];
   const resolveOne = (el: XmlElement, scope: Map<string, string>): Map<string, string> => {
