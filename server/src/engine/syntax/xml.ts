@@ -152,11 +152,17 @@ const byOffset = (d: number): OffsetMap => ({ map: (o) => o + d, uniform: () => 
  * same to every reader.
  */
 
-/** A parsed attribute. */
+/**
+ * A parsed attribute. A value without references is kept as its raw text,
+ * and read as an MStr made then (an MStr is a value: one per read is the same
+ * to every reader): 72 bytes less for each of the 44000 attributes of the
+ * 1 MB topology.
+ */
 class Attr implements XmlAttr {
   constructor(
     readonly name: string,
-    readonly value: MStr,
+    /** The value: its raw text (read as is, from v0), or decoded. */
+    private readonly v: string | MStr,
     private readonly n0: number,
     private readonly v0: number,
     private readonly v1: number,
@@ -164,6 +170,9 @@ class Attr implements XmlAttr {
     private readonly e: number,
   ) {}
 
+  get value(): MStr {
+    return typeof this.v === 'string' ? MStr.source(this.v, this.v0) : this.v;
+  }
   get nameSpan(): Span {
     return { start: this.n0, end: this.n0 + this.name.length };
   }
@@ -174,7 +183,7 @@ class Attr implements XmlAttr {
     return { start: this.n0, end: this.e };
   }
   moved(d: number): Attr {
-    return new Attr(this.name, this.value.mapOffsets(byOffset(d)), this.n0 + d, this.v0 + d, this.v1 + d, this.e + d);
+    return new Attr(this.name, typeof this.v === 'string' ? this.v : this.v.mapOffsets(byOffset(d)), this.n0 + d, this.v0 + d, this.v1 + d, this.e + d);
   }
 }
 
@@ -293,13 +302,11 @@ function nameAt(text: string, a: number, b: number): string {
 
 /**
  * A text node without entity or character references, its value and span made
- * when first read: a 1 MB topology has 27000 text nodes, nearly all of them the
- * whitespace between elements, which nothing reads (2.6 MB kept otherwise).
+ * when read (values: one per read is the same to every reader): a 1 MB
+ * topology has 27000 text nodes, nearly all of them the whitespace between
+ * elements, which nothing reads (2.6 MB kept otherwise).
  */
 class PlainText implements XmlText {
-  private v: MStr | undefined = undefined;
-  private sp: Span | undefined = undefined;
-
   constructor(
     private readonly raw: string,
     private readonly start: number,
@@ -309,10 +316,10 @@ class PlainText implements XmlText {
     return 'text';
   }
   get value(): MStr {
-    return (this.v ??= MStr.source(this.raw, this.start));
+    return MStr.source(this.raw, this.start);
   }
   get span(): Span {
-    return (this.sp ??= { start: this.start, end: this.start + this.raw.length });
+    return { start: this.start, end: this.start + this.raw.length };
   }
   moved(d: number): PlainText {
     return new PlainText(this.raw, this.start + d);
@@ -507,7 +514,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       while (j < n && isSpace(text.charCodeAt(j))) j++;
       if (text[j] !== '=') {
         problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' has no value` });
-        attrs.push(new Attr(aname, MStr.source('', an1), an0, an1, an1, an1));
+        attrs.push(new Attr(aname, '', an0, an1, an1, an1));
         continue;
       }
       j++;
@@ -535,7 +542,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       }
       if (attrs.some((a) => a.name === aname)) problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' is repeated` });
       const raw = text.slice(v0, v1);
-      attrs.push(new Attr(aname, decodeXmlText(raw, v0, problems), an0, v0, v1, Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0))));
+      attrs.push(new Attr(aname, raw.indexOf('&') < 0 ? raw : decodeXmlText(raw, v0, problems), an0, v0, v1, Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0))));
       if (aname === 'xmlns' || aname.startsWith('xmlns:')) {
         if (el.nsDecls === NO_NS_DECLS) el.nsDecls = new Map();
         el.nsDecls.set(aname === 'xmlns' ? '' : aname.slice(6), raw);
