@@ -134,10 +134,17 @@ function replacer(a: Shape, b: Shape): (s: string) => string {
   const serial = pairs.size ? new RegExp(`(?<![0-9A-Za-z])(${[...pairs.keys()].map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
   const same = a.name === b.name && a.serials.every((t, i) => t === b.serials[i]);
   const serialTexts = [...pairs.keys()];
+  const swap = (t: string) => pairs.get(t)!;
   return (s) => {
     if (same) return s;
-    let r = s.includes(a.name) ? s.split(a.name).join(b.name) : s;
-    if (serial && serialTexts.some((t) => r.includes(t))) r = r.replace(serial, (t) => pairs.get(t)!);
+    // (a name is letters, digits, - and _: no $ pattern in it)
+    let r = s.includes(a.name) ? s.replaceAll(a.name, b.name) : s;
+    if (serial)
+      for (const t of serialTexts)
+        if (r.includes(t)) {
+          r = r.replace(serial, swap);
+          break;
+        }
     return r;
   };
 }
