@@ -128,10 +128,20 @@ export function shapeMap(a: Shape, b: Shape): OffsetMap {
 }
 
 /** a's name and serials in s, replaced by b's (serials only as whole tokens). */
+/** Per first node of a shape, the pattern of its serial numbers as whole tokens (one per shape, not per derived node). */
+const serialPatterns = new WeakMap<Shape, RegExp | undefined>();
+function serialPattern(a: Shape): RegExp | undefined {
+  if (serialPatterns.has(a)) return serialPatterns.get(a);
+  const texts = [...new Set(a.serials)];
+  const p = texts.length ? new RegExp(`(?<![0-9A-Za-z])(${texts.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
+  serialPatterns.set(a, p);
+  return p;
+}
+
 function replacer(a: Shape, b: Shape): (s: string) => string {
   const pairs = new Map<string, string>();
   a.serials.forEach((t, i) => pairs.set(t, b.serials[i]));
-  const serial = pairs.size ? new RegExp(`(?<![0-9A-Za-z])(${[...pairs.keys()].map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
+  const serial = serialPattern(a);
   const same = a.name === b.name && a.serials.every((t, i) => t === b.serials[i]);
   const serialTexts = [...pairs.keys()];
   const swap = (t: string) => pairs.get(t)!;
