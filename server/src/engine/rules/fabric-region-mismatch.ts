@@ -27,7 +27,8 @@ function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
   r = { uses: [], shared: [] };
   for (const f of sharedFiles(node)) {
     if (f.size === undefined) continue;
-    const u = { ...f, node, size: f.size };
+    // (every field named: a spread of a derived summary is a slow, generic copy)
+    const u: Use = { id: f.id, path: f.path, size: f.size, sizeSpan: f.sizeSpan, memPathSpan: f.memPathSpan, fabric: f.fabric, node };
     r.uses.push(u);
     if (f.fabric) r.shared.push(u);
   }
