@@ -22,7 +22,8 @@ import { nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 import { canon, sameEditorView } from './support/canon';
-import { summaryOf } from '../server/src/engine/shapes';
+import { shapeOf, summaryOf } from '../server/src/engine/shapes';
+import { parseXml, XmlElement } from '../server/src/engine/syntax/xml';
 import { NodeModel } from '../server/src/engine/model/model';
 
 function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean, qemu?: QemuProfile): AnalyzedDocument {
@@ -160,4 +161,28 @@ test('a summary that does not carry the name along (the last test here: it stays
   assert.deepEqual(same(text, '/nonexistent/g.cluster.xml').shapes, { read: 4, derived: 0 });
   const r = analyze(text, '/nonexistent/g.cluster.xml', NO_HOST, true);
   assert.deepEqual(r.nodes.map(first), ['the first', 'another', 'another', 'another']);
+});
+
+test("a node's shape: its name's occurrences and its serials as holes in text order, and no shape when its name lies inside a serial", () => {
+  const shapeIn = (text: string) => {
+    const el = parseXml(text).root!.children.find((c): c is XmlElement => c.kind === 'element' && c.local === 'node')!;
+    return shapeOf(el, text, '');
+  };
+  const text = doc([cxlNode('n7', ['0x70', '0x71'])]);
+  const s = shapeIn(text)!;
+  assert.deepEqual(s.serials, ['0x70', '0x71']);
+  const holes = s.holes.map((h) => [text.slice(h.start, h.end), h.start]);
+  // (the name in name=, then each device's paths before its serial)
+  assert.deepEqual(
+    holes.map((h) => h[0]),
+    ['n7', 'n7', 'n7', '0x70', 'n7', '0x71'],
+  );
+  assert.ok(holes.every((h, i) => i === 0 || (h[1] as number) > (holes[i - 1][1] as number)), 'in text order');
+  // the key marks name holes and serial holes apart, and is the same for a node alike but for name and serials
+  const other = doc([cxlNode('n8', ['0x80', '0x81'])]);
+  assert.equal(shapeIn(other)!.key, s.key);
+  assert.ok(s.key.split('\u0000').length - 1 === 4 && s.key.split('\u0001').length - 1 === 2, JSON.stringify(s.key));
+  // a name that a serial holds (x10 in 0x10): not shared
+  assert.equal(shapeIn(doc([cxlNode('x10', ['0x10', '0x11'])])), undefined);
+  assert.ok(shapeIn(doc([cxlNode('x10', ['0x20', '0x21'])])));
 });

@@ -68,19 +68,21 @@ export function shapeOf(el: XmlElement, text: string, context: string): Shape | 
     for (const c of e.children) if (c.kind === 'element') walk(c);
   };
   walk(el);
-  // every occurrence of the name (none may touch a serial)
-  const own = text.slice(start, end);
-  for (let j = own.indexOf(name); j >= 0; j = own.indexOf(name, j + name.length)) {
-    const i = start + j;
-    if (serials.some((s) => s.start < i + name.length && i < s.end)) return undefined;
+  // every occurrence of the name (none may touch a serial), merged in order with the serials (in document order)
+  let si = 0;
+  for (let i = text.indexOf(name, start); i >= 0 && i + name.length <= end; i = text.indexOf(name, i + name.length)) {
+    for (; si < serials.length && serials[si].start < i; si++) {
+      if (serials[si].end > i) return undefined;
+      holes.push(serials[si]);
+    }
+    if (si < serials.length && serials[si].start < i + name.length) return undefined;
     holes.push({ start: i, end: i + name.length, text: name });
   }
-  holes.push(...serials);
-  holes.sort((a, b) => a.start - b.start);
+  for (; si < serials.length; si++) holes.push(serials[si]);
   let key = '';
   let from = start;
   for (const h of holes) {
-    key += text.slice(from, h.start) + (serials.includes(h) ? '\u0001' : '\u0000');
+    key += text.slice(from, h.start) + (h.text === name ? '\u0000' : '\u0001');
     from = h.end;
   }
   key += text.slice(from, end);
