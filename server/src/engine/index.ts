@@ -419,7 +419,8 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
             // (its models are derived when read: what could stop a derivation depends on the first node alone, and the proof derived it in full)
             [data, facts] = [deriveUnit(group.data, group.shape, shape!), f];
             stats.derived++;
-            if (!prev) {
+            // (what it touches matters only to an analysis kept for the next: not to `memfabric check`)
+            if (!prev && incremental) {
               group.offsets ??= offsetsOf(group.data) ?? null;
               // (a derived node touches the regions its first node's offsets, moved to its element, fall in)
               if (group.offsets) {
@@ -453,7 +454,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
       // Into region offsets (in the first analysis of a text, the same numbers: only which regions it touches is needed).
       let mapped: UnitData = data;
       let touched: Set<Region> | undefined;
-      if (!prev) touched = later ? undefined : regions.touchedBy(data);
+      if (!prev) touched = later || !incremental ? undefined : regions.touchedBy(data);
       else mapped = mapDeep(data, regions.toRegion((touched = new Set())));
       const keep = (touched !== undefined || later !== undefined) && deps.every((r) => r !== undefined);
       unit = { read: mapped[0], models: mapped[1], rules: mapped[2], deps: keep ? (deps as Region[]) : [], template, touched: later ? undefined : [...(touched ?? [])], touchedLater: later, context, facts, factsGen: gen };
