@@ -69,8 +69,11 @@ export function shapeOf(el: XmlElement, text: string, context: string): Shape | 
   };
   walk(el);
   // every occurrence of the name (none may touch a serial), merged in order with the serials (in document order)
+  // (looked for in the element's own text: past its end, indexOf would read the rest of the document)
+  const own = text.slice(start, end);
   let si = 0;
-  for (let i = text.indexOf(name, start); i >= 0 && i + name.length <= end; i = text.indexOf(name, i + name.length)) {
+  for (let j = own.indexOf(name); j >= 0; j = own.indexOf(name, j + name.length)) {
+    const i = start + j;
     for (; si < serials.length && serials[si].start < i; si++) {
       if (serials[si].end > i) return undefined;
       holes.push(serials[si]);
