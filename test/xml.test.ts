@@ -2,10 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attr, child, parseXml, textOf } from '../server/src/engine/syntax/xml';
+import { attr, child, parseXml, textOf, XmlDocument, XmlElement } from '../server/src/engine/syntax/xml';
 import { analyzeDocument } from '../server/src/engine/index';
 
 test('attribute values keep exact positions through entity references', () => {
@@ -93,3 +95,34 @@ test("'--' inside a comment is an error at the two hyphens, as libxml2 (xmllint,
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A full garbage collection (the test process runs without --expose-gc). */
+function collect(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/** The largest string the heap holds (self size, in bytes), from a heap snapshot. */
+function largestString(): number {
+  const snap = JSON.parse(readFileSync(writeHeapSnapshot(join(mkdtempSync(join(tmpdir(), 'mf-heap-')), 'h.heapsnapshot')), 'utf8'));
+  const meta = snap.snapshot.meta;
+  const [nf, types] = [meta.node_fields.length, meta.node_types[0]];
+  const [ti, si] = [meta.node_fields.indexOf('type'), meta.node_fields.indexOf('self_size')];
+  let max = 0;
+  for (let i = 0; i < snap.nodes.length; i += nf) if (/string/.test(types[snap.nodes[i + ti]])) max = Math.max(max, snap.nodes[i + si]);
+  return max;
+}
+
+test('a tree keeps no view of its text: attribute values, names and texts of 13 characters or more are strings of their own', () => {
+  // (V8 makes such a slice a view of the whole text; the tree of a document outlives the text once typing reuses its elements)
+  // (the text made and dropped in a function of its own: no local keeps it or its parts)
+  const doc = ((big: number) =>
+    parseXml(`<cluster name="a-cluster-name-of-some-length"><!-- ${'x'.repeat(big)} -->\n        <node name="node-with-a-long-name" path="/srv/some/long/path/to/a/file.raw">text of more than thirteen characters</node>\n</cluster>\n`))(2_000_000);
+  const n = child(doc.root!, 'node')!;
+  assert.equal(attr(n, 'path')!.value.text, '/srv/some/long/path/to/a/file.raw');
+  collect();
+  // (module sources are the next largest strings: zod's is 140 KB)
+  assert.ok(largestString() < 1_000_000, 'the 2 MB text is gone, the tree alive');
+  assert.equal(textOf(n).text, 'text of more than thirteen characters');
+});
+

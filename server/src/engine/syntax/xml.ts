@@ -114,6 +114,47 @@ function isNameChar(c: number): boolean {
 }
 
 /**
+ * text[a, b) as a string of its own. V8 makes a slice of 13 characters or
+ * more a view of the whole text, and a tree's strings outlive their text: an
+ * element that typing does not touch is taken into the next parse as it is,
+ * and so are the models read from it. With views, every text a 1 MB document
+ * ever had kept one element alive kept its whole 1 MB (40 edits in different
+ * nodes: 46 MB). A string used as a property key is copied into V8's table of
+ * such strings (and shared there with its equals); the table holds it only as
+ * long as something else does.
+ */
+function own(text: string, a: number, b: number): string {
+  const s = text.slice(a, b);
+  if (b - a < 13) return s;
+  OWN[s] = 0;
+  for (const k in OWN) {
+    delete OWN[k];
+    return k;
+  }
+  return s;
+}
+const OWN: Record<string, number> = Object.create(null);
+
+/**
+ * Whitespace between elements, one string each (a 1 MB topology has 27000
+ * such texts of a dozen kinds). Bounded, like NAMES.
+ */
+const SPACES = new Map<string, string>();
+function spaceAt(text: string, a: number, b: number): string {
+  const s = text.slice(a, b);
+  const known = SPACES.get(s);
+  if (known !== undefined) return known;
+  const mine = own(text, a, b);
+  if (SPACES.size < 4096) SPACES.set(mine, mine);
+  return mine;
+}
+/** Text between tags: whitespace shared (spaceAt), anything else its own string. */
+function spaceOrOwn(text: string, a: number, b: number): string {
+  for (let k = a; k < b; k++) if (!isSpace(text.charCodeAt(k))) return own(text, a, b);
+  return spaceAt(text, a, b);
+}
+
+/**
  * What a parse keeps for the next parse of the same document: the root's
  * children that were closed by their own end tag (or self-closing), with the
  * problems found inside them. Such an element's subtree depends only on its
@@ -291,7 +332,7 @@ function nameAt(text: string, a: number, b: number): string {
   const key = text.charCodeAt(a) * 256 + Math.min(b - a, 255);
   const known = NAMES.get(key);
   if (known) for (const k of known) if (k.length === b - a && text.startsWith(k, a)) return k;
-  const name = text.slice(a, b);
+  const name = own(text, a, b);
   if (nameCount < 4096) {
     nameCount++;
     if (known) known.push(name);
@@ -371,7 +412,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
     const lt = text.indexOf('<', i);
     const textEnd = lt < 0 ? n : lt;
     if (textEnd > i) {
-      const raw = text.slice(i, textEnd);
+      const raw = spaceOrOwn(text, i, textEnd);
       // (text without references, most of it the whitespace between elements: its value and span made when read)
       addChild(raw.indexOf('&') < 0 ? new PlainText(raw, i) : { kind: 'text', value: decodeXmlText(raw, i, problems), span: { start: i, end: textEnd } });
     }
@@ -396,7 +437,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       const close = text.indexOf(']]>', i + 9);
       const end = close < 0 ? n : close;
       if (close < 0) problems.push({ span: { start: i, end: n }, message: 'unterminated CDATA section' });
-      addChild({ kind: 'text', value: MStr.source(text.slice(i + 9, end), i + 9), span: { start: i, end: Math.min(n, end + 3) } });
+      addChild({ kind: 'text', value: MStr.source(own(text, i + 9, end), i + 9), span: { start: i, end: Math.min(n, end + 3) } });
       i = close < 0 ? n : close + 3;
       continue;
     }
@@ -541,7 +582,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         problems.push({ span: { start: v0, end: v1 }, message: `attribute '${aname}' value must be quoted` });
       }
       if (attrs.some((a) => a.name === aname)) problems.push({ span: { start: an0, end: an1 }, message: `attribute '${aname}' is repeated` });
-      const raw = text.slice(v0, v1);
+      const raw = own(text, v0, v1);
       attrs.push(new Attr(aname, raw.indexOf('&') < 0 ? raw : decodeXmlText(raw, v0, problems), an0, v0, v1, Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0))));
       if (aname === 'xmlns' || aname.startsWith('xmlns:')) {
         if (el.nsDecls === NO_NS_DECLS) el.nsDecls = new Map();
