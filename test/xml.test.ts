@@ -126,3 +126,22 @@ test('a tree keeps no view of its text: attribute values, names and texts of 13 
   assert.equal(textOf(n).text, 'text of more than thirteen characters');
 });
 
+test('an element moved by an edit before it keeps nothing of the previous tree (its old root) alive', async () => {
+  const node = (i: number) => `  <node name="n${i}" memory="1G"><cxl><window size="4G"/></cxl></node>\n`;
+  const before = `<cluster name="c">\n${[1, 2, 3].map(node).join('')}</cluster>\n`;
+  const after = before.replace('<cluster name="c">', '<cluster name="cc">');
+  let prev: XmlDocument | undefined = parseXml(before);
+  const oldRoot = new WeakRef(prev.root!);
+  const at = before.indexOf('"c"') + 2;
+  const doc = parseXml(after, { prev, change: { start: at, oldEnd: at, newEnd: at + 1, delta: 1 } });
+  // (the nodes after the edit are taken from the previous tree, moved by one, their attributes and children not read yet)
+  const nodes = doc.root!.children.filter((c) => c.kind === 'element');
+  assert.equal(nodes.length, 3);
+  assert.ok(nodes.every((c) => c.constructor.name === 'MovedElement'), 'the nodes were reused');
+  prev = undefined;
+  await new Promise((r) => setImmediate(r));
+  collect();
+  assert.equal(oldRoot.deref(), undefined, 'the previous root was collected');
+  assert.equal(attr(nodes[2] as XmlElement, 'name')!.value.text, 'n3');
+  assert.equal(textOf(child(nodes[0] as XmlElement, 'cxl')!).text, '');
+});

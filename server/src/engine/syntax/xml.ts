@@ -290,10 +290,14 @@ function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlEl
 class MovedElement extends ElementBase implements XmlElement {
   private movedAttrs: XmlAttr[] | undefined = undefined;
   private movedChildren: (XmlElement | XmlText)[] | undefined = undefined;
-  /** Where the attributes and the children are still to be taken from, and by how much they move. */
-  private readonly attrsFrom: XmlElement;
+  /**
+   * Where the attributes and the children are still to be taken from, and by
+   * how much they move; let go once they are moved (or every element typing
+   * moved again would keep the one it was moved from, and that one its own).
+   */
+  private attrsFrom: XmlElement | undefined;
   private readonly attrsBy: number;
-  private readonly childrenFrom: XmlElement;
+  private childrenFrom: XmlElement | undefined;
   private readonly childrenBy: number;
 
   constructor(el: ElementBase & XmlElement, d: number, parent: XmlElement | undefined) {
@@ -312,10 +316,18 @@ class MovedElement extends ElementBase implements XmlElement {
   }
 
   get attrs(): XmlAttr[] {
-    return (this.movedAttrs ??= this.attrsFrom.attrs.map((a) => (a as Attr).moved(this.attrsBy)));
+    if (!this.movedAttrs) {
+      this.movedAttrs = this.attrsFrom!.attrs.map((a) => (a as Attr).moved(this.attrsBy));
+      this.attrsFrom = undefined;
+    }
+    return this.movedAttrs;
   }
   get children(): (XmlElement | XmlText)[] {
-    return (this.movedChildren ??= this.childrenFrom.children.map((c) => moveNode(c, this.childrenBy, this)));
+    if (!this.movedChildren) {
+      this.movedChildren = this.childrenFrom!.children.map((c) => moveNode(c, this.childrenBy, this));
+      this.childrenFrom = undefined;
+    }
+    return this.movedChildren;
   }
 }
 
@@ -502,6 +514,9 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         if (d === 0) el.parent = stack[0];
         else {
           el = new MovedElement(el, d, stack[0]);
+          // (the element moved from stays the source of its attributes and children until they are read: not of its old
+          // parent, the previous tree's root, which would keep that whole tree, and so on back through every edit)
+          kept.el.parent = undefined;
           ps = ps.map((p) => ({ span: { start: p.span.start + d, end: p.span.end + d }, message: p.message }));
         }
         problems.push(...ps);
