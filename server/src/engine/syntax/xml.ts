@@ -137,7 +137,9 @@ const OWN: Record<string, number> = Object.create(null);
 
 /**
  * Whitespace between elements, one string each (a 1 MB topology has 27000
- * such texts of a dozen kinds). Bounded, like NAMES.
+ * such texts of a dozen kinds). Bounded, like NAMES. (own() would share them
+ * too, through V8's table, but a Map is faster: parsing the 1 MB topology
+ * took 30–35 ms with own() for them, 22–27 ms with this.)
  */
 const SPACES = new Map<string, string>();
 function spaceAt(text: string, a: number, b: number): string {
