@@ -132,7 +132,6 @@ export function shapeMap(a: Shape, b: Shape): OffsetMap {
   };
 }
 
-/** a's name and serials in s, replaced by b's (serials only as whole tokens). */
 /** Per first node of a shape, the pattern of its serial numbers as whole tokens (one per shape, not per derived node). */
 const serialPatterns = new WeakMap<Shape, RegExp | undefined>();
 function serialPattern(a: Shape): RegExp | undefined {
@@ -143,6 +142,7 @@ function serialPattern(a: Shape): RegExp | undefined {
   return p;
 }
 
+/** a's name and serials in s, replaced by b's (serials only as whole tokens). */
 function replacer(a: Shape, b: Shape): (s: string) => string {
   const pairs = new Map<string, string>();
   a.serials.forEach((t, i) => pairs.set(t, b.serials[i]));
