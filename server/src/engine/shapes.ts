@@ -132,13 +132,14 @@ export function shapeMap(a: Shape, b: Shape): OffsetMap {
   };
 }
 
-/** Per first node of a shape, the pattern of its serial numbers as whole tokens (one per shape, not per derived node). */
-const serialPatterns = new WeakMap<Shape, RegExp | undefined>();
-function serialPattern(a: Shape): RegExp | undefined {
-  if (serialPatterns.has(a)) return serialPatterns.get(a);
+/** Per first node of a shape, its distinct serial numbers and their pattern as whole tokens (one per shape, not per derived node). */
+const serialPatterns = new WeakMap<Shape, { texts: string[]; pattern: RegExp | undefined }>();
+function serialPattern(a: Shape): { texts: string[]; pattern: RegExp | undefined } {
+  let p = serialPatterns.get(a);
+  if (p) return p;
   const texts = [...new Set(a.serials)];
-  const p = texts.length ? new RegExp(`(?<![0-9A-Za-z])(${texts.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
-  serialPatterns.set(a, p);
+  const pattern = texts.length ? new RegExp(`(?<![0-9A-Za-z])(${texts.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
+  serialPatterns.set(a, (p = { texts, pattern }));
   return p;
 }
 
@@ -146,9 +147,8 @@ function serialPattern(a: Shape): RegExp | undefined {
 function replacer(a: Shape, b: Shape): (s: string) => string {
   const pairs = new Map<string, string>();
   a.serials.forEach((t, i) => pairs.set(t, b.serials[i]));
-  const serial = serialPattern(a);
+  const { texts: serialTexts, pattern: serial } = serialPattern(a);
   const same = a.name === b.name && a.serials.every((t, i) => t === b.serials[i]);
-  const serialTexts = [...pairs.keys()];
   const swap = (t: string) => pairs.get(t)!;
   return (s) => {
     if (same) return s;
