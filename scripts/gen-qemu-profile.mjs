@@ -5,20 +5,25 @@
 //   node scripts/gen-qemu-profile.mjs ~/.cache/memfabric/qemu-10.0/bin/qemu-system-x86_64  -> profile-10.0.json
 //   node scripts/gen-qemu-profile.mjs /usr/bin/qemu-system-aarch64                -> profile-aarch64-7.2.json
 // (x86_64 profiles are named by version alone, the others by architecture and version.)
+// Stored as the engine loads them (StoredProfile in server/src/engine/qemu/profile.ts:
+// a device with the properties of an earlier one names it). To store a bundled file
+// again in the current form without its binary, with the same content:
+//   node scripts/gen-qemu-profile.mjs --restore server/src/engine/qemu/profile-10.0.json
 import { createRequire } from 'node:module';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const { readProfile } = require(join(repo, 'out/server/src/host/qemu-profile.js'));
-const { shortVersion } = require(join(repo, 'out/server/src/engine/qemu/profile.js'));
+const { shortVersion, loadProfile, storeProfile } = require(join(repo, 'out/server/src/engine/qemu/profile.js'));
 
-const bin = process.argv[2] ?? 'qemu-system-x86_64';
-const p = await readProfile(bin);
+const restore = process.argv[2] === '--restore';
+const bin = process.argv[restore ? 3 : 2] ?? 'qemu-system-x86_64';
+const p = storeProfile(restore ? loadProfile(JSON.parse(readFileSync(bin, 'utf8'))) : await readProfile(bin));
 delete p.origin; // bundled copies get { kind: 'bundled' } when loaded
-const out = join(repo, 'server/src/engine/qemu', `profile-${p.arch === 'x86_64' ? '' : `${p.arch}-`}${shortVersion(p.version)}.json`);
+const out = restore ? bin : join(repo, 'server/src/engine/qemu', `profile-${p.arch === 'x86_64' ? '' : `${p.arch}-`}${shortVersion(p.version)}.json`);
 // One type per line: diffs between two recordings show what changed.
 const lines = ['{'];
 const keys = Object.keys(p);

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { QemuInfo, QemuRequest } from '../server/src/lsp/protocol';
 import { ProfileError, forgetProfiles, readProfile, userProfile } from '../server/src/host/qemu-profile';
-import { BUNDLED, QemuProfile, bundledProfile, layoutQemu, profileFor, qemuAtLeast } from '../server/src/engine/qemu/profile';
+import { BUNDLED, QemuProfile, StoredProfile, bundledProfile, layoutQemu, loadProfile, profileFor, qemuAtLeast, storeProfile } from '../server/src/engine/qemu/profile';
 import { versionWarning } from '../server/src/engine/layout/report';
 import { computeLayout } from '../server/src/engine/layout/index';
 import { analyzeDocument, NO_HOST } from '../server/src/engine/index';
@@ -38,6 +38,15 @@ test('the bundled QEMU 7.2 profile is what the installed 7.2 binary says of itse
   assert.deepEqual(live.firmware && { name: live.firmware.name, version: live.firmware.version }, { name: 'SeaBIOS', version: '1.16.2' });
   assert.equal(live.origin.kind, 'binary');
   sameProfile(live, bundled72);
+  // Its 130-odd CPU models have two property lists between them: read, they share them; stored
+  // (as the bundled files and the cache are), each list is written once; loaded again, the same profile.
+  const cpus = Object.keys(live.devices).filter((n) => n.endsWith('-x86_64-cpu'));
+  assert.ok(cpus.length > 100, `${cpus.length} CPU models`);
+  assert.ok(new Set(cpus.map((n) => live.devices[n].props)).size <= 2, 'the CPU models share their property lists');
+  const stored = storeProfile(live);
+  assert.ok(cpus.filter((n) => 'sameProps' in stored.devices[n]).length >= cpus.length - 2);
+  assert.ok(JSON.stringify(stored).length < 400_000, `stored: ${JSON.stringify(stored).length} bytes`);
+  sameProfile(loadProfile(JSON.parse(JSON.stringify(stored)) as StoredProfile), live);
   // What the rules ask: 7.2's cxl-type3 has memdev and lsa only; its defaults are QEMU's.
   assert.ok(live.devices['cxl-type3'].props.memdev);
   assert.equal(live.devices['cxl-type3'].props['volatile-memdev'], undefined);
@@ -100,10 +109,16 @@ test('userProfile: read once per binary, cached on disk by path, size, mtime and
     // The cached copy is what a later process gets: mark it and read again.
     const file = join(cache, 'memfabric', 'profiles', files[0]);
     const cached = JSON.parse(readFileSync(file, 'utf8'));
+    // stored with each property list once: both CPU models name the first model with theirs
+    assert.ok(cached.devices['qemu64-x86_64-cpu'].sameProps, 'stored with each property list once');
+    assert.equal(cached.devices['qemu64-x86_64-cpu'].sameProps, cached.devices['qemu32-x86_64-cpu'].sameProps);
     cached.machines['marked-by-test'] = { alias: null, desc: 'from the cache' };
     writeFileSync(file, JSON.stringify(cached));
     forgetProfiles();
-    assert.ok((await userProfile(env)).profile.machines['marked-by-test']);
+    const again = (await userProfile(env)).profile;
+    assert.ok(again.machines['marked-by-test']);
+    assert.equal(again.devices['qemu64-x86_64-cpu'].props, again.devices['qemu32-x86_64-cpu'].props, 'loaded from the cache, the CPU models share their property list');
+    sameProfile(again, { ...first.profile, machines: { ...first.profile.machines, 'marked-by-test': { alias: null, desc: 'from the cache' } } });
 
     // Another binary (a wrapper: another path, size and mtime) is another entry.
     const bin = join(cache, 'qemu-wrapper');
@@ -335,5 +350,18 @@ test('a bundled profile reads its JSON file on first use, and its head (arch, ve
     assert.deepEqual(Object.keys(p.devices), Object.keys(file.devices), files[i]);
     assert.deepEqual(p.commands, file.commands, files[i]);
     assert.deepEqual(p.origin, { kind: 'bundled' });
+    // Stored with each property list once (x86 CPU models, aarch64 flash chips and NICs …): a device
+    // names the first that has its properties, and shares them when loaded.
+    const stored = file as unknown as StoredProfile;
+    const named = Object.entries(stored.devices).flatMap(([n, d]) => ('sameProps' in d ? [[n, d.sameProps]] : []));
+    assert.ok(named.length > 150, `${files[i]}: ${named.length} devices name another's properties`);
+    for (const [n, like] of named) assert.equal(p.devices[n].props, p.devices[like].props, n);
   });
+});
+
+test('a stored profile that names a device it lacks loads (that device without properties) rather than failing', () => {
+  const p = loadProfile({ arch: 'x86_64', version: '9.9.0', versionLine: 'QEMU emulator version 9.9.0', devices: { a: { bus: null, sameProps: 'b' }, b: { bus: 'PCI', props: { x: { type: 'bool' } } }, c: { bus: 'PCI', sameProps: 'b' } }, objects: {}, machines: {}, machineProps: { q35: {}, pc: {} }, globals: {} });
+  assert.deepEqual(p.devices.a, { bus: null, props: {} });
+  assert.equal(p.devices.c.props, p.devices.b.props);
+  assert.deepEqual(Object.keys(p.devices), ['a', 'b', 'c']);
 });

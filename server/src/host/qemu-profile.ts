@@ -20,11 +20,11 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findExecutable, qemuBinary } from '../runtime/launch';
 import { qemuVersionLine } from '../runtime/image';
-import { PropInfo, QemuProfile, bundledProfile } from '../engine/qemu/profile';
+import { PropInfo, QemuProfile, StoredProfile, bundledProfile, loadProfile, storeProfile } from '../engine/qemu/profile';
 import { archOfBinary } from '../engine/model/model';
 
 /** Bumped when the profile's shape or the way it is read changes (old cache entries are then ignored). */
-const PROFILE_FORMAT = 3;
+const PROFILE_FORMAT = 4;
 const DEFAULT_BINARY = 'qemu-system-x86_64';
 
 export class ProfileError extends Error {}
@@ -264,7 +264,8 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
   const globals: QemuProfile['globals'] = {};
   hostBridges.forEach((n, i) => (globals[n] = propsOf(list(base + 2 + i))));
 
-  return {
+  // (devices with the same properties, x86 CPU models above all, share one list, as a stored profile is loaded)
+  return loadProfile(storeProfile({
     arch: target.arch,
     version: vm[1],
     versionLine: version.stdout.split('\n')[0].trim(),
@@ -277,7 +278,7 @@ export async function readProfile(binary: string, timeoutMs = 30000): Promise<Qe
     globals,
     // Every QEMU since 0.14 has query-commands; an error answer leaves the list out rather than empty.
     ...(Array.isArray(commandsQ) ? { commands: commandsQ.map((c) => c.name).sort() } : {}),
-  };
+  }));
 }
 
 function cacheKey(path: string, versionLine: string): string | undefined {
@@ -332,7 +333,7 @@ export function knownProfile(env: NodeJS.ProcessEnv = process.env, bin = userQem
   const file = key && join(cacheDir(env), `${key}.json`);
   if (file) {
     try {
-      const cached = JSON.parse(readFileSync(file, 'utf8')) as QemuProfile;
+      const cached = loadProfile(JSON.parse(readFileSync(file, 'utf8')) as StoredProfile);
       if (cached.versionLine === line) return { resolved: { profile: cached } };
     } catch {
       // not cached yet (or unreadable): read it again
@@ -349,7 +350,7 @@ async function readAndKeep(known: { path?: string; line?: string; file?: string 
       try {
         mkdirSync(cacheDir(env), { recursive: true });
         const tmp = `${file}.${process.pid}.tmp`;
-        writeFileSync(tmp, JSON.stringify(profile));
+        writeFileSync(tmp, JSON.stringify(storeProfile(profile)));
         renameSync(tmp, file);
       } catch {
         // a cache that cannot be written only costs time
