@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { guestExec } from '../server/src/runtime/agent';
-import { buildImage, GuestImage, guestArgv, imageKey, qemuVersionLine, qemuVersionOf } from '../server/src/runtime/image';
+import { aptStamp, buildImage, GuestImage, guestArgv, imageKey, qemuVersionLine, qemuVersionOf, resolvePackages } from '../server/src/runtime/image';
 
 const QEMU = 'qemu-system-x86_64';
 const READY_TIMEOUT_MS = 120_000;
@@ -193,6 +193,61 @@ describe('guest image (QEMU boot)', { skip: haveQemu() ? false : `${QEMU} not in
     const memdevs = JSON.parse(out) as Array<{ memdev?: string }>;
     assert.equal(memdevs.filter((m) => m.memdev).length, 1, out);
     await stop(g);
+  });
+});
+
+describe('package versions (apt asked once while its state stays)', () => {
+  it('aptStamp changes with a file\'s size or time and with an entry added below a directory, and only then', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-aptstamp-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'etc', 'sources.list.d'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'status'), 'Package: a\n');
+      fs.writeFileSync(path.join(dir, 'etc', 'sources.list.d', 'a.list'), 'deb http://x/debian bookworm main\n');
+      const at = (): string => aptStamp([[path.join(dir, 'status'), 0], [path.join(dir, 'etc'), 2], [path.join(dir, 'lists'), 1]]);
+      const s0 = at();
+      assert.equal(at(), s0, 'nothing changed');
+      fs.writeFileSync(path.join(dir, 'etc', 'sources.list.d', 'b.list'), 'deb http://y/debian bookworm main\n');
+      const s1 = at();
+      assert.notEqual(s1, s0, 'a source added two levels down');
+      fs.utimesSync(path.join(dir, 'status'), new Date(), new Date(Date.now() + 10_000));
+      const s2 = at();
+      assert.notEqual(s2, s1, 'the dpkg status touched');
+      fs.mkdirSync(path.join(dir, 'lists'));
+      assert.notEqual(at(), s2, 'the lists appeared');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('resolvePackages asks apt-cache the first time, answers the same without it while apt\'s state stays, and asks again when its kept stamp differs', { skip: !fs.existsSync('/usr/bin/apt-cache') && 'no apt-cache' }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-resolve-'));
+    const oldPath = process.env.PATH;
+    try {
+      // an apt-cache that counts its runs (and is the real one), first in PATH
+      const bin = path.join(dir, 'bin');
+      fs.mkdirSync(bin);
+      const runs = path.join(dir, 'runs');
+      fs.writeFileSync(path.join(bin, 'apt-cache'), `#!/bin/sh\necho run >> '${runs}'\nexec /usr/bin/apt-cache "$@"\n`, { mode: 0o755 });
+      process.env.PATH = `${bin}:${oldPath}`;
+      const count = (): number => (fs.existsSync(runs) ? fs.readFileSync(runs, 'utf8').split('\n').filter(Boolean).length : 0);
+      const cacheRoot = path.join(dir, 'cache');
+      const first = await resolvePackages('6.1', { cacheRoot });
+      assert.ok(count() >= 2, `apt-cache ran ${count()} times`);
+      assert.match(first.kernelPackage, /^linux-image-6\.1\./);
+      assert.ok(first.list.some((e) => /^busybox-static=/.test(e)));
+      const asked = count();
+      const again = await resolvePackages('6.1', { cacheRoot });
+      assert.deepEqual(again, first);
+      assert.equal(count(), asked, 'not asked again');
+      // what is kept was stamped with another state of apt (as after an apt-get update): asked again
+      const memo = path.join(cacheRoot, 'apt', 'resolved-6.1.json');
+      fs.writeFileSync(memo, JSON.stringify({ ...JSON.parse(fs.readFileSync(memo, 'utf8')), stamp: 'another state' }));
+      assert.deepEqual(await resolvePackages('6.1', { cacheRoot }), first);
+      assert.ok(count() > asked, 'asked again');
+    } finally {
+      process.env.PATH = oldPath;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

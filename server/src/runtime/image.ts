@@ -288,25 +288,60 @@ async function candidateVersions(aptCache: string, pkgs: string[], apt: AptArgs 
   return pol;
 }
 
+/** The system's apt: options for apt-cache, and where its answers come from. */
+interface SystemApt {
+  args: AptArgs;
+  /** The package lists, the dpkg status and the configuration directory (as apt-config names them). */
+  state?: { lists: string; status: string; etc: string };
+}
+
 /**
- * apt-cache's binary cache in memfabric's cache, for the system's apt sources,
- * when the system's apt keeps none (Debian's container images set
- * `Dir::Cache::pkgcache ""`): without it every apt-cache run re-reads every
- * package list (0.4-0.5 s each on a 2-core machine), and boot asks apt for the
- * image's versions on every run. apt checks the cache against the lists and
- * the dpkg status itself and rebuilds it when they change. No options when the
- * system's apt has its cache, or when apt-config does not answer.
+ * The system's apt, asked once (apt-config). Its options: apt-cache's binary
+ * cache in memfabric's cache, for the system's apt sources, when the system's
+ * apt keeps none (Debian's container images set `Dir::Cache::pkgcache ""`):
+ * without it every apt-cache run re-reads every package list (0.4-0.5 s each
+ * on a 2-core machine), and boot asks apt for the image's versions on every
+ * run. apt checks the cache against the lists and the dpkg status itself and
+ * rebuilds it when they change. No options when the system's apt has its
+ * cache, or when apt-config does not answer.
  */
-function systemAptCache(cacheRoot: string): AptArgs {
+function systemApt(cacheRoot: string): SystemApt {
   try {
-    const r = spawnSync(findTool('apt-config'), ['shell', 'P', 'Dir::Cache::pkgcache'], { encoding: 'utf8', timeout: 10_000 });
-    if (r.status !== 0 || r.stdout.trim() !== "P=''") return [];
+    const r = spawnSync(findTool('apt-config'), ['shell', 'P', 'Dir::Cache::pkgcache', 'L', 'Dir::State::lists/d', 'S', 'Dir::State::status/f', 'E', 'Dir::Etc/d'], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0) return { args: [] };
+    const v = new Map([...r.stdout.matchAll(/^([PLSE])='([^']*)'$/gm)].map((m) => [m[1], m[2]]));
+    const state = v.get('L') && v.get('S') && v.get('E') ? { lists: v.get('L')!, status: v.get('S')!, etc: v.get('E')! } : undefined;
+    if (v.get('P') !== '') return { args: [], state };
     const dir = path.join(cacheRoot, 'apt');
     fs.mkdirSync(dir, { recursive: true });
-    return ['-o', `Dir::Cache::pkgcache=${path.join(dir, 'system-pkgcache.bin')}`];
+    return { args: ['-o', `Dir::Cache::pkgcache=${path.join(dir, 'system-pkgcache.bin')}`], state };
   } catch {
-    return [];
+    return { args: [] };
   }
+}
+
+/**
+ * The sizes and modification times of what apt's answers come from, as apt
+ * checks its own binary cache against its lists and the dpkg status: each path
+ * (a file, or a directory's entries `depth` levels down). Any change (an
+ * `apt-get update`, a package installed, a source or preference edited)
+ * changes it.
+ */
+export function aptStamp(paths: Array<[string, number]>): string {
+  const out: unknown[] = [];
+  const add = (p: string, depth: number): void => {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      out.push(p, null);
+      return;
+    }
+    out.push(p, st.size, st.mtimeMs);
+    if (depth > 0 && st.isDirectory()) for (const n of fs.readdirSync(p).sort()) add(path.join(p, n), depth - 1);
+  };
+  for (const [p, depth] of paths) add(p, depth);
+  return sha256(JSON.stringify(out));
 }
 
 /** Kernel package named by the meta package's Depends, with its version when pinned by `(= ...)`. */
@@ -397,14 +432,57 @@ export interface ResolvedPackages {
   groups: PackageGroup[];
 }
 
+/**
+ * The packages of the image of a kernel flavour, at the versions apt would
+ * install now. Kept in `<cacheRoot>/apt/resolved-<flavour>.json` with the
+ * stamp of apt's state (aptStamp: the system's lists, dpkg status and
+ * configuration, and the private suites' lists): while it is unchanged, apt
+ * is not asked again (boot asked it on every run: about 0.1 s of each boot).
+ * `refreshOlderThanMs` (before downloading) always asks.
+ */
 export async function resolvePackages(kernel: GuestKernel = '6.1', opts: { cacheRoot?: string; refreshOlderThanMs?: number; log?: (l: string) => void } = {}): Promise<ResolvedPackages> {
-  const aptCache = findTool('apt-cache');
   const cacheRoot = path.resolve(opts.cacheRoot ?? defaultCacheDir());
+  const sys = systemApt(cacheRoot);
+  const memoFile = path.join(cacheRoot, 'apt', `resolved-${kernel}.json`);
+  const stamp = (): string | undefined => {
+    if (!sys.state) return undefined;
+    const own = [BACKPORTS_SUITE, TRIXIE_SUITE].flatMap((suite): Array<[string, number]> => [[path.join(cacheRoot, 'apt', suite, 'lists'), 1], [path.join(cacheRoot, 'apt', suite, 'sources.list'), 0]]);
+    const what = JSON.stringify([RESOLVE_FORMAT, kernel, KERNEL_META, USER_PACKAGES, [...NDCTL_76_PACKAGES], TRIXIE_PACKAGES, sys.args]);
+    return sha256(`${what}\n${aptStamp([[sys.state.lists, 1], [sys.state.status, 0], [sys.state.etc, 2], ...(kernel === '6.1' ? [] : own)])}`);
+  };
+  if (opts.refreshOlderThanMs === undefined) {
+    const now = stamp();
+    try {
+      const kept = JSON.parse(fs.readFileSync(memoFile, 'utf8')) as { stamp: string; resolved: ResolvedPackages };
+      if (now !== undefined && kept.stamp === now) return kept.resolved;
+    } catch {
+      // none kept (or unreadable): ask apt
+    }
+  }
+  const resolved = await askApt(kernel, cacheRoot, sys.args, opts);
+  const after = stamp();
+  if (after !== undefined) {
+    try {
+      fs.mkdirSync(path.dirname(memoFile), { recursive: true });
+      const tmp = `${memoFile}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify({ stamp: after, resolved }));
+      fs.renameSync(tmp, memoFile);
+    } catch {
+      // a memo that cannot be written only costs time
+    }
+  }
+  return resolved;
+}
+
+/** Bumped when what resolvePackages answers changes shape (kept answers are then ignored). */
+const RESOLVE_FORMAT = 1;
+
+async function askApt(kernel: GuestKernel, cacheRoot: string, sysApt: AptArgs, opts: { refreshOlderThanMs?: number; log?: (l: string) => void }): Promise<ResolvedPackages> {
+  const aptCache = findTool('apt-cache');
   const userPkgs = kernel === '6.1' ? USER_PACKAGES : USER_PACKAGES.filter((p) => !NDCTL_76_PACKAGES.has(p));
   const groups: PackageGroup[] = [];
   let kpkg: string;
   let kernelSuite = 'system';
-  const sysApt = systemAptCache(cacheRoot);
   if (kernel === '6.1') {
     const vers = await candidateVersions(aptCache, [KERNEL_META, ...userPkgs], sysApt);
     const k = await kernelPackage(aptCache, vers.get(KERNEL_META)!, sysApt);
