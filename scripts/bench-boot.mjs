@@ -28,7 +28,8 @@
  *              (argv array, detached, stdio to a file, as boot does), all N at
  *              once, and judged ready the same way: MEMFABRIC-READY in the
  *              console log, then guest-ping over the agent socket (memfabric's
- *              own guestPing from out/), polled every 250 ms as boot does. Timed
+ *              own guestPing from out/), each node polled every READY_POLL_MS
+ *              (server/src/runtime/cluster.ts, 100 ms) as boot does. Timed
  *              from the first spawn until the last node is ready. Then SIGTERM.
  *
  * While every node of a run is up: the QEMU processes' Rss and Pss
@@ -89,7 +90,7 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 99) || (REPS !== unde
 const timeoutFor = (n) => Number(opt('timeout') ?? 120 + 12 * n);
 // pairs of runs per N: 5 up to 4 nodes, 2 below 40, 1 from 40 (--reps=K for every N below 40)
 const repsFor = (n) => (n >= 40 ? 1 : REPS ?? (n <= 4 ? 5 : 2));
-const POLL_MS = 250; // cluster.ts's ready loop
+const { READY_POLL_MS: POLL_MS } = require(join(ROOT, 'out/server/src/runtime/cluster.js')); // boot's ready loop
 const PING_MS = 2000; // cluster.ts: guestPing(agentSocket, 2000)
 
 // ------------------------------------------------------------------ helpers

@@ -218,6 +218,13 @@ export interface ClusterStatus {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How often boot looks at each starting node (its console for MEMFABRIC-READY,
+ * then a guest-ping; or QMP): a node is seen ready at most this long after it
+ * is (scripts/bench-boot.mjs waits for bare QEMU the same way).
+ */
+export const READY_POLL_MS = 100;
 const SOCKET_MAX = 107; // sun_path minus the NUL
 
 export function runBase(env: NodeJS.ProcessEnv = process.env): string {
@@ -569,10 +576,19 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
 
     const timeout = opts.timeoutMs ?? 300_000;
     const deadline = Date.now() + timeout;
-    let nextProgress = Date.now() + 5000;
-    for (;;) {
-      await Promise.all(launched.filter((l) => l.bootMs === undefined).map(async (l) => {
-        const p = nodePaths(l.dir);
+    // Each node is watched on its own, every READY_POLL_MS: a node whose agent is slow to answer
+    // its first ping does not hold back seeing the others ready.
+    let failed = false;
+    const progress = setInterval(() => {
+      const waiting = launched.filter((l) => l.bootMs === undefined);
+      if (!waiting.length) return;
+      const line = waiting.length === 1 ? lastLine(nodePaths(waiting[0].dir).consoleLog) : '';
+      opts.log?.(`waiting for ${waiting.map((l) => l.name).join(', ')} (${Math.round((Date.now() - waiting[0].t0) / 1000)} s)${line ? `; console: ${line}` : ''}`);
+    }, 5000);
+    const watch = async (l: Launched): Promise<void> => {
+      const p = nodePaths(l.dir);
+      const ping = () => (l.domain ? agentOverLibvirt(l.uri!, l.domain)('guest-ping').then(() => true, () => false) : guestPing(p.agentSocket, 2000));
+      while (!failed) {
         if (l.domain) {
           const st = await domainState(l.uri!, l.domain);
           if (st !== 'running') throw new ClusterError(`node ${l.name}: libvirt domain ${l.domain} is ${st ?? 'gone'} before the guest was ready\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`, l.name, consoleLines(p.consoleLog));
@@ -580,33 +596,35 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
           const why = l.proc!.exitCode !== null ? `exit status ${l.proc!.exitCode}` : l.proc!.signalCode ?? 'exited';
           throw new ClusterError(`node ${l.name}: QEMU stopped (${why}) before the guest was ready: ${safeRead(p.qemuLog).trim()}\nlast console lines (${p.consoleLog}):\n${tail(p.consoleLog)}`, l.name, consoleLines(p.consoleLog));
         }
-        const ping = () => (l.domain ? agentOverLibvirt(l.uri!, l.domain)('guest-ping').then(() => true, () => false) : guestPing(p.agentSocket, 2000));
         const ready = l.readiness === 'qmp'
           ? l.domain ? true : await qmpAnswers(p.qmpSocket, 2000)
           : (l.readiness === 'agent' || l.remote || /^MEMFABRIC-READY\r?$/m.test(safeRead(p.consoleLog))) && (await ping());
         if (ready) {
+          if (failed) return; // (another node failed: its cluster is being taken down)
           l.bootMs = Date.now() - l.t0;
           state.nodes.find((s) => s.name === l.name)!.ready = true;
           writeState(runDir, state);
           opts.log?.(`${l.name} ready in ${(l.bootMs / 1000).toFixed(1)} s`);
+          return;
         }
-      }));
-      if (launched.every((l) => l.bootMs !== undefined)) break;
-      if (Date.now() > deadline) {
-        const late = launched.filter((l) => l.bootMs === undefined);
-        throw new ClusterError(
-          late.map((l) => `node ${l.name}: guest not ready within ${timeout / 1000} s; last console lines (${nodePaths(l.dir).consoleLog}):\n${tail(nodePaths(l.dir).consoleLog)}`).join('\n'),
-          late[0].name,
-          consoleLines(nodePaths(late[0].dir).consoleLog),
-        );
+        if (Date.now() > deadline) {
+          const late = launched.filter((x) => x.bootMs === undefined);
+          throw new ClusterError(
+            late.map((x) => `node ${x.name}: guest not ready within ${timeout / 1000} s; last console lines (${nodePaths(x.dir).consoleLog}):\n${tail(nodePaths(x.dir).consoleLog)}`).join('\n'),
+            late[0].name,
+            consoleLines(nodePaths(late[0].dir).consoleLog),
+          );
+        }
+        await sleep(READY_POLL_MS);
       }
-      if (Date.now() >= nextProgress) {
-        nextProgress = Date.now() + 5000;
-        const waiting = launched.filter((l) => l.bootMs === undefined);
-        const line = waiting.length === 1 ? lastLine(nodePaths(waiting[0].dir).consoleLog) : '';
-        opts.log?.(`waiting for ${waiting.map((l) => l.name).join(', ')} (${Math.round((Date.now() - waiting[0].t0) / 1000)} s)${line ? `; console: ${line}` : ''}`);
-      }
-      await sleep(250);
+    };
+    try {
+      await Promise.all(launched.map((l) => watch(l).catch((e) => {
+        failed = true; // (the other nodes' loops stop at their next round)
+        throw e;
+      })));
+    } finally {
+      clearInterval(progress);
     }
     // The regions the topology asks for, made in each guest with its own tools (runtime/cxl-regions.ts).
     await Promise.all(spec.nodes.filter((n) => n.regions?.length).map(async (n) => {
