@@ -12,9 +12,12 @@
  * memfabric's built-in guest for the default QEMU (its command line has
  * no_timer_check: without it some of 40 TCG guests on 2 cores panic early,
  * "IO-APIC + timer doesn't work!"; server/src/runtime/image.ts guestCmdline);
- * --append=ARGS adds kernel arguments (<guest append>). Then, alternating (memfabric, bare,
- * bare, memfabric, memfabric, bare, …: 5 pairs up to N=4, 2 below 40, one pair
- * from 40; --reps=K pairs for every N below 40):
+ * --append=ARGS adds kernel arguments (<guest append>). Then, below 40 nodes, one
+ * warm-up pair that is not counted (memfabric, then bare: the first boot of each
+ * size was the slowest of its runs, as the cluster's files are made and read
+ * cold); then, alternating (memfabric, bare, bare, memfabric, memfabric, bare,
+ * …: 10 pairs for N=1, 5 up to N=4, 2 below 40, one pair from 40; --reps=K
+ * pairs for every N below 40):
  *
  *   memfabric  `memfabric boot --format json FILE`, timed from spawning the CLI
  *              until it returns (every node ready: the guest printed
@@ -88,8 +91,11 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 99) || (REPS !== unde
   process.exit(2);
 }
 const timeoutFor = (n) => Number(opt('timeout') ?? 120 + 12 * n);
-// pairs of runs per N: 5 up to 4 nodes, 2 below 40, 1 from 40 (--reps=K for every N below 40)
-const repsFor = (n) => (n >= 40 ? 1 : REPS ?? (n <= 4 ? 5 : 2));
+// pairs of runs per N: 10 for one node, 5 up to 4 nodes, 2 below 40, 1 from 40 (--reps=K for every N below 40)
+const repsFor = (n) => (n >= 40 ? 1 : REPS ?? (n === 1 ? 10 : n <= 4 ? 5 : 2));
+// below 40 nodes, a first pair of runs that is not counted: in every run the first boot of a
+// size was its slowest (the cluster's run directory and fabric file made, files read cold)
+const warmFor = (n) => (n >= 40 ? 0 : 1);
 const { READY_POLL_MS: POLL_MS } = require(join(ROOT, 'out/server/src/runtime/cluster.js')); // boot's ready loop
 const PING_MS = 2000; // cluster.ts: guestPing(agentSocket, 2000)
 
@@ -399,7 +405,7 @@ try {
   console.log(`guest       ${info.guest}`);
   console.log(`load        ${info.load} (1/5/15 min) at start; ${info.foreignQemu} QEMU process(es) of others running`);
   console.log(`nodes       q35, ${MEMORY}, 1 CPU, ivshmem-plain on a ${FABRIC} fabric file; memfabric's built-in guest${APPEND.trim() ? `, kernel arguments + "${APPEND.trim()}" (<guest append>)` : ''}`);
-  console.log(`N           ${SIZES.join(', ')}; runs per N: ${SIZES.map((n) => `${repsFor(n)} memfabric + ${repsFor(n)} bare`).join(', ')} (alternating, memfabric first)`);
+  console.log(`N           ${SIZES.join(', ')}; runs per N: ${SIZES.map((n) => `${repsFor(n)} memfabric + ${repsFor(n)} bare${warmFor(n) ? ' after a warm-up pair' : ''}`).join(', ')} (alternating, memfabric first)`);
   console.log('');
   for (const n of SIZES) {
     const dir = join(TMP, `n${n}`);
@@ -407,29 +413,32 @@ try {
     const file = join(dir, 'bench.cluster.xml');
     writeFileSync(file, topology(n));
     const timeoutS = timeoutFor(n);
-    const row = { n, mf: [], bare: [] };
+    const row = { n, mf: [], bare: [], warm: { mf: [], bare: [] } };
     results.push(row);
     let nodes;
-    for (let i = 0; i < repsFor(n); i++) {
-      const order = i % 2 === 0 ? ['memfabric', 'bare'] : ['bare', 'memfabric'];
+    let booted = 0;
+    for (let i = -warmFor(n); i < repsFor(n); i++) {
+      const order = i < 0 || i % 2 === 0 ? ['memfabric', 'bare'] : ['bare', 'memfabric'];
+      const into = i < 0 ? row.warm : row;
+      const label = (list) => (i < 0 ? 'warm-up' : `${list.length + 1}/${repsFor(n)}`);
       for (const kind of order) {
         if (kind === 'memfabric') {
-          log(`N=${n}: memfabric boot (${row.mf.length + 1}/${repsFor(n)})`);
-          const r = await memfabricRun(n, file, timeoutS, { fabricTest: !row.mf.length });
-          row.mf.push(r);
+          log(`N=${n}: memfabric boot (${label(row.mf)})`);
+          const r = await memfabricRun(n, file, timeoutS, { fabricTest: !booted++ });
+          into.mf.push(r);
           nodes ??= r.nodes;
           if (r.fabric) row.fabric = r.fabric;
           log(`N=${n}: memfabric ${r.error ?? `${sec(r.wallMs)}; nodes ready: median ${sec(median(r.readyMs))}, max ${sec(max(r.readyMs))}`}`);
           // the first boot of a small cluster failing means the bench cannot run here; a large one failing is a result
-          if (r.error && n === SIZES[0] && n <= 4 && row.mf.length === 1) throw new Error(`the first boot failed: ${r.error}${(r.detail ?? []).map((l) => `\n    ${l}`).join('')}`);
+          if (r.error && n === SIZES[0] && n <= 4 && booted === 1) throw new Error(`the first boot failed: ${r.error}${(r.detail ?? []).map((l) => `\n    ${l}`).join('')}`);
         } else {
           if (!nodes) {
-            row.bare.push({ kind: 'bare', error: 'not run: no memfabric boot of this N succeeded, so its argv is unknown' });
+            into.bare.push({ kind: 'bare', error: 'not run: no memfabric boot of this N succeeded, so its argv is unknown' });
             continue;
           }
-          log(`N=${n}: bare QEMU (${row.bare.length + 1}/${repsFor(n)})`);
-          const r = await bareRun(n, nodes, join(dir, `bare${row.bare.length + 1}`), timeoutS);
-          row.bare.push(r);
+          log(`N=${n}: bare QEMU (${label(row.bare)})`);
+          const r = await bareRun(n, nodes, join(dir, `bare${row.bare.length + row.warm.bare.length + 1}`), timeoutS);
+          into.bare.push(r);
           log(`N=${n}: bare ${r.error ?? `${sec(r.wallMs)}; nodes ready: median ${sec(median(r.readyMs))}, max ${sec(max(r.readyMs))}`}`);
         }
       }
@@ -477,13 +486,14 @@ console.log('');
 console.log('runs: memfabric + bare runs that completed; boot and bare are wall times (medians); node ready is from each QEMU spawn; memory is while every node is up');
 console.log('(MemAvailable is the whole host\'s: other processes move it too); the write is `memfabric exec … devmem` in node01, then the same read in every other node.');
 for (const r of rows) {
-  for (const x of [...r.mf, ...r.bare]) {
+  for (const x of [...r.warm.mf, ...r.warm.bare, ...r.mf, ...r.bare]) {
     if (!x.error) continue;
     console.log(`N=${r.n} ${x.kind}: ${x.error}`);
     for (const l of x.detail ?? []) console.log(`    ${l}`);
   }
   const walls = (rs) => rs.map((x) => (x.error ? 'failed' : sec(x.wallMs))).join(', ');
-  console.log(`N=${r.n} every run: memfabric ${walls(r.mf)}; bare ${walls(r.bare)}${r.mf[0]?.accel ? `; ${r.mf[0].accel.toUpperCase()}` : ''}`);
+  const warm = r.warm.mf.length ? ` (warm-up, not counted: memfabric ${walls(r.warm.mf)}, bare ${walls(r.warm.bare)})` : '';
+  console.log(`N=${r.n} every run: memfabric ${walls(r.mf)}; bare ${walls(r.bare)}${warm}${r.mf[0]?.accel ? `; ${r.mf[0].accel.toUpperCase()}` : ''}`);
 }
 console.log('');
 
