@@ -111,6 +111,15 @@ export function parseKeyvals(value: MStr, impliedKey?: string): KeyVal[] {
   let from = 0;
   let i = 0;
   const pieces: MStr[] = [];
+  if (!t.includes(',,')) {
+    // (no escaped comma, as nearly always: each element is a slice of the value)
+    for (let c = t.indexOf(','); c >= 0; c = t.indexOf(',', from)) {
+      elems.push(value.slice(from, c));
+      from = c + 1;
+    }
+    elems.push(value.slice(from));
+    i = t.length + 1;
+  }
   while (i <= t.length) {
     if (i === t.length || t[i] === ',') {
       if (i < t.length && t[i + 1] === ',') {
@@ -120,7 +129,7 @@ export function parseKeyvals(value: MStr, impliedKey?: string): KeyVal[] {
         continue;
       }
       pieces.push(value.slice(from, i));
-      elems.push(MStr.concat(pieces, value.slice(from, from).span()));
+      elems.push(pieces.length === 1 ? pieces[0] : MStr.concat(pieces));
       pieces.length = 0;
       from = i + 1;
     }
