@@ -225,6 +225,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * is (scripts/bench-boot.mjs waits for bare QEMU the same way).
  */
 export const READY_POLL_MS = 100;
+/** The same for a libvirt domain, each look a `virsh` run or two (as before the nodes were watched each on its own). */
+const LIBVIRT_POLL_MS = 250;
 const SOCKET_MAX = 107; // sun_path minus the NUL
 
 export function runBase(env: NodeJS.ProcessEnv = process.env): string {
@@ -615,7 +617,7 @@ export async function bootCluster(spec: ClusterSpec, opts: BootOptions): Promise
             consoleLines(nodePaths(late[0].dir).consoleLog),
           );
         }
-        await sleep(READY_POLL_MS);
+        await sleep(l.domain ? LIBVIRT_POLL_MS : READY_POLL_MS);
       }
     };
     try {
