@@ -300,10 +300,11 @@ interface SystemApt {
  * cache in memfabric's cache, for the system's apt sources, when the system's
  * apt keeps none (Debian's container images set `Dir::Cache::pkgcache ""`):
  * without it every apt-cache run re-reads every package list (0.4-0.5 s each
- * on a 2-core machine), and boot asks apt for the image's versions on every
- * run. apt checks the cache against the lists and the dpkg status itself and
- * rebuilds it when they change. No options when the system's apt has its
- * cache, or when apt-config does not answer.
+ * on a 2-core machine), and boot asks apt for the image's versions whenever
+ * apt's state changed (resolvePackages). apt checks the cache against the
+ * lists and the dpkg status itself and rebuilds it when they change. No
+ * options when the system's apt has its cache, or when apt-config does not
+ * answer.
  */
 function systemApt(cacheRoot: string): SystemApt {
   try {
