@@ -13,9 +13,9 @@
  * no_timer_check: without it some of 40 TCG guests on 2 cores panic early,
  * "IO-APIC + timer doesn't work!"; server/src/runtime/image.ts guestCmdline);
  * --append=ARGS adds kernel arguments (<guest append>). Then, below 40 nodes, one
- * warm-up pair that is not counted (memfabric, then bare: the first boot of each
- * size was the slowest of its runs, as the cluster's files are made and read
- * cold); then, alternating (memfabric, bare, bare, memfabric, memfabric, bare,
+ * warm-up pair that is not counted (memfabric, then bare: at N=1 the first
+ * memfabric boot was the slowest of its runs in each of four runs, as the
+ * cluster's files are made and read cold); then, alternating (memfabric, bare, bare, memfabric, memfabric, bare,
  * …: 10 pairs for N=1, 5 up to N=4, 2 below 40, one pair from 40; --reps=K
  * pairs for every N below 40):
  *
@@ -93,8 +93,8 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1 || n > 99) || (REPS !== unde
 const timeoutFor = (n) => Number(opt('timeout') ?? 120 + 12 * n);
 // pairs of runs per N: 10 for one node, 5 up to 4 nodes, 2 below 40, 1 from 40 (--reps=K for every N below 40)
 const repsFor = (n) => (n >= 40 ? 1 : REPS ?? (n === 1 ? 10 : n <= 4 ? 5 : 2));
-// below 40 nodes, a first pair of runs that is not counted: in every run the first boot of a
-// size was its slowest (the cluster's run directory and fabric file made, files read cold)
+// below 40 nodes, a first pair of runs that is not counted: at N=1 the first memfabric boot was
+// the slowest of its runs in each of four runs (the cluster's run directory and fabric file made, files read cold)
 const warmFor = (n) => (n >= 40 ? 0 : 1);
 const { READY_POLL_MS: POLL_MS } = require(join(ROOT, 'out/server/src/runtime/cluster.js')); // boot's ready loop
 const PING_MS = 2000; // cluster.ts: guestPing(agentSocket, 2000)
@@ -212,6 +212,15 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.exit(130);
   });
 }
+// The same when the bench itself fails, or its reader goes away (`… | head`: stdout's EPIPE
+// arrives as an error event, mid-run): nothing it started may be left running.
+const fail = (e) => {
+  log(`${e?.code === 'EPIPE' ? 'its output is no longer read' : `failed: ${e?.stack ?? e}`}: stopping everything the bench started`);
+  cleanup();
+  process.exit(1);
+};
+process.stdout.on('error', fail);
+process.on('uncaughtException', fail);
 
 // ------------------------------------------------------------------ the machine and the inputs
 
