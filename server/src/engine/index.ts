@@ -220,7 +220,7 @@ export function analyzeDocuments(docs: { text: string; source: string; kind?: Do
   if (loose.length) groups.push(loose);
   for (const group of groups) {
     // (A topology's models as its analysis keeps them, in region offsets: what they report is mapped back.)
-    const all = group.flatMap((r) => clusterView.get(r)?.models ?? r.nodes);
+    const all = group.flatMap((r) => viewOf(r)?.models ?? r.nodes);
     const bySource = new Map(group.map((r) => [r.source, r]));
     for (const rule of RULES) {
       if (!rule.checkCluster) continue;
@@ -326,12 +326,36 @@ function contextOf(scope: TopologyScope): string {
   return JSON.stringify([g?.append ?? null, !!g?.disk, g?.['kernel-version'] ?? null, !!g?.kernel, g?.image ?? null]);
 }
 
-/** What analyzeDocuments' cluster rules read of a topology's analysis: its models in region offsets, and the way back. */
-const clusterView = new WeakMap<AnalyzedDocument, { models: NodeModel[]; textMap: OffsetMap }>();
+/**
+ * What a topology analysis keeps beside what it shows: its models in region
+ * offsets and the way back to text offsets (what analyzeDocuments' cluster
+ * rules read), and how to make `nodes` when first read. Kept on the analysis
+ * under a symbol, read through one getter shared by every analysis, and not
+ * in a WeakMap nor in a getter closure of the analysis's own: V8 keeps
+ * whatever an old WeakMap's values hold, and whatever a per-object getter's
+ * closure holds, alive through young-generation collections. Each of the
+ * 40-node cluster's analyses, dropped, was still copied at the next
+ * scavenge (0.6–0.8 MB each, the whole analysis: units, models, reading),
+ * and most of the engine's time in garbage collection went there.
+ */
+interface TopologyView {
+  models: NodeModel[];
+  textMap: OffsetMap;
+  nodes: () => NodeModel[];
+}
+const VIEW = Symbol('topology analysis');
+const viewOf = (doc: AnalyzedDocument): TopologyView | undefined => (doc as { [VIEW]?: TopologyView })[VIEW];
+const NODES_LATER: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get(this: AnalyzedDocument) {
+    return viewOf(this)!.nodes();
+  },
+};
 
 /** A cluster rule's finding about a topology's (region-offset) models, in its text offsets. */
 function placeFinding(d: Diagnostic, target: AnalyzedDocument): Diagnostic {
-  const v = clusterView.get(target);
+  const v = viewOf(target);
   return v ? mapDiagnostic(d, v.textMap, target.source) : d;
 }
 
@@ -510,10 +534,9 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
       }
       return p.models[index]!;
     });
-  const result = { source, kind: 'topology', diagnostics: dedupe(diagnostics), topology: read.topology } as AnalyzedDocument;
-  Object.defineProperty(result, 'nodes', { enumerable: true, configurable: true, get: () => (nodes ??= materialize()) });
+  const result = { source, kind: 'topology', diagnostics: dedupe(diagnostics), topology: read.topology, [VIEW]: { models, textMap, nodes: () => (nodes ??= materialize()) } satisfies TopologyView } as unknown as AnalyzedDocument;
+  Object.defineProperty(result, 'nodes', NODES_LATER);
   Object.defineProperty(result, 'shapes', { enumerable: false, value: stats });
-  clusterView.set(result, { models, textMap });
   return result;
 }
 
@@ -523,7 +546,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
  * doc.nodes after typing moved half the nodes maps every one of them).
  */
 export function nodeArches(doc: AnalyzedDocument): string[] {
-  return (clusterView.get(doc)?.models ?? doc.nodes).map((n) => n.arch);
+  return (viewOf(doc)?.models ?? doc.nodes).map((n) => n.arch);
 }
 
 export function analyzeDocument(text: string, source: string, host: HostProbe = NO_HOST, kind?: DocumentKind, opts: AnalyzeOptions = {}): AnalyzedDocument {

@@ -2,15 +2,20 @@ import { Finding, Rule } from './rule';
 import { NodeModel } from '../model/model';
 import { hexHuman, SharedFile, sharedFiles } from './util';
 
+/** A shared file of a known size. */
 interface Use extends SharedFile {
-  node: NodeModel;
   size: bigint;
+}
+/** A use, and the node it is in. */
+interface NodeUse {
+  node: NodeModel;
+  u: Use;
 }
 
 /** The value most users agree on (ties: the first seen), taken as the intended one. */
-function majority<K>(uses: Use[], key: (u: Use) => K): K {
+function majority<K>(uses: NodeUse[], key: (u: Use) => K): K {
   const counts = new Map<K, number>();
-  for (const u of uses) counts.set(key(u), (counts.get(key(u)) ?? 0) + 1);
+  for (const { u } of uses) counts.set(key(u), (counts.get(key(u)) ?? 0) + 1);
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0][0];
 }
 
@@ -18,7 +23,10 @@ function majority<K>(uses: Use[], key: (u: Use) => K): K {
  * A node's shared file backends of a known size (and those an ivshmem-plain
  * maps), in backend order: a function of the node model alone, so kept per
  * model (an analysis that keeps a node's model skips this; see
- * engine/incremental.ts).
+ * engine/incremental.ts). What is kept holds no model: V8 keeps a WeakMap's
+ * values alive through the young-generation collection after their key
+ * died, and through a model, every analysis dropped since (engine/index.ts,
+ * VIEW).
  */
 const perNode = new WeakMap<NodeModel, { uses: Use[]; shared: Use[] }>();
 function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
@@ -28,7 +36,7 @@ function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
   for (const f of sharedFiles(node)) {
     if (f.size === undefined) continue;
     // (every field named: a spread of a derived summary is a slow, generic copy)
-    const u: Use = { id: f.id, path: f.path, size: f.size, sizeSpan: f.sizeSpan, memPathSpan: f.memPathSpan, fabric: f.fabric, node };
+    const u: Use = { id: f.id, path: f.path, size: f.size, sizeSpan: f.sizeSpan, memPathSpan: f.memPathSpan, fabric: f.fabric };
     r.uses.push(u);
     if (f.fabric) r.shared.push(u);
   }
@@ -66,7 +74,7 @@ function disagreeing(nodes: NodeModel[], which: 'uses' | 'shared', key: (u: Use)
       const f = first.get(k);
       if (!f) first.set(k, { node, value: value(u), nodes: false, values: false });
       else {
-        if (u.node !== f.node) f.nodes = true;
+        if (node !== f.node) f.nodes = true;
         if (value(u) !== f.value) f.values = true;
         if (f.nodes && f.values) out.add(k);
       }
@@ -77,10 +85,10 @@ function disagreeing(nodes: NodeModel[], which: 'uses' | 'shared', key: (u: Use)
 }
 
 /** The uses of each of keys, in node order. */
-function groups(nodes: NodeModel[], which: 'uses' | 'shared', key: (u: Use) => string, keys: Set<string>): Map<string, Use[]> {
-  const by = new Map<string, Use[]>([...keys].map((k) => [k, []]));
+function groups(nodes: NodeModel[], which: 'uses' | 'shared', key: (u: Use) => string, keys: Set<string>): Map<string, NodeUse[]> {
+  const by = new Map<string, NodeUse[]>([...keys].map((k) => [k, []]));
   if (!keys.size) return by;
-  for (const node of nodes) for (const u of usesOf(node)[which]) by.get(key(u))?.push(u);
+  for (const node of nodes) for (const u of usesOf(node)[which]) by.get(key(u))?.push({ node, u });
   return by;
 }
 
@@ -110,13 +118,13 @@ export const rule: Rule = {
     const byPath = groups(nodes, 'uses', (u) => u.path, disagreeing(nodes, 'uses', (u) => u.path, (u) => u.size));
     for (const [path, group] of byPath) {
       const common = majority(group, (u) => u.size);
-      const ref = group.find((u) => u.size === common)!;
-      for (const u of group) {
+      const ref = group.find(({ u }) => u.size === common)!;
+      for (const { node, u } of group) {
         if (u.size === common) continue;
-        report(u.node, {
+        report(node, {
           span: u.sizeSpan!,
-          message: `Node '${u.node.name}' maps the shared file ${path} with size ${hexHuman(u.size)}, but node '${ref.node.name}' uses ${hexHuman(common)}: ${u.size > common ? 'this node will fail to start once the file exists at the smaller size' : 'this node sees only part of the region'}.`,
-          related: [{ span: ref.sizeSpan!, message: `node '${ref.node.name}': size ${hexHuman(common)}`, source: ref.node.source }],
+          message: `Node '${node.name}' maps the shared file ${path} with size ${hexHuman(u.size)}, but node '${ref.node.name}' uses ${hexHuman(common)}: ${u.size > common ? 'this node will fail to start once the file exists at the smaller size' : 'this node sees only part of the region'}.`,
+          related: [{ span: ref.u.sizeSpan!, message: `node '${ref.node.name}': size ${hexHuman(common)}`, source: ref.node.source }],
         });
       }
     }
@@ -124,14 +132,14 @@ export const rule: Rule = {
     const byId = groups(nodes, 'shared', (u) => u.id, disagreeing(nodes, 'shared', (u) => u.id, (u) => u.path));
     for (const [id, group] of byId) {
       const common = majority(group, (u) => u.path);
-      const ref = group.find((u) => u.path === common)!;
-      for (const u of group) {
+      const ref = group.find(({ u }) => u.path === common)!;
+      for (const { node, u } of group) {
         if (u.path === common) continue;
-        report(u.node, {
+        report(node, {
           severity: 'warning',
           span: u.memPathSpan,
-          message: `Node '${u.node.name}' backs the fabric '${id}' with ${u.path}, but node '${ref.node.name}' uses ${common}: the two nodes share no memory through it.`,
-          related: [{ span: ref.memPathSpan, message: `node '${ref.node.name}': ${common}`, source: ref.node.source }],
+          message: `Node '${node.name}' backs the fabric '${id}' with ${u.path}, but node '${ref.node.name}' uses ${common}: the two nodes share no memory through it.`,
+          related: [{ span: ref.u.memPathSpan, message: `node '${ref.node.name}': ${common}`, source: ref.node.source }],
         });
       }
     }

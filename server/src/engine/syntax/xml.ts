@@ -176,7 +176,13 @@ interface KeptChild {
 interface ReuseInfo {
   children: Map<number, KeptChild>;
 }
-const reuseInfo = new WeakMap<XmlDocument, ReuseInfo>();
+/**
+ * Where a document keeps its ReuseInfo: on itself, under a symbol. (In a
+ * WeakMap, V8 kept every dropped document's tree alive through the next
+ * young-generation collection, and copied it: see engine/index.ts, VIEW.)
+ */
+const REUSE = Symbol('reuse');
+const reuseInfoOf = (doc: XmlDocument): ReuseInfo | undefined => (doc as { [REUSE]?: ReuseInfo })[REUSE];
 
 /** How the text changed since `prev` was parsed (see engine/incremental.ts, TextChange). */
 export interface XmlReuse {
@@ -389,7 +395,7 @@ class PlainText implements XmlText {
  * elements' `parent` becomes the new root (the previous tree is done with).
  */
 export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
-  const prevInfo = reuse ? reuseInfo.get(reuse.prev) : undefined;
+  const prevInfo = reuse ? reuseInfoOf(reuse.prev) : undefined;
   const change = reuse?.change;
   const info: ReuseInfo = { children: new Map() };
   let childP0 = -1;
@@ -666,9 +672,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
     }
   }
   if (tops.length > 1) problems.push({ span: tops[1].nameSpan, message: 'a document has one root element; this is a second one' });
-  const doc = { root: tops[0], tops, problems, undeclaredPrefixes };
-  reuseInfo.set(doc, info);
-  return doc;
+  return { root: tops[0], tops, problems, undeclaredPrefixes, [REUSE]: info } as XmlDocument;
 }
 
 /* Helpers for readers. */
