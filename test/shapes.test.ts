@@ -21,9 +21,9 @@ import { BUNDLED, QemuProfile } from '../server/src/engine/qemu/profile';
 import { nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
-import { canon, sameEditorView } from './support/canon';
-import { shapeOf, summaryOf } from '../server/src/engine/shapes';
-import { parseXml, XmlElement } from '../server/src/engine/syntax/xml';
+import { canon, canonDoc, sameEditorView } from './support/canon';
+import { NodeTwins, shapeOf, summaryOf } from '../server/src/engine/shapes';
+import { parseXml, XmlDocument, XmlElement } from '../server/src/engine/syntax/xml';
 import { NodeModel } from '../server/src/engine/model/model';
 
 function analyze(text: string, source: string, host: HostProbe, shareShapes: boolean, qemu?: QemuProfile): AnalyzedDocument {
@@ -185,4 +185,45 @@ test("a node's shape: its name's occurrences and its serials as holes in text or
   // a name that a serial holds (x10 in 0x10): not shared
   assert.equal(shapeIn(doc([cxlNode('x10', ['0x10', '0x11'])])), undefined);
   assert.ok(shapeIn(doc([cxlNode('x10', ['0x20', '0x21'])])));
+});
+
+test('twins (NodeTwins): a node that is an earlier one with its name and serials changed is left unread, and reads as a parse of the whole text does', () => {
+  const nodesOf = (d: XmlDocument) => d.root!.children.filter((c): c is XmlElement => c.kind === 'element' && c.local === 'node');
+  const plain = (name: string, body: string) => `  <node name="${name}" template="t">${body}</node>\n`;
+  const cases: { what: string; text: string; unread: number }[] = [
+    { what: "the bench's 40 nodes", text: machine40(), unread: 39 },
+    { what: 'cxl nodes, one with equal serials, one with decimal serials', text: doc([cxlNode('n1', ['0x10', '0x11']), cxlNode('n2', ['0x20', '0x20']), cxlNode('n3', ['3', '4'])]), unread: 2 },
+    // a name in a comment, in text, in an element name, in an end tag; one dash inside a name is no '--'
+    { what: 'names in comments, text and tags', text: doc(['a1', 'b-22', 'c333'].map((n) => plain(n, `<!-- ${n} --><x${n}>${n} and ${n}x</x${n}><y k="${n}"/>`))), unread: 2 },
+    // '--' in a comment is a problem the model has not: read in full
+    { what: "a name with '--'", text: doc(['a1', 'b--2'].map((n) => plain(n, `<!-- ${n} -->`))), unread: 0 },
+    // a name that ends with '-' meets the '-->' of the comment: read in full
+    { what: "a name ending with '-'", text: doc(['a1', 'b2-'].map((n) => plain(n, `<!-- x ${n}-->`))), unread: 0 },
+    // a model with '&' (a name in a character reference would change it): no twins
+    { what: "a model with '&'", text: doc(['x1', 'x2'].map((n) => plain(n, `<y v="&amp;${n}"/>`))), unread: 0 },
+    // the twin's name also where the model has other text: not a twin
+    { what: 'a name elsewhere in the twin', text: doc([plain('a1', '<x b="z7"/>'), plain('z7', '<x b="z7"/>')]), unread: 0 },
+    // a serial that is no number, a count=: read in full
+    { what: 'a serial that is no number', text: doc([cxlNode('n1', ['0x10', '0x11']), cxlNode('n2', ['0x2g', '0x21'])]), unread: 0 },
+    // a model with a namespace prefix, a root with a default namespace: no twins
+    { what: 'a prefix in the model', text: doc(['a1', 'a2'].map((n) => plain(n, `<q:x xmlns:q="urn:q" k="${n}"/>`))), unread: 0 },
+    { what: 'a default namespace', text: doc(['a1', 'a2'].map((n) => plain(n, `<x k="${n}"/>`))).replace('<cluster ', '<cluster xmlns="urn:m" '), unread: 0 },
+  ];
+  // (an element left unread is of the parser's class for them)
+  const unreadIn = (d: XmlDocument) => nodesOf(d).filter((n) => n.constructor.name === 'DeferredElement').length;
+  for (const { what, text, unread } of cases) {
+    const lazy = parseXml(text, undefined, new NodeTwins(text));
+    const eager = parseXml(text);
+    assert.equal(unreadIn(lazy), unread, `${what}: nodes left unread`);
+    // each node's shape, from its note or from its tree, is the one a parse without twins gives
+    nodesOf(lazy).forEach((n, i) => assert.deepEqual(shapeOf(n, text, ''), shapeOf(nodesOf(eager)[i], text, ''), `${what}: shape of node ${i}`));
+    assert.deepStrictEqual(canonDoc(lazy), canonDoc(eager), `${what}: the tree, read`);
+    assert.equal(unreadIn(lazy), unread, `${what}: read, they stay where they are`);
+    const parents = (el: XmlElement): boolean => el.children.every((c) => c.kind === 'text' || (c.parent === el && parents(c)));
+    assert.ok(parents(lazy.root!), `${what}: every element's parent`);
+  }
+  // the problem a twin's name would make is reported (the node was read)
+  assert.match(JSON.stringify(parseXml(cases[3].text, undefined, new NodeTwins(cases[3].text)).problems), /inside a comment/);
+  // and analyses with and without sharing agree on these documents
+  for (const { what, text } of cases.slice(1)) same(text, `/nonexistent/twins-${cases.findIndex((c) => c.what === what)}.cluster.xml`, NO_HOST, what);
 });

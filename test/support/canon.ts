@@ -8,6 +8,7 @@ import { MStr } from '../../server/src/engine/text/source';
 import type { AnalyzedDocument } from '../../server/src/engine/index';
 import { collectSymbols } from '../../server/src/engine/symbols';
 import { EditorAnalysis } from '../../server/src/engine/editor/analysis';
+import type { XmlDocument, XmlElement, XmlText } from '../../server/src/engine/syntax/xml';
 
 /** A value with every MStr spelled out character by character (text, and each character's source span). */
 export function canon(x: unknown, path = new Set<object>()): unknown {
@@ -53,4 +54,36 @@ export function sameEditorView(actual: AnalyzedDocument, expected: AnalyzedDocum
   for (const id of backends) assert.deepStrictEqual(ca.backendUsers(id), ce.backendUsers(id), `${what}: users of ${id}`);
   counts.backends = backends.length;
   return counts;
+}
+
+/** Every field of XmlElement but parent and children (the compiler checks the list is complete). */
+const ELEMENT_FIELDS = Object.keys({
+  kind: 1,
+  name: 1,
+  prefix: 1,
+  local: 1,
+  ns: 1,
+  nameSpan: 1,
+  attrs: 1,
+  span: 1,
+  startTagSpan: 1,
+  endTagSpan: 1,
+  selfClosing: 1,
+  nsDecls: 1,
+} satisfies Record<Exclude<keyof XmlElement, 'parent' | 'children' | 'note'>, 1>) as (keyof XmlElement)[];
+
+/** An element by its interface (a moved element is a class with accessors: its own keys are not its fields). */
+function canonTree(el: XmlElement | XmlText): unknown {
+  if (el.kind === 'text') return { text: canon(el.value), span: el.span };
+  const fields: Record<string, unknown> = {};
+  for (const k of ELEMENT_FIELDS) fields[k] = el[k];
+  return { ...(canon(fields) as object), children: el.children.map(canonTree) };
+}
+
+export function canonDoc(d: XmlDocument): unknown {
+  return {
+    tops: d.tops.map(canonTree),
+    problems: d.problems,
+    undeclared: d.undeclaredPrefixes.map((u) => ({ prefix: u.prefix, span: u.span, element: u.element.span })),
+  };
 }

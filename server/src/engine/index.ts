@@ -15,7 +15,7 @@ import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyS
 import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions, Unmappable } from './incremental';
 import { XmlDocument, XmlElement } from './syntax/xml';
 import { OffsetMap } from './text/source';
-import { derive, deriveFacts, derivedOffsets, deriveUnit, mapModel, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
+import { derive, deriveFacts, derivedOffsets, deriveUnit, mapModel, NodeTwins, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { computeLayout, NodeLayout } from './layout/index';
@@ -380,7 +380,8 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
   const prev = incremental && !fromScratch ? states.get(key) : undefined;
   const change = prev ? diffTexts(prev.text, text) : undefined;
   const baseDir = dirOf(source);
-  const doc = parseXml(text, prev && change ? { prev: prev.doc, change } : undefined);
+  // (nodes of one shape: the first read in full, the others' content when first read: engine/shapes.ts NodeTwins)
+  const doc = parseXml(text, prev && change ? { prev: prev.doc, change } : undefined, opts.shareShapes !== false ? new NodeTwins(text) : undefined);
   const children = doc.root ? doc.root.children.filter((c): c is XmlElement => c.kind === 'element').map((c) => c.span) : [];
   const regions = Regions.build(text.length, children, prev?.regions, change) ?? Regions.build(text.length, [])!;
   const textMap = regions.textMap;

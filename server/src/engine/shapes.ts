@@ -14,7 +14,7 @@
  * the two differ is read node by node. A derived node also needs the same
  * answers from the host for its own paths (substituted HostFacts).
  */
-import { XmlElement } from './syntax/xml';
+import { XmlElement, XmlTwins } from './syntax/xml';
 import { MStr, mapSpan, OffsetMap, Span } from './text/source';
 import { HostFacts, mapDeep, Unmappable, visitOffsets } from './incremental';
 
@@ -39,14 +39,31 @@ export interface Shape {
 /** A name that a derived string can carry unambiguously: a letter, then letters, digits, - or _, with a digit. */
 const NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const SERIAL = /^(0x[0-9a-fA-F]+|[0-9]+)$/;
-
 /**
- * The shape of a <node> element, or undefined when it has none that can be
- * shared: no plain name, a count= (its expansions are shared already), a name
- * that the rest of the document (`context`: the text outside node elements,
- * and the document's path) also holds.
+ * A name a twin may have (NodeTwins): no '-' first, last or twice, so that
+ * put in a comment's text it neither makes '--' nor meets the '-->' that
+ * closes it.
  */
-export function shapeOf(el: XmlElement, text: string, context: string): Shape | undefined {
+const TWIN_NAME = /^[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*$/;
+
+/** What shapeOf finds in a <node> element before it looks at the rest of the document. */
+interface Holes {
+  /** Where the element starts (a note is only good there: a moved element has none). */
+  at: number;
+  name: string;
+  holes: Hole[];
+  serials: string[];
+  /** The element's text with its holes cut out, then which serials are equal. */
+  key: string;
+}
+
+/** Which serials are equal to which: a node whose devices share a serial is not like one whose devices do not. */
+function equalSerials(serials: string[]): string {
+  return serials.map((s) => serials.indexOf(s)).join(',');
+}
+
+/** The name of a <node> element that can be shared, or undefined. */
+function sharedName(el: XmlElement, text: string): string | undefined {
   let nameA;
   for (const a of el.attrs) {
     if (a.name === 'count') return undefined;
@@ -54,7 +71,13 @@ export function shapeOf(el: XmlElement, text: string, context: string): Shape | 
   }
   if (!nameA) return undefined;
   const name = nameA.value.text;
-  if (!NAME.test(name) || !/\d/.test(name) || text.slice(nameA.valueSpan.start, nameA.valueSpan.end) !== name || context.includes(name)) return undefined;
+  if (!NAME.test(name) || !/\d/.test(name) || text.slice(nameA.valueSpan.start, nameA.valueSpan.end) !== name) return undefined;
+  return name;
+}
+
+function holesOf(el: XmlElement, text: string): Holes | undefined {
+  const name = sharedName(el, text);
+  if (name === undefined) return undefined;
   const { start, end } = el.span;
   const holes: Hole[] = [];
   // the serial numbers
@@ -89,10 +112,109 @@ export function shapeOf(el: XmlElement, text: string, context: string): Shape | 
     from = h.end;
   }
   key += text.slice(from, end);
-  // which serials are equal to which: a node whose devices share a serial is not like one whose devices do not
-  const firstOf = serials.map((s) => serials.findIndex((t) => t.text === s.text));
-  key += '\u0002' + firstOf.join(',');
-  return { key, el: { start, end }, name, holes, serials: serials.map((s) => s.text) };
+  const texts = serials.map((s) => s.text);
+  return { at: start, name, holes, serials: texts, key: key + '\u0002' + equalSerials(texts) };
+}
+
+/**
+ * The shape of a <node> element, or undefined when it has none that can be
+ * shared: no plain name, a count= (its expansions are shared already), a name
+ * that the rest of the document (`context`: the text outside node elements,
+ * and the document's path) also holds.
+ */
+export function shapeOf(el: XmlElement, text: string, context: string): Shape | undefined {
+  const noted = el.note as Holes | undefined;
+  const h = noted && noted.at === el.span.start ? noted : holesOf(el, text);
+  if (!h || context.includes(h.name)) return undefined;
+  return { key: h.key, el: { start: h.at, end: el.span.end }, name: h.name, holes: h.holes, serials: h.serials };
+}
+
+/**
+ * The twins of a parse (engine/syntax/xml.ts XmlTwins): a <node> element
+ * whose text is a node read before with its name and serial numbers changed
+ * (what makes two nodes one shape) reads as that node did, so its content is
+ * left unread; its holes are found on the way, and become its note (shapeOf
+ * reads them there). Up to four nodes read in full are the models.
+ *
+ * A twin reads as its model because a hole holds name characters only, and
+ * is a name where the model has its name, a number where the model has a
+ * serial number: no '<', '&', quote or ':' comes or goes. The model itself
+ * has no '&' (a name in a character reference would change it), and the
+ * names no '-' that could make or unmake a comment's '--'.
+ */
+export class NodeTwins implements XmlTwins {
+  private readonly models: { holes: Holes; pieces: string[]; pattern: string }[] = [];
+
+  constructor(private readonly text: string) {}
+
+  read(el: XmlElement): void {
+    if (el.local !== 'node' || this.models.length >= 4) return;
+    const { start, end } = el.span;
+    const amp = this.text.indexOf('&', start);
+    if (amp >= 0 && amp < end) return;
+    const h = holesOf(el, this.text);
+    if (!h || !TWIN_NAME.test(h.name)) return;
+    (el as { note: unknown }).note = h;
+    const pieces: string[] = [];
+    let from = start;
+    for (const x of h.holes) {
+      pieces.push(this.text.slice(from, x.start));
+      from = x.end;
+    }
+    pieces.push(this.text.slice(from, end));
+    this.models.push({ holes: h, pieces, pattern: equalSerials(h.serials) });
+  }
+
+  endOf(el: XmlElement): { end: number; note: Holes } | undefined {
+    if (el.local !== 'node' || !this.models.length) return undefined;
+    const name = sharedName(el, this.text);
+    if (name === undefined || !TWIN_NAME.test(name)) return undefined;
+    for (const m of this.models) {
+      const found = this.twin(el.span.start, name, m);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Whether the text at `start` is model m's with `name` for its name; its end and holes. */
+  private twin(start: number, name: string, m: { holes: Holes; pieces: string[]; pattern: string }): { end: number; note: Holes } | undefined {
+    const text = this.text;
+    const model = m.holes;
+    const holes: Hole[] = [];
+    const serials: string[] = [];
+    let at = start;
+    for (let k = 0; ; k++) {
+      const piece = m.pieces[k];
+      if (!text.startsWith(piece, at)) return undefined;
+      at += piece.length;
+      if (k === model.holes.length) break;
+      if (model.holes[k].text === model.name) {
+        if (!text.startsWith(name, at)) return undefined;
+        holes.push({ start: at, end: at + name.length, text: name });
+        at += name.length;
+      } else {
+        let e = at;
+        for (let c = text.charCodeAt(e); (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 120; c = text.charCodeAt(++e));
+        const serial = text.slice(at, e);
+        if (!SERIAL.test(serial)) return undefined;
+        holes.push({ start: at, end: e, text: serial });
+        serials.push(serial);
+        at = e;
+      }
+    }
+    // the name is nowhere else in the element (shapeOf would make a hole of it)
+    let k = 0;
+    for (let j = text.indexOf(name, start); j >= 0 && j + name.length <= at; j = text.indexOf(name, j + name.length)) {
+      while (k < holes.length && holes[k].text !== name) k++;
+      if (k === holes.length || holes[k].start !== j) return undefined;
+      k++;
+    }
+    while (k < holes.length && holes[k].text !== name) k++;
+    if (k !== holes.length) return undefined;
+    const pattern = equalSerials(serials);
+    const key = pattern === m.pattern ? model.key : model.key.slice(0, model.key.lastIndexOf('\u0002') + 1) + pattern;
+    return { end: at, note: { at: start, name, holes, serials, key } };
+  }
 }
 
 /** Offsets of node `a`'s element → node `b`'s (same shape); offsets outside the element stay. */

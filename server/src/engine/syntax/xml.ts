@@ -45,6 +45,31 @@ export interface XmlElement {
   readonly selfClosing: boolean;
   /** Namespace declarations on this element: prefix ('' for default) → URI. */
   readonly nsDecls: Map<string, string>;
+  /** What the parse's XmlTwins said of this child of the root (undefined once it moved: see XmlTwins). */
+  readonly note?: unknown;
+}
+
+/**
+ * What lets a parse leave the content of a child of the root unread until it
+ * is first read: the caller (engine/shapes.ts) knows when a child's text is
+ * that of a child read before with only names and numbers changed, which
+ * reads the same way. Forty nodes of one shape are one read and thirty-nine
+ * start tags until something looks inside them.
+ */
+export interface XmlTwins {
+  /**
+   * A child of the root was read in full: closed by its own end tag, with
+   * no problem, no namespace prefix or declaration, and no namespace in scope
+   * (what makes it a model for twins).
+   */
+  read(el: XmlElement): void;
+  /**
+   * The start tag of a child of the root was read (its attributes are set):
+   * where the element ends, if its text is a twin of one given to read() and
+   * so reads as that one did with its names and numbers changed; and what
+   * becomes the element's note.
+   */
+  endOf(el: XmlElement): { end: number; note: unknown } | undefined;
 }
 
 /** The nsDecls of the many elements that declare no namespace (one shared map: never written to). */
@@ -239,6 +264,7 @@ class Attr implements XmlAttr {
 /** What every element holds but its attributes and children: its name, and its offsets. */
 abstract class ElementBase {
   ns: string | undefined = undefined;
+  note: unknown = undefined;
   nsDecls: Map<string, string> = NO_NS_DECLS;
   selfClosing = false;
   /** The end of the element (-1 while its start tag is read). */
@@ -279,6 +305,36 @@ abstract class ElementBase {
 class Element extends ElementBase implements XmlElement {
   attrs: XmlAttr[] = NO_ATTRS;
   children: (XmlElement | XmlText)[] = NO_CHILDREN;
+}
+
+/**
+ * A child of the root whose content is read when first asked for (XmlTwins):
+ * its start tag was read; until then it keeps its own text (not the
+ * document's, which the tree outlives: see own()). Read, its content is the
+ * content of a parse of that text alone, moved to where the element is.
+ */
+class DeferredElement extends ElementBase implements XmlElement {
+  attrs: XmlAttr[] = NO_ATTRS;
+  private content: (XmlElement | XmlText)[] | undefined = undefined;
+  private src: string | undefined;
+
+  constructor(el: Element, end: number, endTag: number, note: unknown, src: string) {
+    super(el.name, el.prefix, el.local, el.s, el.parent);
+    this.attrs = el.attrs;
+    this.te = el.te;
+    [this.es, this.ee, this.e] = [endTag, end, end];
+    this.note = note;
+    this.src = src;
+  }
+
+  get children(): (XmlElement | XmlText)[] {
+    if (!this.content) {
+      // (the twin made sure it reads without a problem; its scope has no namespace, as the parse alone has)
+      this.content = parseXml(this.src!).root!.children.map((c) => moveNode(c, this.s, this));
+      this.src = undefined;
+    }
+    return this.content;
+  }
 }
 
 function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlElement | XmlText {
@@ -394,7 +450,7 @@ class PlainText implements XmlText {
  * (test/incremental.test.ts), but only the changed part is read. The reused
  * elements' `parent` becomes the new root (the previous tree is done with).
  */
-export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
+export function parseXml(text: string, reuse?: XmlReuse, twins?: XmlTwins): XmlDocument {
   const prevInfo = reuse ? reuseInfoOf(reuse.prev) : undefined;
   const change = reuse?.change;
   const info: ReuseInfo = { children: new Map() };
@@ -408,6 +464,9 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
   const attrs: XmlAttr[] = [];
   const n = text.length;
   let i = 0;
+  /** Namespace prefixes and declarations read so far (a child of the root that has any is no model for twins). */
+  let nsUses = 0;
+  let childNs0 = 0;
 
   const addChild = (node: XmlElement | XmlText) => {
     const parent = stack[stack.length - 1];
@@ -505,6 +564,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
         if (el.children.length > 1) el.children = el.children.slice();
         if (stack.length === 1 && childP0 >= 0 && text.charCodeAt(tagEnd - 1) === 62) {
           info.children.set(el.s, { el, problems: problems.slice(childP0), parentName: stack[0].name });
+          if (twins && problems.length === childP0 && nsUses === childNs0 && stack[0].nsDecls.size === 0) twins.read(el);
         }
       }
       if (stack.length <= 1) childP0 = -1;
@@ -537,6 +597,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
     }
     const rootLevel = stack.length === 1;
     const p0 = problems.length;
+    const ns0 = nsUses;
     const nameStart = i + 1;
     const nameEnd = readName(nameStart);
     if (nameEnd === nameStart) {
@@ -547,6 +608,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
     }
     const name = nameAt(text, nameStart, nameEnd);
     const colon = name.indexOf(':');
+    if (colon >= 0) nsUses++;
     const el = new Element(name, colon > 0 ? name.slice(0, colon) : undefined, colon > 0 ? name.slice(colon + 1) : name, i, stack[stack.length - 1]);
     let j = nameEnd;
     let closed = false;
@@ -608,6 +670,7 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       const raw = own(text, v0, v1);
       attrs.push(new Attr(aname, raw.indexOf('&') < 0 ? raw : decodeXmlText(raw, v0, problems), an0, v0, v1, Math.min(n, v1 + (q === '"' || q === "'" ? 1 : 0))));
       if (aname === 'xmlns' || aname.startsWith('xmlns:')) {
+        nsUses++;
         if (el.nsDecls === NO_NS_DECLS) el.nsDecls = new Map();
         el.nsDecls.set(aname === 'xmlns' ? '' : aname.slice(6), raw);
       }
@@ -619,9 +682,21 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
       el.attrs = attrs.slice();
       attrs.length = 0;
     }
+    if (rootLevel && twins && closed && !el.selfClosing && problems.length === p0 && colon < 0 && el.nsDecls === NO_NS_DECLS && stack[0].nsDecls.size === 0) {
+      const twin = twins.endOf(el);
+      const endTag = twin ? text.lastIndexOf('</', twin.end - 1) : -1;
+      if (twin && endTag > j && text.charCodeAt(twin.end - 1) === 62 && text.startsWith(name, endTag + 2)) {
+        const lazy = new DeferredElement(el, twin.end, endTag, twin.note, own(text, el.s, twin.end));
+        addChild(lazy);
+        info.children.set(lazy.s, { el: lazy, problems: [], parentName: stack[0].name });
+        i = twin.end;
+        continue;
+      }
+    }
     addChild(el);
     if (!el.selfClosing) stack.push(el);
     if (rootLevel) {
+      childNs0 = ns0;
       if (!el.selfClosing) childP0 = p0;
       else if (closed) info.children.set(el.s, { el, problems: problems.slice(p0), parentName: stack[0].name });
     }
@@ -647,6 +722,8 @@ export function parseXml(text: string, reuse?: XmlReuse): XmlDocument {
   };
   const resolve = (el: XmlElement, scope: Map<string, string>) => {
     const s = resolveOne(el, scope);
+    // (a twin's content has no prefix, no declaration and no namespace in scope: nothing to resolve, nor to read for it)
+    if (el instanceof DeferredElement) return;
     for (const c of el.children) if (c.kind === 'element') resolve(c, s);
   };
   for (const t of tops) {
