@@ -150,8 +150,8 @@ export class NodeTwins implements XmlTwins {
   read(el: XmlElement): void {
     if (el.local !== 'node' || this.models.length >= 4) return;
     const { start, end } = el.span;
-    const amp = this.text.indexOf('&', start);
-    if (amp >= 0 && amp < end) return;
+    // (in the element's own text: past its end, indexOf would read the rest of the document)
+    if (this.text.slice(start, end).includes('&')) return;
     const h = holesOf(el, this.text);
     if (!h || !TWIN_NAME.test(h.name)) return;
     (el as { note: unknown }).note = h;
@@ -202,11 +202,12 @@ export class NodeTwins implements XmlTwins {
         at = e;
       }
     }
-    // the name is nowhere else in the element (shapeOf would make a hole of it)
+    // the name is nowhere else in the element (shapeOf would make a hole of it; looked for in the element's own text)
+    const own = text.slice(start, at);
     let k = 0;
-    for (let j = text.indexOf(name, start); j >= 0 && j + name.length <= at; j = text.indexOf(name, j + name.length)) {
+    for (let j = own.indexOf(name); j >= 0; j = own.indexOf(name, j + name.length)) {
       while (k < holes.length && holes[k].text !== name) k++;
-      if (k === holes.length || holes[k].start !== j) return undefined;
+      if (k === holes.length || holes[k].start !== start + j) return undefined;
       k++;
     }
     while (k < holes.length && holes[k].text !== name) k++;
