@@ -144,10 +144,19 @@ export function shapeOf(el: XmlElement, text: string, context: string): Shape | 
  */
 export class NodeTwins implements XmlTwins {
   private readonly models: { holes: Holes; pieces: string[]; pattern: string }[] = [];
+  /** Nodes seen so far by shape key (models and twins). */
+  private readonly seen = new Map<string, number>();
+  /** A twin read in full all the same, and its holes: the second node of a shape, which the analysis reads (the proof). */
+  private proof: Holes | undefined;
 
   constructor(private readonly text: string) {}
 
   read(el: XmlElement): void {
+    if (this.proof?.at === el.span.start) {
+      (el as { note: unknown }).note = this.proof;
+      this.proof = undefined;
+      return;
+    }
     if (el.local !== 'node' || this.models.length >= 4) return;
     const { start, end } = el.span;
     // (in the element's own text: past its end, indexOf would read the rest of the document)
@@ -163,6 +172,7 @@ export class NodeTwins implements XmlTwins {
     }
     pieces.push(this.text.slice(from, end));
     this.models.push({ holes: h, pieces, pattern: equalSerials(h.serials) });
+    this.seen.set(h.key, (this.seen.get(h.key) ?? 0) + 1);
   }
 
   endOf(el: XmlElement): { end: number; note: Holes } | undefined {
@@ -171,7 +181,13 @@ export class NodeTwins implements XmlTwins {
     if (name === undefined || !TWIN_NAME.test(name)) return undefined;
     for (const m of this.models) {
       const found = this.twin(el.span.start, name, m);
-      if (found) return found;
+      if (!found) continue;
+      // The first two nodes of a shape are read and checked in full (engine/index.ts): read now, not twice.
+      const n = this.seen.get(found.note.key) ?? 0;
+      this.seen.set(found.note.key, n + 1);
+      if (n >= 2) return found;
+      this.proof = found.note;
+      return undefined;
     }
     return undefined;
   }
