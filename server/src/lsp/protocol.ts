@@ -10,18 +10,22 @@ import { RequestType, RequestType0 } from 'vscode-jsonrpc';
  * The Node options the language server runs with (the VS Code client's
  * execArgv; bin/memfabric.js's `#!/usr/bin/env -S node …` line says the same,
  * test/lsp.test.ts checks; `npm run bench` runs with them too).
- * - A young generation of 2 MB semispaces instead of V8's 16 MB: a server that
- *   opened the 40-node cluster 40 times peaked at 88 MB instead of 120 MB. It
- *   costs time: with 16 MB semispaces an analysis from scratch promotes less
- *   and took 2.5 instead of 3.6 ms on that cluster, 86–91 instead of 100–119 ms
- *   on the 1 MB topology (with an XML tree of 26.6 MB instead of 10.7 MB, the
- *   small young generation was the faster one there: 152 against 189 ms).
+ * - A young generation of 6 MB semispaces instead of V8's 16 MB. Since
+ *   dropped analyses are no longer kept alive through young collections
+ *   (engine/index.ts, VIEW), a larger young generation lets most of an
+ *   analysis die young. Medians of five interleaved runs of the bench's
+ *   from-scratch analysis of the 40-node cluster: 3.27 ms with 2 MB, 3.11 with
+ *   4, 2.30 with 6, 2.44 with 8 (in `npm run bench`: 3.80 ms with 2 MB, a
+ *   miss, and 2.85 ms with 6). The cost is memory: the bench's server peaked
+ *   at 81.5 MB with 2 MB and 89.9 MB with 6 on the 40-node cluster, 181 and
+ *   188 MB on the 1 MB topology; a server that opened the 40-node cluster
+ *   40 times, at 78 MB and 87 MB.
  * - The old generation may grow by half its live size before it is collected,
  *   not up to four times: with the defaults a server that had opened the
  *   40-node cluster 300 times grew to 156–330 MB around 20 MB of live objects;
  *   with this it stays at 104–111 MB, for no measurable time on that cluster.
  */
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=50'];
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=6', '--heap-growing-percent=50'];
 
 export interface LayoutParams {
   /** The document, as the client knows it (open or not: an unopened file: URI is read from disk). */
