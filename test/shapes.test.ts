@@ -23,6 +23,7 @@ import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 import { canon, canonDoc, sameEditorView } from './support/canon';
 import { NodeTwins, shapeOf, summaryOf } from '../server/src/engine/shapes';
+import { diffTexts } from '../server/src/engine/incremental';
 import { parseXml, XmlDocument, XmlElement } from '../server/src/engine/syntax/xml';
 import { NodeModel } from '../server/src/engine/model/model';
 
@@ -228,4 +229,16 @@ test('twins (NodeTwins): a node that is an earlier one with its name and serials
   assert.match(JSON.stringify(parseXml(cases[5].text, undefined, new NodeTwins(cases[5].text)).problems), /malformed entity reference '&#xZ1;'/);
   // and analyses with and without sharing agree on these documents
   for (const { what, text } of cases.slice(1)) same(text, `/nonexistent/twins-${cases.findIndex((c) => c.what === what)}.cluster.xml`, NO_HOST, what);
+});
+
+test('an unread twin kept by the next parse (an edit of the same length) takes the default namespace the edit declared', () => {
+  const text = doc(['a1', 'a2', 'a3', 'a4'].map((n) => `  <node name="${n}" template="t"><x k="${n}"/></node>\n`)).replace('<cluster name="trip">', '<cluster name="trip" foo="0123456789">');
+  const first = parseXml(text, undefined, new NodeTwins(text));
+  assert.ok(first.root!.children.some((c) => c.constructor.name === 'DeferredElement'), 'a twin left unread');
+  const next = text.replace('foo="0123456789"', 'xmlns="urn:m:01"');
+  assert.equal(next.length, text.length);
+  const reused = parseXml(next, { prev: first, change: diffTexts(text, next) }, new NodeTwins(next));
+  assert.deepStrictEqual(canonDoc(reused), canonDoc(parseXml(next)));
+  const x = (reused.root!.children.filter((c): c is XmlElement => c.kind === 'element').at(-1)!.children.find((c) => c.kind === 'element') as XmlElement);
+  assert.equal(x.ns, 'urn:m:01');
 });

@@ -722,8 +722,9 @@ export function parseXml(text: string, reuse?: XmlReuse, twins?: XmlTwins): XmlD
   };
   const resolve = (el: XmlElement, scope: Map<string, string>) => {
     const s = resolveOne(el, scope);
-    // (a twin's content has no prefix, no declaration and no namespace in scope: nothing to resolve, nor to read for it)
-    if (el instanceof DeferredElement) return;
+    // (a twin's content has no prefix and no declaration: with no default namespace in scope, nothing to resolve,
+    // nor to read for it; one there since (an edit of the root's start tag that kept its length) is resolved)
+    if (el instanceof DeferredElement && !s.has('')) return;
     for (const c of el.children) if (c.kind === 'element') resolve(c, s);
   };
   for (const t of tops) {
