@@ -236,13 +236,22 @@ class Attr implements XmlAttr {
   constructor(
     readonly name: string,
     /** The value: its raw text (read as is, from v0), or decoded. */
-    private readonly v: string | MStr,
-    private readonly n0: number,
-    private readonly v0: number,
-    private readonly v1: number,
+    private v: string | MStr,
+    private n0: number,
+    private v0: number,
+    private v1: number,
     /** The end of the whole attribute (after its closing quote). */
-    private readonly e: number,
+    private e: number,
   ) {}
+
+  /** Moves it by d, in place (an attribute of a tree no one has seen yet: DeferredElement). */
+  shift(d: number): void {
+    if (typeof this.v !== 'string') this.v = this.v.mapOffsets(byOffset(d));
+    this.n0 += d;
+    this.v0 += d;
+    this.v1 += d;
+    this.e += d;
+  }
 
   get value(): MStr {
     return typeof this.v === 'string' ? MStr.source(this.v, this.v0) : this.v;
@@ -279,8 +288,8 @@ abstract class ElementBase {
     readonly name: string,
     readonly prefix: string | undefined,
     readonly local: string,
-    /** Where `<` is. */
-    readonly s: number,
+    /** Where `<` is (moved only by shiftContent, in a tree no one has seen yet). */
+    public s: number,
     public parent: XmlElement | undefined,
   ) {}
 
@@ -330,11 +339,35 @@ class DeferredElement extends ElementBase implements XmlElement {
   get children(): (XmlElement | XmlText)[] {
     if (!this.content) {
       // (the twin made sure it reads without a problem; its scope has no namespace, as the parse alone has)
-      this.content = parseXml(this.src!).root!.children.map((c) => moveNode(c, this.s, this));
+      this.content = shiftContent(parseXml(this.src!).root!.children, this.s, this);
       this.src = undefined;
     }
     return this.content;
   }
+}
+
+/**
+ * The children of a parse of an element's own text, moved by d to where the
+ * element is, in place: elements of the same class as any other parse's, in
+ * a tree no one has seen yet (a MovedElement per element would make every
+ * read of a twin's content slower, and the outline of a large cluster reads
+ * them all).
+ */
+function shiftContent(children: (XmlElement | XmlText)[], d: number, parent: XmlElement): (XmlElement | XmlText)[] {
+  for (let i = 0; i < children.length; i++) {
+    const c = children[i];
+    if (c instanceof PlainText) c.start += d;
+    else if (c instanceof Element) {
+      c.s += d;
+      c.e += d;
+      c.te += d;
+      if (c.es >= 0) [c.es, c.ee] = [c.es + d, c.ee + d];
+      c.parent = parent;
+      for (const a of c.attrs) (a as Attr).shift(d);
+      shiftContent(c.children, d, c);
+    } else children[i] = moveNode(c, d, parent);
+  }
+  return children;
 }
 
 function moveNode(c: XmlElement | XmlText, d: number, parent: XmlElement): XmlElement | XmlText {
@@ -426,7 +459,8 @@ function nameAt(text: string, a: number, b: number): string {
 class PlainText implements XmlText {
   constructor(
     private readonly raw: string,
-    private readonly start: number,
+    /** (moved only by shiftContent, in a tree no one has seen yet) */
+    public start: number,
   ) {}
 
   get kind(): 'text' {
