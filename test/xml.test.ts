@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attr, child, parseXml, textOf, XmlDocument, XmlElement } from '../server/src/engine/syntax/xml';
 import { analyzeDocument } from '../server/src/engine/index';
+import { NodeTwins } from '../server/src/engine/shapes';
 
 test('attribute values keep exact positions through entity references', () => {
   const text = `<a v="x&amp;y&#x41;z"/>`;
@@ -144,4 +145,26 @@ test('an element moved by an edit before it keeps nothing of the previous tree (
   assert.equal(oldRoot.deref(), undefined, 'the previous root was collected');
   assert.equal(attr(nodes[2] as XmlElement, 'name')!.value.text, 'n3');
   assert.equal(textOf(child(nodes[0] as XmlElement, 'cxl')!).text, '');
+});
+
+test('a twin left unread keeps its document\'s text, and the next parse\'s keeps the next text: no text a document no longer has', async () => {
+  // (engine/shapes.ts NodeTwins: the first two nodes are read, the others left unread until read)
+  const node = (i: number) => `  <node name="n${i}" memory="1G"><cxl><window size="4G" targets="cxl-n${i}"/></cxl></node>\n`;
+  const nodes = [1, 2, 3, 4, 5].map(node).join('');
+  const make = (big: number) => `<cluster name="c"><!-- ${'x'.repeat(big)} -->\n${nodes}</cluster>\n`;
+  let before: string | undefined = make(2_000_000);
+  let prev: XmlDocument | undefined = parseXml(before, undefined, new NodeTwins(before));
+  assert.ok(prev.root!.children.some((c) => c.constructor.name === 'DeferredElement'), 'twins left unread');
+  // the edit drops the 2 MB comment: the nodes after it are taken from the previous tree, moved
+  const after = make(1);
+  const start = before.indexOf('<!--') + 5;
+  const doc = parseXml(after, { prev, change: { start, oldEnd: start + 2_000_000 - 1, newEnd: start, delta: 1 - 2_000_000 } }, new NodeTwins(after));
+  const els = doc.root!.children.filter((c): c is XmlElement => c.kind === 'element');
+  assert.ok(els.some((c) => c.constructor.name === 'DeferredElement'), 'still unread after the edit');
+  [before, prev] = [undefined, undefined];
+  await new Promise((r) => setImmediate(r));
+  collect();
+  assert.ok(largestString() < 1_000_000, 'the 2 MB text is gone, the unread twins alive');
+  assert.equal(attr(child(child(els[4], 'cxl')!, 'window')!, 'targets')!.value.text, 'cxl-n5');
+  assert.deepEqual(child(child(els[4], 'cxl')!, 'window')!.span, { start: after.indexOf('<window size="4G" targets="cxl-n5"'), end: after.indexOf('/></cxl></node>\n</cluster>') + 2 });
 });

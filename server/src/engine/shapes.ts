@@ -14,7 +14,7 @@
  * the two differ is read node by node. A derived node also needs the same
  * answers from the host for its own paths (substituted HostFacts).
  */
-import { XmlElement, XmlTwins } from './syntax/xml';
+import { ownString, XmlElement, XmlTwins } from './syntax/xml';
 import { MStr, mapSpan, OffsetMap, Span } from './text/source';
 import { HostFacts, mapDeep, Unmappable, visitOffsets } from './incremental';
 
@@ -113,7 +113,9 @@ function holesOf(el: XmlElement, text: string): Holes | undefined {
   }
   key += text.slice(from, end);
   const texts = serials.map((s) => s.text);
-  return { at: start, name, holes, serials: texts, key: key + '\u0002' + equalSerials(texts) };
+  // (a key of its own: made of slices of the text, it would keep the whole text of this version of the
+  // document for as long as a derived node keeps its first node's shape)
+  return { at: start, name, holes, serials: texts, key: ownString(key + '\u0002' + equalSerials(texts)) };
 }
 
 /**
@@ -229,7 +231,7 @@ export class NodeTwins implements XmlTwins {
     while (k < holes.length && holes[k].text !== name) k++;
     if (k !== holes.length) return undefined;
     const pattern = equalSerials(serials);
-    const key = pattern === m.pattern ? model.key : model.key.slice(0, model.key.lastIndexOf('\u0002') + 1) + pattern;
+    const key = pattern === m.pattern ? model.key : ownString(model.key.slice(0, model.key.lastIndexOf('\u0002') + 1) + pattern);
     return { end: at, note: { at: start, name, holes, serials, key } };
   }
 }

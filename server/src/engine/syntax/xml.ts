@@ -160,6 +160,11 @@ function own(text: string, a: number, b: number): string {
 }
 const OWN: Record<string, number> = Object.create(null);
 
+/** s as a string of its own: not a view of a larger text, nor made of such views (see own()). */
+export function ownString(s: string): string {
+  return s.length < 13 ? s : own(s, 0, s.length);
+}
+
 /**
  * Whitespace between elements, one string each (a 1 MB topology has 27000
  * such texts of a dozen kinds). Bounded, like NAMES. (own() would share them
@@ -318,28 +323,39 @@ class Element extends ElementBase implements XmlElement {
 
 /**
  * A child of the root whose content is read when first asked for (XmlTwins):
- * its start tag was read; until then it keeps its own text (not the
- * document's, which the tree outlives: see own()). Read, its content is the
- * content of a parse of that text alone, moved to where the element is.
+ * its start tag was read; until then it keeps the text of the document it
+ * is in. Read, its content is the content of a parse of its own text alone,
+ * moved to where the element is. The next parse of the document, taking it
+ * as it is (engine/incremental.ts), makes one of its own that keeps the new
+ * text: an element unread never keeps a text the document no longer has
+ * (the tree outlives its text: see own()).
  */
 class DeferredElement extends ElementBase implements XmlElement {
   attrs: XmlAttr[] = NO_ATTRS;
   private content: (XmlElement | XmlText)[] | undefined = undefined;
   private src: string | undefined;
 
-  constructor(el: Element, end: number, endTag: number, note: unknown, src: string) {
-    super(el.name, el.prefix, el.local, el.s, el.parent);
-    this.attrs = el.attrs;
-    this.te = el.te;
-    [this.es, this.ee, this.e] = [endTag, end, end];
+  /** el moved by d (its attributes too), in the text src. */
+  constructor(el: ElementBase & { attrs: XmlAttr[] }, d: number, parent: XmlElement | undefined, note: unknown, src: string) {
+    super(el.name, el.prefix, el.local, el.s + d, parent);
+    this.attrs = d ? el.attrs.map((a) => (a as Attr).moved(d)) : el.attrs;
+    this.ns = el.ns;
+    this.te = el.te + d;
+    [this.es, this.ee, this.e] = [el.es + d, el.ee + d, el.e + d];
     this.note = note;
     this.src = src;
+  }
+
+  /** This element at d from here in the text src, unread (undefined once read: a MovedElement moves it). */
+  movedTo(d: number, src: string, parent: XmlElement): DeferredElement | undefined {
+    // (its note, its holes, is only good where it was found)
+    return this.content ? undefined : new DeferredElement(this, d, parent, d ? undefined : this.note, src);
   }
 
   get children(): (XmlElement | XmlText)[] {
     if (!this.content) {
       // (the twin made sure it reads without a problem; its scope has no namespace, as the parse alone has)
-      this.content = shiftContent(parseXml(this.src!).root!.children, this.s, this);
+      this.content = shiftContent(parseXml(this.src!.slice(this.s, this.e)).root!.children, this.s, this);
       this.src = undefined;
     }
     return this.content;
@@ -613,7 +629,12 @@ export function parseXml(text: string, reuse?: XmlReuse, twins?: XmlTwins): XmlD
         const d = i - kept.el.span.start;
         let el = kept.el;
         let ps = kept.problems;
-        if (d === 0) el.parent = stack[0];
+        const twin = el instanceof DeferredElement ? el.movedTo(d, text, stack[0]) : undefined;
+        if (twin) {
+          // (a twin unread: one of this parse's, in this text; it has no problems)
+          el = twin;
+          kept.el.parent = undefined;
+        } else if (d === 0) el.parent = stack[0];
         else {
           el = new MovedElement(el, d, stack[0]);
           // (the element moved from stays the source of its attributes and children until they are read: not of its old
@@ -720,7 +741,8 @@ export function parseXml(text: string, reuse?: XmlReuse, twins?: XmlTwins): XmlD
       const twin = twins.endOf(el);
       const endTag = twin ? text.lastIndexOf('</', twin.end - 1) : -1;
       if (twin && endTag > j && text.charCodeAt(twin.end - 1) === 62 && text.startsWith(name, endTag + 2)) {
-        const lazy = new DeferredElement(el, twin.end, endTag, twin.note, own(text, el.s, twin.end));
+        [el.es, el.ee, el.e] = [endTag, twin.end, twin.end];
+        const lazy = new DeferredElement(el, 0, el.parent, twin.note, text);
         addChild(lazy);
         info.children.set(lazy.s, { el: lazy, problems: [], parentName: stack[0].name });
         i = twin.end;
