@@ -408,7 +408,12 @@ export class MStr {
 
   /** The same characters with the same source spans, and the same place. */
   sameAs(o: MStr): boolean {
-    if (this.text !== o.text || this.at.start !== o.at.start || this.at.end !== o.at.end) return false;
+    if (this.text !== o.text) return false;
+    const [a, b] = [this.at, o.at];
+    if (a.start !== b.start || a.end !== b.end) return false;
+    if (this.text.length === 0) return true;
+    // (two strings read as is, or two generated ones: the same where they start, or where their one span is)
+    if (this.mode === o.mode && this.mode !== RUNS) return this.s0 === o.s0 && (this.mode === IDENT || this.e0 === o.e0);
     for (let i = 0; i < this.text.length; i++) if (this.startAt(i) !== o.startAt(i) || this.endAt(i) !== o.endAt(i)) return false;
     return true;
   }
