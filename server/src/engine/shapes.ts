@@ -39,6 +39,7 @@ export interface Shape {
 /** A name that a derived string can carry unambiguously: a letter, then letters, digits, - or _, with a digit. */
 const NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const SERIAL = /^(0x[0-9a-fA-F]+|[0-9]+)$/;
+
 /**
  * A name a twin may have (NodeTwins): no '-' first, last or twice, so that
  * put in a comment's text it neither makes '--' nor meets the '-->' that

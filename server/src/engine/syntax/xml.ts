@@ -45,7 +45,7 @@ export interface XmlElement {
   readonly selfClosing: boolean;
   /** Namespace declarations on this element: prefix ('' for default) → URI. */
   readonly nsDecls: Map<string, string>;
-  /** What the parse's XmlTwins said of this child of the root (undefined once it moved: see XmlTwins). */
+  /** What the parse's XmlTwins said of this child of the root (its holes; undefined once an edit moved it: DeferredElement.movedTo). */
   readonly note?: unknown;
 }
 
