@@ -22,7 +22,7 @@ import { nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 import { canon, canonDoc, sameEditorView } from './support/canon';
-import { NodeTwins, shapeOf, summaryOf } from '../server/src/engine/shapes';
+import { hasToken, NodeTwins, shapeOf, summaryOf } from '../server/src/engine/shapes';
 import { diffTexts } from '../server/src/engine/incremental';
 import { parseXml, XmlDocument, XmlElement } from '../server/src/engine/syntax/xml';
 import { NodeModel } from '../server/src/engine/model/model';
@@ -241,4 +241,25 @@ test('an unread twin kept by the next parse (an edit of the same length) takes t
   assert.deepStrictEqual(canonDoc(reused), canonDoc(parseXml(next)));
   const x = (reused.root!.children.filter((c): c is XmlElement => c.kind === 'element').at(-1)!.children.find((c) => c.kind === 'element') as XmlElement);
   assert.equal(x.ns, 'urn:m:01');
+});
+
+test('hasToken finds a serial number where the whole-token pattern of derivation does, and nowhere else', () => {
+  // The pattern derivation replaces serials with (engine/shapes.ts serialPattern), for one serial.
+  const pattern = (t: string) => new RegExp(`(?<![0-9A-Za-z])(${t})(?![0-9A-Za-z])`);
+  const serials = ['0x10', '0x11', '1', '12', '0xab'];
+  const fixed = ['0x100000000 (4 GiB)', 'sn=0x10', 'sn=0x10,x', '0x10x', 'a0x10', '-0x10-', '0x10', '0x1', '10x10', ' 1 ', '112', '1.2', 'x12', '12_', '0xabc', '0xab-0xab', '0x10 0x100', 'é0x10'];
+  // and random strings over the characters that matter
+  const chars = '01xab-_ ,.G2';
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 16) % n;
+  const random = Array.from({ length: 3000 }, () => Array.from({ length: 1 + rand(14) }, () => chars[rand(chars.length)]).join(''));
+  let found = 0;
+  for (const s of [...fixed, ...random])
+    for (const t of serials) {
+      const want = pattern(t).test(s);
+      assert.equal(hasToken(s, t), want, `${JSON.stringify(t)} in ${JSON.stringify(s)}`);
+      if (want) found++;
+    }
+  // (the strings hold tokens and near-misses both)
+  assert.ok(found > 100, `${found} tokens found`);
 });

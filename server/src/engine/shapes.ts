@@ -299,12 +299,26 @@ function replacer(a: Shape, b: Shape): (s: string) => string {
     let r = s.includes(a.name) ? s.replaceAll(a.name, b.name) : s;
     if (serial)
       for (const t of serialTexts)
-        if (r.includes(t)) {
+        if (hasToken(r, t)) {
           r = r.replace(serial, swap);
           break;
         }
     return r;
   };
+}
+
+/** A letter or digit (what may not touch a serial number for it to be one: the lookarounds of serialPattern). */
+const isAlnum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+
+/**
+ * Whether t is in s as a whole token (serialPattern's match), found without
+ * the regular expression: "0x10" is in every "0x100000000 (4 GiB)" of a
+ * message, never as a token of its own, and a replace with a function per
+ * such string was most of the time spent deriving strings.
+ */
+export function hasToken(s: string, t: string): boolean {
+  for (let i = s.indexOf(t); i >= 0; i = s.indexOf(t, i + 1)) if ((i === 0 || !isAlnum(s.charCodeAt(i - 1))) && !isAlnum(s.charCodeAt(i + t.length))) return true;
+  return false;
 }
 
 /** What cannot be derived (a read run holds part of a hole): read this node itself. */
