@@ -276,13 +276,13 @@ export function shapeMap(a: Shape, b: Shape): OffsetMap {
 }
 
 /** Per first node of a shape, its distinct serial numbers and their pattern as whole tokens (one per shape, not per derived node). */
-const serialPatterns = new WeakMap<Shape, { texts: string[]; pattern: RegExp | undefined }>();
-function serialPattern(a: Shape): { texts: string[]; pattern: RegExp | undefined } {
+const serialPatterns = new WeakMap<Shape, { texts: string[]; pattern: RegExp | undefined; inert: Set<string> }>();
+function serialPattern(a: Shape): { texts: string[]; pattern: RegExp | undefined; inert: Set<string> } {
   let p = serialPatterns.get(a);
   if (p) return p;
   const texts = [...new Set(a.serials)];
   const pattern = texts.length ? new RegExp(`(?<![0-9A-Za-z])(${texts.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
-  serialPatterns.set(a, (p = { texts, pattern }));
+  serialPatterns.set(a, (p = { texts, pattern, inert: new Set() }));
   return p;
 }
 
@@ -290,13 +290,20 @@ function serialPattern(a: Shape): { texts: string[]; pattern: RegExp | undefined
 function replacer(a: Shape, b: Shape): (s: string) => string {
   const pairs = new Map<string, string>();
   a.serials.forEach((t, i) => pairs.set(t, b.serials[i]));
-  const { texts: serialTexts, pattern: serial } = serialPattern(a);
+  const { texts: serialTexts, pattern: serial, inert } = serialPattern(a);
   const same = a.name === b.name && a.serials.every((t, i) => t === b.serials[i]);
   const swap = (t: string) => pairs.get(t)!;
   return (s) => {
-    if (same) return s;
+    // (a string of node a's with neither its name nor a serial as a token: every node has it as is; the
+    // strings derived are node a's, the same for every node of its shape, so each is looked at once)
+    if (same || inert.has(s)) return s;
+    const named = s.includes(a.name);
+    if (!named && !serialTexts.some((t) => hasToken(s, t))) {
+      inert.add(s);
+      return s;
+    }
     // (a name is letters, digits, - and _: no $ pattern in it)
-    let r = s.includes(a.name) ? s.replaceAll(a.name, b.name) : s;
+    let r = named ? s.replaceAll(a.name, b.name) : s;
     if (serial)
       for (const t of serialTexts)
         if (hasToken(r, t)) {
