@@ -33,12 +33,11 @@ function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
   let r = perNode.get(node);
   if (r) return r;
   r = { uses: [], shared: [] };
+  // (the summary's own entries: data, no model, never changed)
   for (const f of sharedFiles(node)) {
     if (f.size === undefined) continue;
-    // (every field named: a spread of a derived summary is a slow, generic copy)
-    const u: Use = { id: f.id, path: f.path, size: f.size, sizeSpan: f.sizeSpan, memPathSpan: f.memPathSpan, fabric: f.fabric };
-    r.uses.push(u);
-    if (f.fabric) r.shared.push(u);
+    r.uses.push(f as Use);
+    if (f.fabric) r.shared.push(f as Use);
   }
   perNode.set(node, r);
   return r;
