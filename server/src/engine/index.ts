@@ -134,7 +134,8 @@ function layoutOf(node: NodeModel, cache: LayoutCache, qemu: QemuProfile, share:
   for (const a of node.args) {
     if (LAYOUT_BLIND_OPTIONS.has(a.name)) continue;
     const text = a.value?.text ?? '';
-    if (share) key += `${a.name}\u0000${text.includes('=') ? text.replace(LAYOUT_BLIND, '$1$2=') : text}\u0001`;
+    // (every LAYOUT_BLIND property ends in path=, sn= or serial=: most options have none, and skip the regular expression)
+    if (share) key += `${a.name}\u0000${text.includes('path=') || text.includes('sn=') || text.includes('serial=') ? text.replace(LAYOUT_BLIND, '$1$2=') : text}\u0001`;
     else {
       const sp = a.value?.span();
       key += `${a.name}\u0000${text}\u0000${sp?.start}-${sp?.end}\u0001`;
