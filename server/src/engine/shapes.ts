@@ -560,6 +560,11 @@ function deriver(a: Shape, b: Shape, m = shapeMap(a, b), str = replacer(a, b)): 
   const go = (v: unknown): unknown => {
     if (typeof v === 'string') return str(v);
     if (v === null || typeof v !== 'object') return v;
+    // (a span is a value, never changed nor compared by identity: mapped where it is met, with no memo)
+    if (isSpan(v as Record<string, unknown>)) {
+      const proto = Object.getPrototypeOf(v);
+      if (proto === Object.prototype || proto === null) return mapSpan(v as Span, m);
+    }
     const hit = memo.get(v);
     if (hit !== undefined) return hit;
     let out: unknown;
@@ -582,14 +587,11 @@ function deriver(a: Shape, b: Shape, m = shapeMap(a, b), str = replacer(a, b)): 
       const proto = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) throw new Unmappable(`cannot derive a ${proto?.constructor?.name}`);
       const o = v as Record<string, unknown>;
-      if (isSpan(o)) out = mapSpan(o as unknown as Span, m);
-      else {
-        const c: Record<string, unknown> = proto === null ? Object.create(null) : {};
-        memo.set(v, c);
-        // (keys are field names: a name in one would make the proof fail, and the node be read itself)
-        for (const k in o) c[k] = go(o[k]);
-        return c;
-      }
+      const c: Record<string, unknown> = proto === null ? Object.create(null) : {};
+      memo.set(v, c);
+      // (keys are field names: a name in one would make the proof fail, and the node be read itself)
+      for (const k in o) c[k] = go(o[k]);
+      return c;
     }
     memo.set(v, out);
     return out;
