@@ -150,14 +150,24 @@ export function profilesOf(q: QemuProfiles): QemuProfile[] {
 }
 
 /** [major, minor, micro] of "10.0.2" (missing parts are 0). */
+/** Versions read so far (a handful of strings; every node's rules compare them again). Bounded. */
+const VERSIONS = new Map<string, readonly number[]>();
+function partsOf(v: string): readonly number[] {
+  let p = VERSIONS.get(v);
+  if (!p) {
+    const m = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(v.trim());
+    p = m ? [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)] : [0, 0, 0];
+    if (VERSIONS.size < 256) VERSIONS.set(v, p);
+  }
+  return p;
+}
 export function versionParts(v: string): number[] {
-  const m = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(v.trim());
-  return m ? [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)] : [0, 0, 0];
+  return [...partsOf(v)];
 }
 
 export function compareVersions(a: string, b: string): number {
-  const x = versionParts(a);
-  const y = versionParts(b);
+  const x = partsOf(a);
+  const y = partsOf(b);
   for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] - y[i];
   return 0;
 }
