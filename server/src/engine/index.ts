@@ -160,11 +160,13 @@ function runNodeRules(node: NodeModel, thisHost: HostProbe, out: Diagnostic[], o
   // A node on another host (host=qemu+ssh://…) maps that host's files: this host's file system says nothing of them.
   const host = node.host && remoteHostUri(node.host.text) ? NO_HOST : thisHost;
   const qemu = profileFor(opts.qemu, node.arch);
-  for (const rule of RULES) {
+  // (one context for every rule: a rule reports while it runs, never after)
+  let rule = RULES[0];
+  const ctx: NodeContext = { node, host, qemu, layout: () => (layout ??= layoutOf(node, layouts, qemu, opts.shareLayouts !== false)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
+  for (rule of RULES) {
     if (!rule.check || (rule.optIn && !opts.information)) continue;
     // A rule of one family of machines (the x86 PC's layout, SeaBIOS, e820) stays silent on other nodes.
     if (rule.arches && !rule.arches.includes(node.arch)) continue;
-    const ctx: NodeContext = { node, host, qemu, layout: () => (layout ??= layoutOf(node, layouts, qemu, opts.shareLayouts !== false)), report: (f) => out.push(makeDiagnostic(rule, f, node.name)) };
     try {
       rule.check(ctx);
     } catch (e) {
