@@ -18,6 +18,7 @@ import { OffsetMap } from './text/source';
 import { derive, deriveFacts, derivedOffsets, deriveUnit, mapModel, NodeTwins, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
+import { keepOn, keptOn } from './kept';
 import { computeLayout, NodeLayout } from './layout/index';
 import { layoutQemu, profileFor, QemuProfile, QemuProfiles } from './qemu/profile';
 import { QemuVerdict, verdictDiagnostics } from './qemu/verdict';
@@ -637,9 +638,7 @@ function dedupe(ds: Diagnostic[]): Diagnostic[] {
  * (quoted, as 'node01') taken out. Kept per finding: the findings of kept
  * units are the same objects from one analysis to the next.
  */
-const rests = new WeakMap<Diagnostic, string>();
+const REST = Symbol('rest');
 function restOf(d: Diagnostic): string {
-  let r = rests.get(d);
-  if (r === undefined) rests.set(d, (r = `${d.code}|${d.node ? d.message.split(`'${d.node}'`).join("'\u0000'") : d.message}`));
-  return r;
+  return keptOn<string>(d, REST) ?? keepOn(d, REST, `${d.code}|${d.node ? d.message.split(`'${d.node}'`).join("'\u0000'") : d.message}`);
 }

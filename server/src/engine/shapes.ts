@@ -17,6 +17,7 @@
 import { ownString, XmlElement, XmlTwins } from './syntax/xml';
 import { MStr, mapSpan, OffsetMap, Span } from './text/source';
 import { HostFacts, mapDeep, Unmappable, visitOffsets } from './incremental';
+import { keepOn, keptOn } from './kept';
 
 /** A place in a node element that differs between the nodes of a shape. */
 export interface Hole {
@@ -276,14 +277,13 @@ export function shapeMap(a: Shape, b: Shape): OffsetMap {
 }
 
 /** Per first node of a shape, its distinct serial numbers and their pattern as whole tokens (one per shape, not per derived node). */
-const serialPatterns = new WeakMap<Shape, { texts: string[]; pattern: RegExp | undefined; inert: Set<string> }>();
+const SERIALS = Symbol('serial pattern');
 function serialPattern(a: Shape): { texts: string[]; pattern: RegExp | undefined; inert: Set<string> } {
-  let p = serialPatterns.get(a);
+  const p = keptOn<{ texts: string[]; pattern: RegExp | undefined; inert: Set<string> }>(a, SERIALS);
   if (p) return p;
   const texts = [...new Set(a.serials)];
   const pattern = texts.length ? new RegExp(`(?<![0-9A-Za-z])(${texts.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![0-9A-Za-z])`, 'g') : undefined;
-  serialPatterns.set(a, (p = { texts, pattern, inert: new Set() }));
-  return p;
+  return keepOn(a, SERIALS, { texts, pattern, inert: new Set<string>() });
 }
 
 /** a's name and serials in s, replaced by b's (serials only as whole tokens). */
@@ -376,6 +376,8 @@ interface Origin {
   /** Derives a summary of the origin (a memo of its own: a summary holds none of the model's objects). */
   fresh: (v: unknown) => unknown;
   values: Record<string, unknown>;
+  /** What is kept on the model under symbols (engine/kept.ts). */
+  syms?: Record<symbol, unknown>;
 }
 /** Where a derived model keeps its Origin (not enumerable: no walk over fields sees it). */
 const ORIGIN = Symbol('derived from');
@@ -391,12 +393,14 @@ const summaries: ((m: object) => unknown)[] = [];
  * a model's own objects; sameSummaries checks it on the proof's second node.
  */
 export function summaryOf<M extends object, S>(compute: (m: M) => S): (m: M) => S {
-  const kept = new WeakMap<M, S>();
+  // (kept on the model: engine/kept.ts)
+  const KEY = Symbol('summary');
   const f = (m: M): S => {
-    if (kept.has(m)) return kept.get(m)!;
+    const had = keptOn<{ v: S }>(m, KEY);
+    if (had) return had.v;
     const d = originOf(m);
     const r = d ? (d.fresh(f(d.origin as M)) as S) : compute(m);
-    kept.set(m, r);
+    keepOn(m, KEY, { v: r });
     return r;
   };
   summaries.push(f as (m: object) => unknown);
@@ -437,7 +441,7 @@ function fieldOf(t: Origin, k: string): unknown {
 const DERIVED: ProxyHandler<Origin> = {
   get(t, k) {
     if (k === ORIGIN) return t;
-    if (typeof k !== 'string') return undefined;
+    if (typeof k !== 'string') return t.syms?.[k];
     if (hasOwn(t.values, k) || hasOwn(t.origin, k)) return fieldOf(t, k);
     return (Object.prototype as Record<string, unknown>)[k];
   },
@@ -447,7 +451,8 @@ const DERIVED: ProxyHandler<Origin> = {
     return true;
   },
   has(t, k) {
-    return k === ORIGIN || (typeof k === 'string' && (hasOwn(t.values, k) || k in t.origin));
+    if (typeof k !== 'string') return k === ORIGIN || (t.syms !== undefined && k in t.syms);
+    return hasOwn(t.values, k) || k in t.origin;
   },
   ownKeys(t) {
     const keys: string[] = [];
@@ -457,13 +462,17 @@ const DERIVED: ProxyHandler<Origin> = {
   },
   // (an accessor, as the fields read: asking for a field's descriptor derives nothing)
   getOwnPropertyDescriptor(t, k) {
-    if (typeof k !== 'string' || !(hasOwn(t.values, k) || hasOwn(t.origin, k))) return undefined;
+    if (typeof k !== 'string') return t.syms !== undefined && k in t.syms ? { value: t.syms[k], writable: true, enumerable: false, configurable: true } : undefined;
+    if (!(hasOwn(t.values, k) || hasOwn(t.origin, k))) return undefined;
     const { get, set } = accessorOf(k);
     return { get, set, enumerable: true, configurable: true };
   },
   defineProperty(t, k, d) {
-    if (typeof k !== 'string' || !('value' in d)) return false;
-    t.values[k] = d.value;
+    if (!('value' in d)) return false;
+    if (typeof k === 'string') t.values[k] = d.value;
+    // (a value kept on the model: engine/kept.ts)
+    else if (k !== ORIGIN) (t.syms ??= {})[k] = d.value;
+    else return false;
     return true;
   },
   deleteProperty(t, k) {

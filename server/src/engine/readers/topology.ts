@@ -17,6 +17,7 @@ import { rule as schemaRule } from '../rules/topology-schema';
 import { qemuArgsFromWords, ReadResult } from './qemu-cmdline';
 import { SCHEMA } from '../topology/schema';
 import { parseQemuSize } from '../text/sizes';
+import { keepOn, keptOn } from '../kept';
 
 export interface TopologyNodeInfo {
   name: string;
@@ -236,13 +237,13 @@ export function subst(m: MStr, vars: { i: number; n: number }): MStr {
  * same text at the same place), so a template or a fabric is not validated
  * again on every change elsewhere.
  */
-const validations = new WeakMap<XmlElement, [Span, string][]>();
+const VALIDATED = Symbol('validated');
 function validated(el: XmlElement): [Span, string][] {
-  let found = validations.get(el);
+  let found = keptOn<[Span, string][]>(el, VALIDATED);
   if (!found) {
     const list: [Span, string][] = [];
     validate(el, (sp, m) => list.push([sp, m]));
-    validations.set(el, (found = list));
+    found = keepOn(el, VALIDATED, list);
   }
   return found;
 }

@@ -1,6 +1,7 @@
 import { Finding, Rule } from './rule';
 import { NodeModel } from '../model/model';
 import { hexHuman, SharedFile, sharedFiles } from './util';
+import { keepOn, keptOn } from '../kept';
 
 /** A shared file of a known size. */
 interface Use extends SharedFile {
@@ -22,15 +23,12 @@ function majority<K>(uses: NodeUse[], key: (u: Use) => K): K {
 /**
  * A node's shared file backends of a known size (and those an ivshmem-plain
  * maps), in backend order: a function of the node model alone, so kept per
- * model (an analysis that keeps a node's model skips this; see
- * engine/incremental.ts). What is kept holds no model: V8 keeps a WeakMap's
- * values alive through the young-generation collection after their key
- * died, and through a model, every analysis dropped since (engine/index.ts,
- * VIEW).
+ * model, on the model (engine/kept.ts; an analysis that keeps a node's model
+ * skips this: engine/incremental.ts).
  */
-const perNode = new WeakMap<NodeModel, { uses: Use[]; shared: Use[] }>();
+const USES = Symbol('fabric uses');
 function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
-  let r = perNode.get(node);
+  let r = keptOn<{ uses: Use[]; shared: Use[] }>(node, USES);
   if (r) return r;
   r = { uses: [], shared: [] };
   // (the summary's own entries: data, no model, never changed)
@@ -39,18 +37,17 @@ function usesOf(node: NodeModel): { uses: Use[]; shared: Use[] } {
     r.uses.push(f as Use);
     if (f.fabric) r.shared.push(f as Use);
   }
-  perNode.set(node, r);
-  return r;
+  return keepOn(node, USES, r);
 }
 
 /** A number per model object, so that a list of models has a signature that keeps none of them alive. */
-const modelIds = new WeakMap<NodeModel, number>();
+const MODEL_ID = Symbol('model id');
 let nextModelId = 0;
 function signature(nodes: NodeModel[]): string {
   let s = '';
   for (const n of nodes) {
-    let id = modelIds.get(n);
-    if (id === undefined) modelIds.set(n, (id = nextModelId++));
+    let id = keptOn<number>(n, MODEL_ID);
+    if (id === undefined) id = keepOn(n, MODEL_ID, nextModelId++);
     s += `${id},`;
   }
   return s;

@@ -1,6 +1,7 @@
 import { Rule } from './rule';
 import { NodeModel } from '../model/model';
 import { sharedFiles } from './util';
+import { keepOn, keptOn } from '../kept';
 
 /** The host a node runs on, as its URI says it (absent: this host). */
 function hostOf(n: NodeModel): string {
@@ -8,11 +9,9 @@ function hostOf(n: NodeModel): string {
 }
 
 /** The host files a node maps through ivshmem (shared memory-backend-file of an ivshmem-plain); kept per model (a kept node is not asked again). */
-const fabricFilesOf = new WeakMap<NodeModel, string[]>();
+const FABRIC_FILES = Symbol('fabric files');
 function fabricFiles(n: NodeModel): string[] {
-  let r = fabricFilesOf.get(n);
-  if (!r) fabricFilesOf.set(n, (r = sharedFiles(n).filter((f) => f.fabric).map((f) => f.path)));
-  return r;
+  return keptOn<string[]>(n, FABRIC_FILES) ?? keepOn(n, FABRIC_FILES, sharedFiles(n).filter((f) => f.fabric).map((f) => f.path));
 }
 
 /**
