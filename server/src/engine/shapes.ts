@@ -17,7 +17,7 @@
 import { ownString, XmlElement, XmlTwins } from './syntax/xml';
 import { MStr, mapSpan, OffsetMap, Span } from './text/source';
 import { HostFacts, mapDeep, Unmappable, visitOffsets } from './incremental';
-import { keepOn, keptOn } from './kept';
+import { keepOn, KEEPS, keptOn } from './kept';
 
 /** A place in a node element that differs between the nodes of a shape. */
 export interface Hole {
@@ -441,7 +441,7 @@ function fieldOf(t: Origin, k: string): unknown {
 const DERIVED: ProxyHandler<Origin> = {
   get(t, k) {
     if (k === ORIGIN) return t;
-    if (typeof k !== 'string') return t.syms?.[k];
+    if (typeof k !== 'string') return k === KEEPS ? (t.syms ??= {}) : t.syms?.[k];
     if (hasOwn(t.values, k) || hasOwn(t.origin, k)) return fieldOf(t, k);
     return (Object.prototype as Record<string, unknown>)[k];
   },
