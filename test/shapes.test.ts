@@ -22,7 +22,7 @@ import { nodeHost } from '../server/src/host/probe';
 import { machine40, megabyte } from './support/topology-gen';
 import { REPO } from './support/cli';
 import { canon, canonDoc, sameEditorView } from './support/canon';
-import { hasToken, NodeTwins, shapeOf, summaryOf } from '../server/src/engine/shapes';
+import { canProve, hasToken, NodeTwins, shapeOf, summaryOf } from '../server/src/engine/shapes';
 import { diffTexts } from '../server/src/engine/incremental';
 import { parseXml, XmlDocument, XmlElement } from '../server/src/engine/syntax/xml';
 import { NodeModel } from '../server/src/engine/model/model';
@@ -80,6 +80,24 @@ test('names the engine also writes, names inside names, a name in the template, 
   // serials: one node gives both devices the same one (its own shape); serial texts inside other numbers (0x1 in 0x100000000)
   const r = same(doc([cxlNode('s01', ['0x1', '0x2']), cxlNode('s02', ['0x3', '0x4']), cxlNode('s03', ['0x5', '0x5']), cxlNode('s04', ['0x6', '0x7']), cxlNode('s05', ['0x8', '0x9'])]), '/nonexistent/d.cluster.xml', NO_HOST, 'serials');
   assert.ok(r.diagnostics.length > 0);
+});
+
+test('a second node that keeps a serial of the first proves nothing of that serial: the next node that changes them all is the proof', () => {
+  // Serial 2 is also the 2 of "below 2^64" in the engine's own words (a size's error, kept in every model):
+  // n02 keeps it, so deriving n02 leaves that 2 alone, and says nothing of n03's, whose 6 would make it "below 6^64".
+  const text = doc([cxlNode('n01', ['1', '2']), cxlNode('n02', ['3', '2']), cxlNode('n03', ['5', '6']), cxlNode('n04', ['7', '8'])]);
+  const r = same(text, '/nonexistent/p.cluster.xml', NO_HOST, 'a serial kept');
+  assert.equal(r.nodes[2].memory.size?.qemuError, "Parameter 'size' expects a non-negative number below 2^64");
+  // n02 read (it proves nothing), n03 read (it changes both serials: the proof fails), n04 read
+  assert.deepEqual(r.shapes, { read: 4, derived: 0 });
+  // serials that are numbers of their own: n02 proves the shape, n03 and n04 are derived
+  const ok = same(doc([cxlNode('n01', ['0x1a', '0x1b']), cxlNode('n02', ['0x1a', '0x2b']), cxlNode('n03', ['0x3a', '0x3b']), cxlNode('n04', ['0x4a', '0x4b']), cxlNode('n05', ['0x5a', '0x5b'])]), '/nonexistent/q.cluster.xml');
+  assert.deepEqual(ok.shapes, { read: 3, derived: 2 }, 'n02 keeps 0x1a: n03 is the proof');
+  // the same number written otherwise (0x10 and 16, 010 and 8: QEMU reads serials in base 0) proves nothing of it either
+  assert.equal(canProve({ name: 'a1', serials: ['0x10'] }, { name: 'a2', serials: ['16'] }), false);
+  assert.equal(canProve({ name: 'a1', serials: ['010'] }, { name: 'a2', serials: ['8'] }), false);
+  assert.equal(canProve({ name: 'a1', serials: ['0x10', '1'] }, { name: 'a2', serials: ['0x11', '2'] }), true);
+  assert.equal(canProve({ name: 'a1', serials: [] }, { name: 'a1', serials: [] }), false);
 });
 
 test('backing files that exist for some nodes only, one of the wrong size: each node gets what the host says of its own files', () => {

@@ -15,7 +15,7 @@ import { NodeElementRead, readNodeElement, readTopology, TopologyInfo, TopologyS
 import { diffTexts, factsHold, HostFacts, mapDeep, recordingHost, Region, Regions, Unmappable } from './incremental';
 import { XmlDocument, XmlElement } from './syntax/xml';
 import { OffsetMap } from './text/source';
-import { derive, deriveFacts, derivedOffsets, deriveUnit, mapModel, NodeTwins, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
+import { canProve, derive, deriveFacts, derivedOffsets, deriveUnit, mapModel, NodeTwins, NotShareable, offsetsOf, sameData, sameSummaries, Shape, shapeOf } from './shapes';
 import { detectKind, DocumentKind } from './readers/detect';
 import { parseXml } from './syntax/xml';
 import { keepOn, keptOn } from './kept';
@@ -435,7 +435,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
     let unit: NodeUnit | undefined;
     if (old && old.deps.length && sameRegions(old.deps, deps) && touchedOf(old).every((r) => regions.has(r)) && old.context === context && factsStill(old)) unit = old;
     if (!unit) {
-      // One node of each shape is read and checked; the second too, to prove that the others can be derived (engine/shapes.ts).
+      // One node of each shape is read and checked; a second too (the next whose name and serials all differ: canProve), to prove that the others can be derived (engine/shapes.ts).
       const shape = opts.shareShapes !== false ? shapeOf(el, text, (outsideNodes ??= textOutsideNodes(doc, text, source))) : undefined;
       const group = shape && shapes.get(shape.key);
       let data: UnitData | undefined;
@@ -469,7 +469,7 @@ function analyzeTopology(text: string, source: string, host: HostProbe, opts: An
         data = readAndCheck(el, scope, recordingHost(host, facts));
         stats.read++;
         if (shape && !group) shapes.set(shape.key, { shape, data, facts, proven: undefined, offsets: undefined });
-        else if (group && group.proven === undefined) {
+        else if (group && group.proven === undefined && canProve(group.shape, shape!)) {
           try {
             group.proven =
               sameData([derive(group.data, group.shape, shape!), deriveFacts(group.facts, group.shape, shape!)], [data, facts]) &&

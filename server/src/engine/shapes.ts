@@ -9,9 +9,10 @@
  *
  * That is right only if nothing the engine does depends on a name or a serial
  * except by carrying it along. analyzeTopology makes sure before it relies on
- * it: the second node of a shape is read and checked in full as well and
- * compared with what derive() makes of the first (sameData); a shape where
- * the two differ is read node by node. A derived node also needs the same
+ * it: a second node of the shape (the first whose name and serials all
+ * differ from the first node's: canProve) is read and checked in full as well
+ * and compared with what derive() makes of the first (sameData); a shape
+ * where the two differ is read node by node. A derived node also needs the same
  * answers from the host for its own paths (substituted HostFacts).
  */
 import { ownString, XmlElement, XmlTwins } from './syntax/xml';
@@ -57,6 +58,33 @@ interface Holes {
   serials: string[];
   /** The element's text with its holes cut out, then which serials are equal. */
   key: string;
+}
+
+/** QEMU's number for a serial number's text (read in base 0: 0x hex, a leading 0 octal), or undefined where it reads none. */
+function serialValue(t: string): bigint | undefined {
+  if (t.startsWith('0x')) return BigInt(t);
+  if (t.length > 1 && t.charCodeAt(0) === 48) return /^[0-7]+$/.test(t) ? BigInt(`0o${t}`) : undefined;
+  return BigInt(t);
+}
+
+/**
+ * Whether node b of a shape, read in full, proves that node a's derives
+ * (analyzeTopology): b's name and every serial number differ from a's, as
+ * texts and as numbers. Derivation replaces a's serial as a token wherever
+ * it is, in the engine's own words too: with serial 2, the "below 2^64" of a
+ * size's error. A node that has a's serial in a hole shows nothing of that
+ * hole's replacement, so it proves nothing about the others (their 6 would
+ * make it "below 6^64").
+ */
+export function canProve(a: { name: string; serials: string[] }, b: { name: string; serials: string[] }): boolean {
+  if (a.name === b.name) return false;
+  for (let i = 0; i < a.serials.length; i++) {
+    const [x, y] = [a.serials[i], b.serials[i]];
+    if (x === y) return false;
+    const [u, v] = [serialValue(x), serialValue(y)];
+    if (u !== undefined && u === v) return false;
+  }
+  return true;
 }
 
 /** Which serials are equal to which: a node whose devices share a serial is not like one whose devices do not. */
@@ -148,9 +176,9 @@ export function shapeOf(el: XmlElement, text: string, context: string): Shape | 
  */
 export class NodeTwins implements XmlTwins {
   private readonly models: { holes: Holes; pieces: string[]; pattern: string }[] = [];
-  /** Nodes seen so far by shape key (models and twins). */
-  private readonly seen = new Map<string, number>();
-  /** A twin read in full all the same, and its holes: the second node of a shape, which the analysis reads (the proof). */
+  /** Per shape key: its first node, and whether a node that proves it (canProve) has been read. */
+  private readonly seen = new Map<string, { first: Holes; proved: boolean }>();
+  /** A twin read in full all the same, and its holes: a node of a shape that the analysis reads in full (until one proves it). */
   private proof: Holes | undefined;
 
   constructor(private readonly text: string) {}
@@ -177,7 +205,7 @@ export class NodeTwins implements XmlTwins {
     }
     pieces.push(ownString(this.text.slice(from, end)));
     this.models.push({ holes: h, pieces, pattern: equalSerials(h.serials) });
-    this.seen.set(h.key, (this.seen.get(h.key) ?? 0) + 1);
+    if (!this.seen.has(h.key)) this.seen.set(h.key, { first: h, proved: false });
   }
 
   endOf(el: XmlElement): { end: number; note: Holes } | undefined {
@@ -187,10 +215,11 @@ export class NodeTwins implements XmlTwins {
     for (const m of this.models) {
       const found = this.twin(el.span.start, name, m);
       if (!found) continue;
-      // The first two nodes of a shape are read and checked in full (engine/index.ts): read now, not twice.
-      const n = this.seen.get(found.note.key) ?? 0;
-      this.seen.set(found.note.key, n + 1);
-      if (n >= 2) return found;
+      // A shape's first node, and each node until one proves it, are read and checked in full (engine/index.ts): read now, not twice.
+      const s = this.seen.get(found.note.key);
+      if (s?.proved) return found;
+      if (!s) this.seen.set(found.note.key, { first: found.note, proved: false });
+      else s.proved = canProve(s.first, found.note);
       this.proof = found.note;
       return undefined;
     }
