@@ -96,3 +96,57 @@ test('mapOffsets moves every character as the map says, also where a read run is
   s.forEachOffset((o) => seen.add(o));
   for (const o of [8, 12, 13, 30, 32, 40, 41, 42]) assert.ok(seen.has(o), `offset ${o}: ${[...seen].sort((a, b) => a - b)}`);
 });
+
+test('sameAs (run by run) is true exactly when two strings have the same text and every character the same span, however their runs are cut', () => {
+  const rnd = prng(29);
+  const int = (n: number) => Math.floor(rnd() * n);
+  let equal = 0;
+  let unequal = 0;
+  for (let round = 0; round < 3000; round++) {
+    // a random string of read and generated parts, and the same characters cut otherwise: a read
+    // character alone, or as a generated one whose span is that character's
+    const a: MStr[] = [];
+    const b: MStr[] = [];
+    let at = int(40);
+    for (let k = 1 + int(5); k > 0; k--) {
+      const text = 'abcdefgh'.slice(0, 1 + int(7));
+      if (int(3)) {
+        a.push(MStr.source(text, at));
+        // (now and then generated text that sits where the read text's first character is: the same for one character only)
+        if (int(8) === 0) b.push(MStr.synthetic(text, { start: at, end: at + 1 }));
+        else for (let i = 0; i < text.length; ) {
+          const len = 1 + int(text.length - i);
+          if (len === 1 && int(2)) b.push(MStr.synthetic(text[i], { start: at + i, end: at + i + 1 }));
+          else b.push(MStr.source(text.slice(i, i + len), at + i));
+          i += len;
+        }
+        at = int(2) ? at + text.length : int(100);
+      } else {
+        const where = { start: int(60), end: 60 + int(60) };
+        a.push(MStr.synthetic(text, where));
+        const cut = int(text.length + 1);
+        b.push(MStr.synthetic(text.slice(0, cut), where), MStr.synthetic(text.slice(cut), where));
+      }
+    }
+    // now and then one character of b moved elsewhere
+    if (int(3) === 0) {
+      const j = int(b.length);
+      const t = b[j].text;
+      if (t.length) {
+        const i = int(t.length);
+        const s = b[j].span(i, i + 1);
+        const moved = int(2) ? MStr.source(t[i], s.start + 1 + int(3)) : MStr.synthetic(t[i], { start: s.start, end: s.end + 1 + int(3) });
+        b.splice(j, 1, b[j].slice(0, i), moved, b[j].slice(i + 1));
+      }
+    }
+    // (no empty parts: an empty part last would leave where the string sits, which sameAs compares too, short of its last character)
+    const [x, y] = [MStr.concat(a), MStr.concat(b.filter((p) => p.length))];
+    const same = x.text === y.text && JSON.stringify(spansOf(x)) === JSON.stringify(spansOf(y)) && JSON.stringify(x.span()) === JSON.stringify(y.span());
+    assert.equal(x.sameAs(y), same, `round ${round}: ${x.text} ${JSON.stringify(spansOf(x))} ${JSON.stringify(spansOf(y))}`);
+    assert.equal(y.sameAs(x), same, `round ${round}, the other way`);
+    if (same) equal++;
+    else unequal++;
+  }
+  // (both answers are asked for many times)
+  assert.ok(equal > 500 && unequal > 500, `${equal} equal, ${unequal} not`);
+});

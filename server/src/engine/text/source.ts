@@ -414,7 +414,23 @@ export class MStr {
     if (this.text.length === 0) return true;
     // (two strings read as is, or two generated ones: the same where they start, or where their one span is)
     if (this.mode === o.mode && this.mode !== RUNS) return this.s0 === o.s0 && (this.mode === IDENT || this.e0 === o.e0);
-    for (let i = 0; i < this.text.length; i++) if (this.startAt(i) !== o.startAt(i) || this.endAt(i) !== o.endAt(i)) return false;
+    // Run by run (the proof compares every string of a node's analysis; one character at a time, with
+    // a search for its run, was most of the comparison). Where a run of each string holds the same
+    // characters, they map alike if they do at the first of them and are runs of one kind: a read run
+    // moves on by one a character, a generated one stays. (Runs of two kinds agree on one character at most.)
+    const n = this.text.length;
+    const [ra, rb] = [this.runs, o.runs];
+    let [ka, kb] = [0, 0];
+    for (let i = 0; i < n; ) {
+      if (ra) while (ka + RUN_W < ra.length && ra[ka + RUN_W] <= i) ka += RUN_W;
+      if (rb) while (kb + RUN_W < rb.length && rb[kb + RUN_W] <= i) kb += RUN_W;
+      const kindA = ra ? ra[ka + 1] : this.mode;
+      const kindB = rb ? rb[kb + 1] : o.mode;
+      if (this.startAt(i) !== o.startAt(i) || this.endAt(i) !== o.endAt(i)) return false;
+      const next = Math.min(ra && ka + RUN_W < ra.length ? ra[ka + RUN_W] : n, rb && kb + RUN_W < rb.length ? rb[kb + RUN_W] : n);
+      if (kindA !== kindB && next - i > 1) return false;
+      i = next;
+    }
     return true;
   }
 
