@@ -26,6 +26,7 @@ import {
   WorkspaceEdit,
 } from 'vscode-languageserver-protocol';
 import { LayoutRequest, SERVER_NODE_FLAGS } from '../server/src/lsp/protocol';
+import { analyzeEagerly } from '../server/src/lsp/server';
 
 const ROOT = resolve(__dirname, '../..');
 const uriOf = (p: string) => pathToFileURL(p).toString();
@@ -613,5 +614,21 @@ describe('the server as an editor starts it (bin/memfabric.js run as a program)'
       conn.dispose();
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('when the server analyzes a changed document at once, not when the debounce fires (analyzeEagerly)', () => {
+  it('by the middle of its last three analysis times: one slow analysis does not change it, two do', () => {
+    assert.equal(analyzeEagerly(undefined), false, 'never analyzed: at the debounce');
+    assert.equal(analyzeEagerly([230]), false, 'the 1 MB topology opened: 230 ms');
+    assert.equal(analyzeEagerly([230, 16]), true, 'then an analysis after an edit: 16 ms');
+    assert.equal(analyzeEagerly([230, 16, 17]), true);
+    assert.equal(analyzeEagerly([16, 17, 26]), true, 'one analysis slowed by a collection');
+    assert.equal(analyzeEagerly([17, 26, 15]), true);
+    assert.equal(analyzeEagerly([17, 26, 210]), false, 'the document grew dear: the second dear analysis');
+    assert.equal(analyzeEagerly([26, 210, 19]), false);
+    assert.equal(analyzeEagerly([210, 19, 18]), true, 'and cheap again');
+    assert.equal(analyzeEagerly([20]), true, 'within the limit, 20 ms');
+    assert.equal(analyzeEagerly([21]), false);
   });
 });
