@@ -26,11 +26,12 @@
  *     150 ms after the last change, which is subtracted ("net"); how late a
  *     150 ms timer fires on this machine right now is printed next to it (the
  *     net figure includes the server's timer being that late). A document
- *     whose last analysis took 20 ms or less (the 40-node cluster) is analyzed
+ *     whose analyses take 20 ms or less (the middle of its last three: both
+ *     documents, once the first analyses after the open are done) is analyzed
  *     as the change arrives, so its net figure is the wait for the timer and
- *     the publishing; a dearer one (the 1 MB document) is analyzed when the
- *     timer fires, so its net figure includes the analysis (the engine rows
- *     give the analysis alone). The server is measured before this process
+ *     the publishing; a dearer one is analyzed when the timer fires, so its
+ *     net figure includes the analysis (the engine rows give the analysis
+ *     alone). The server is measured before this process
  *     runs the engine itself, so the client decoding the diagnostics does not
  *     pay for garbage the engine rows leave here;
  *   - the same after typing one character inside the middle node;
@@ -39,8 +40,18 @@
  *     editor case: typing, then completion, before the debounce fires);
  *   - peak memory: this process (maxRSS, heap) and the server (VmHWM).
  * Warm-up runs first; every figure is a median (completion: median and p95).
+ *
+ * One CPU for every main thread (pinMainThreads): this process's, the saxes
+ * baseline's and the server's run on the CPU that ran a fixed loop fastest
+ * when the bench started; their V8 compiler and collector threads run on any.
+ * The two CPUs of this virtual machine are not always alike: for minutes at a
+ * time one runs the same code 1.8 times slower than the other (saxes on the
+ * 40-node cluster: 0.42 ms on one, 0.78 ms on the other, each pinned with
+ * taskset; equal again later). Unpinned, a ratio whose baseline ran on the
+ * fast CPU and whose engine ran on the slow one was off by that much.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -128,6 +139,7 @@ function saxesParse(text) {
  */
 function saxesTimes(text, reps) {
   const script = `
+${PIN_CPU === undefined ? '' : `require('node:child_process').spawnSync('taskset', ['-p', '-c', '${PIN_CPU}', String(process.pid)], { stdio: 'ignore' });`}
 const { SaxesParser } = require('saxes');
 const { performance } = require('node:perf_hooks');
 ${saxesParse.toString()}
@@ -137,10 +149,43 @@ process.stdin.setEncoding('utf8');
 process.stdin.on('data', (c) => (text += c));
 process.stdin.on('end', async () => process.stdout.write(JSON.stringify(await repeat(${JSON.stringify(reps)}, () => void saxesParse(text)))));
 `;
-  const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, input: text, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(...nodeOnEveryCpu(['-e', script]), { cwd: ROOT, input: text, encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`the saxes baseline failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
+
+// ------------------------------------------------------------------ one CPU
+
+/**
+ * The CPU the main threads run on: the one that runs a fixed loop fastest
+ * (each pinned with taskset, three times), or undefined where taskset or a
+ * second CPU is missing. Printed with the loop's times.
+ */
+function pickCpu() {
+  const n = availableParallelism();
+  if (n < 2 || spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status !== 0) return { cpu: undefined, times: [] };
+  const loop = 'let x = 0; const t0 = performance.now(); for (let i = 0; i < 5e7; i++) x = (x * 31 + i) | 0; process.stdout.write(String(performance.now() - t0 + (x & 0)));';
+  const times = Array.from({ length: n }, () => Infinity);
+  for (let round = 0; round < 3; round++)
+    for (let c = 0; c < n; c++) {
+      const r = spawnSync('taskset', ['-c', String(c), process.execPath, '-e', loop], { encoding: 'utf8' });
+      if (r.status === 0) times[c] = Math.min(times[c], Number(r.stdout));
+    }
+  const best = times.indexOf(Math.min(...times));
+  return { cpu: Number.isFinite(times[best]) ? best : undefined, times };
+}
+
+/** Pins pid's main thread to PIN_CPU (or lets it run on every CPU again); threads it already started keep every CPU. */
+function pinMainThread(pid, cpus = PIN_CPU === undefined ? undefined : String(PIN_CPU)) {
+  if (PIN_CPU !== undefined) spawnSync('taskset', ['-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+/** Every CPU: a process started from a pinned thread would inherit its one CPU for all its threads. */
+const ALL_CPUS = `0-${availableParallelism() - 1}`;
+/** argv that runs node with args on every CPU (its main thread pinned later, once its V8 threads are started). */
+const nodeOnEveryCpu = (args) => (PIN_CPU === undefined ? [process.execPath, args] : ['taskset', ['-c', ALL_CPUS, process.execPath, ...args]]);
+
+const { cpu: PIN_CPU, times: CPU_TIMES } = QUICK ? { cpu: undefined, times: [] } : pickCpu();
+pinMainThread(process.pid);
 
 // ------------------------------------------------------------------ the server
 
@@ -157,7 +202,7 @@ const vmStatus = (pid) => {
 class Server {
   constructor() {
     // (with the Node options the server runs with, from an editor or the VS Code client)
-    this.child = spawn(process.execPath, [...SERVER_NODE_FLAGS, join(ROOT, 'bin/memfabric.js'), 'lsp', '--stdio'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(...nodeOnEveryCpu([...SERVER_NODE_FLAGS, join(ROOT, 'bin/memfabric.js'), 'lsp', '--stdio']), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     this.stderr = '';
     this.errors = [];
     this.child.stderr.on('data', (b) => (this.stderr += b));
@@ -179,6 +224,8 @@ class Server {
 
   async init() {
     await this.conn.sendRequest('initialize', { processId: process.pid, rootUri: pathToFileURL(ROOT).toString(), capabilities: {} });
+    // (now that its V8 threads are started: they keep every CPU)
+    pinMainThread(this.child.pid);
     await this.conn.sendNotification('initialized', {});
   }
 
@@ -358,6 +405,11 @@ async function timerLateness(n = 5) {
 }
 
 console.log(`memfabric bench: node ${process.version} ${process.execArgv.join(' ')}, ${process.platform}/${process.arch}${QUICK ? ' (--quick)' : ''}`);
+console.log(
+  PIN_CPU === undefined
+    ? '  main threads not pinned (--quick, a single CPU, or no taskset)'
+    : `  main threads (this process, the saxes baseline, the server) on CPU ${PIN_CPU}: a fixed loop took ${CPU_TIMES.map((t, c) => `${t.toFixed(0)} ms on CPU ${c}`).join(', ')}`,
+);
 // (The engine rows measure the engine as the CLI and the server run it: with their Node options.)
 const missingFlags = SERVER_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
 if (missingFlags.length) console.log(`  note: this process lacks the server's Node options ${missingFlags.join(' ')} (npm run bench gives them): the engine rows are not measured as the server runs`);
@@ -458,6 +510,8 @@ const targets = [
 ];
 // ------------------------------------------------------------------ the probe (the user's QEMU as the oracle)
 
+// (QEMU on every CPU, as users run it: processes started from a pinned thread would inherit its one CPU)
+pinMainThread(process.pid, ALL_CPUS);
 const probeTargets = QUICK ? [] : await probeFigures();
 targets.push(...probeTargets);
 
