@@ -68,9 +68,9 @@ function serialValue(t: string): bigint | undefined {
 }
 
 /**
- * Whether node b of a shape, read in full, proves that node a's derives
- * (analyzeTopology): b's name and every serial number differ from a's, as
- * texts and as numbers. Derivation replaces a's serial as a token wherever
+ * Whether node b, read in full, can prove that the nodes of node a's shape
+ * derive from a (analyzeTopology): b's name and every serial number differ
+ * from a's, as texts and as numbers. Derivation replaces a's serial as a token wherever
  * it is, in the engine's own words too: with serial 2, the "below 2^64" of a
  * size's error. A node that has a's serial in a hole shows nothing of that
  * hole's replacement, so it proves nothing about the others (their 6 would

@@ -173,8 +173,7 @@ export class MemfabricServer {
    */
   private readonly ready = new Map<string, CompletionData>();
   private readonly prepareTimers = new Map<string, NodeJS.Timeout>();
-  /** How long the last analysis of each document took (ms), with its cluster peers. */
-  /** Per document, how long its last analyses took (up to three, the last last: analyzeEagerly). */
+  /** How long the last analyses of each document took (ms, with its cluster peers; up to three, the latest last: analyzeEagerly). */
   private readonly cost = new Map<string, number[]>();
   private readonly eager = new Map<string, NodeJS.Timeout>();
   /**
