@@ -34,6 +34,15 @@
  *              own guestPing from out/), each node polled every READY_POLL_MS
  *              (server/src/runtime/cluster.ts, 100 ms) as boot does. Timed
  *              from the first spawn until the last node is ready. Then SIGTERM.
+ *   one CPU    At N = 1 both sides run on one CPU (taskset -c: the CLI and
+ *              the QEMU it starts; the bare QEMU), the one that ran a fixed
+ *              loop fastest when the bench started (scripts/one-cpu.mjs). A
+ *              node's one vCPU runs on one CPU either way, and the two CPUs of
+ *              this machine are not always alike: at N = 1 a boot took 6 s or
+ *              8.3 s by the CPU it got, for minutes at a time (nodes ready at
+ *              5.6-6.1 s and 8.1-8.5 s in one run), and four memfabric runs in
+ *              a row on the slow one made a 1.29x of 1.0x. From N = 4 the
+ *              nodes share both CPUs, as users run them.
  *
  * While every node of a run is up: the QEMU processes' Rss and Pss
  * (/proc/PID/smaps_rollup) summed and divided by N, and the drop of the host's
@@ -65,6 +74,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { allowedCpus, fastestCpu, loopTimes } from './one-cpu.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -97,6 +107,9 @@ const repsFor = (n) => (n >= 40 ? 1 : REPS ?? (n === 1 ? 10 : n <= 4 ? 5 : 2));
 // the slowest of its runs in each of four runs (the cluster's run directory and fabric file made, files read cold)
 const warmFor = (n) => (n >= 40 ? 0 : 1);
 const { READY_POLL_MS: POLL_MS } = require(join(ROOT, 'out/server/src/runtime/cluster.js')); // boot's ready loop
+// one node's runs, both sides, on the fastest CPU (see "one CPU" above)
+const { cpu: ONE_CPU, times: CPU_TIMES } = fastestCpu(allowedCpus()?.cpus);
+const cpuFor = (n) => (n === 1 ? ONE_CPU : undefined);
 const PING_MS = 2000; // cluster.ts: guestPing(agentSocket, 2000)
 
 // ------------------------------------------------------------------ helpers
@@ -147,11 +160,15 @@ function alive(pid) {
   }
 }
 
-/** Run the CLI (argv array, no shell); resolves with status, stdout, stderr and the wall time. */
-function mf(args, env) {
+/** argv run on one CPU (cpu given: taskset execs it, the pid is argv's), else as it is. */
+const onCpu = (cpu, argv) => (cpu === undefined ? argv : ['taskset', '-c', String(cpu), ...argv]);
+
+/** Run the CLI (argv array, no shell), on cpu if given (with what it starts); resolves with status, stdout, stderr and the wall time. */
+function mf(args, env, cpu) {
   return new Promise((resolveRun) => {
     const t0 = now();
-    const p = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, ...rest] = onCpu(cpu, [process.execPath, CLI, ...args]);
+    const p = spawn(cmd, rest, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b) => (stdout += b));
@@ -267,10 +284,10 @@ ${APPEND.trim() ? `  <guest append="${APPEND.trim().replace(/&/g, '&amp;').repla
 // ------------------------------------------------------------------ one memfabric run
 
 /** `memfabric boot`, memory while up, (optionally) the fabric write, `memfabric stop`. */
-async function memfabricRun(n, file, timeoutS, { fabricTest }) {
+async function memfabricRun(n, file, timeoutS, { fabricTest, cpu }) {
   const before = memAvailableKb();
   clusterFiles.add(file);
-  const boot = await mf(['boot', '--format', 'json', '--timeout', String(timeoutS), file], ENV);
+  const boot = await mf(['boot', '--format', 'json', '--timeout', String(timeoutS), file], ENV, cpu);
   const res = { kind: 'memfabric', wallMs: boot.ms };
   let out;
   try {
@@ -338,7 +355,7 @@ async function fabricWrite(file, names) {
 // ------------------------------------------------------------------ one bare run
 
 /** The same argv, in fresh directories, started and waited for here. */
-async function bareRun(n, nodes, dir, timeoutS) {
+async function bareRun(n, nodes, dir, timeoutS, cpu) {
   const res = { kind: 'bare' };
   const before = memAvailableKb();
   const started = [];
@@ -347,7 +364,7 @@ async function bareRun(n, nodes, dir, timeoutS) {
     for (const node of nodes) {
       const d = join(dir, node.name);
       mkdirSync(d, { recursive: true, mode: 0o700 });
-      const argv = node.argv.map((a) => a.split(node.dir).join(d));
+      const argv = onCpu(cpu, node.argv.map((a) => a.split(node.dir).join(d)));
       if (argv.some((a) => a.includes(ENV.MEMFABRIC_RUN_DIR))) throw new Error(`bare argv of ${node.name} still names memfabric's run directory`);
       const out = openSync(join(d, 'qemu.log'), 'w', 0o600);
       let proc;
@@ -414,6 +431,7 @@ try {
   console.log(`guest       ${info.guest}`);
   console.log(`load        ${info.load} (1/5/15 min) at start; ${info.foreignQemu} QEMU process(es) of others running`);
   console.log(`nodes       q35, ${MEMORY}, 1 CPU, ivshmem-plain on a ${FABRIC} fabric file; memfabric's built-in guest${APPEND.trim() ? `, kernel arguments + "${APPEND.trim()}" (<guest append>)` : ''}`);
+  console.log(`one CPU     ${ONE_CPU === undefined ? 'none (a single CPU, or no taskset): N = 1 unpinned' : `N = 1 on CPU ${ONE_CPU}, both sides: ${loopTimes(CPU_TIMES)}`}`);
   console.log(`N           ${SIZES.join(', ')}; runs per N: ${SIZES.map((n) => `${repsFor(n)} memfabric + ${repsFor(n)} bare${warmFor(n) ? ' after a warm-up pair' : ''}`).join(', ')} (alternating, memfabric first)`);
   console.log('');
   for (const n of SIZES) {
@@ -433,7 +451,7 @@ try {
       for (const kind of order) {
         if (kind === 'memfabric') {
           log(`N=${n}: memfabric boot (${label(row.mf)})`);
-          const r = await memfabricRun(n, file, timeoutS, { fabricTest: !booted++ });
+          const r = await memfabricRun(n, file, timeoutS, { fabricTest: !booted++, cpu: cpuFor(n) });
           into.mf.push(r);
           nodes ??= r.nodes;
           if (r.fabric) row.fabric = r.fabric;
@@ -446,7 +464,7 @@ try {
             continue;
           }
           log(`N=${n}: bare QEMU (${label(row.bare)})`);
-          const r = await bareRun(n, nodes, join(dir, `bare${row.bare.length + row.warm.bare.length + 1}`), timeoutS);
+          const r = await bareRun(n, nodes, join(dir, `bare${row.bare.length + row.warm.bare.length + 1}`), timeoutS, cpuFor(n));
           into.bare.push(r);
           log(`N=${n}: bare ${r.error ?? `${sec(r.wallMs)}; nodes ready: median ${sec(median(r.readyMs))}, max ${sec(max(r.readyMs))}`}`);
         }

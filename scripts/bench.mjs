@@ -41,22 +41,19 @@
  *   - peak memory: this process (maxRSS, heap) and the server (VmHWM).
  * Warm-up runs first; every figure is a median (completion: median and p95).
  *
- * One CPU for every main thread (pinMainThreads): this process's, the saxes
- * baseline's and the server's run on the CPU that ran a fixed loop fastest
- * when the bench started; their V8 compiler and collector threads run on any.
- * The two CPUs of this virtual machine are not always alike: for minutes at a
- * time one runs the same code 1.8 times slower than the other (saxes on the
- * 40-node cluster: 0.42 ms on one, 0.78 ms on the other, each pinned with
- * taskset; equal again later). Unpinned, a ratio whose baseline ran on the
- * fast CPU and whose engine ran on the slow one was off by that much.
+ * One CPU for every main thread (pinMainThread, scripts/one-cpu.mjs): this
+ * process's, the saxes baseline's and the server's run on the CPU that ran a
+ * fixed loop fastest when the bench started; their V8 compiler and collector
+ * threads run on any. Unpinned, a ratio whose baseline ran on the fast CPU and
+ * whose engine ran on the slow one was off by 1.8 times.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { allowedCpus, fastestCpu, loopTimes } from './one-cpu.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -156,35 +153,18 @@ process.stdin.on('end', async () => process.stdout.write(JSON.stringify(await re
 
 // ------------------------------------------------------------------ one CPU
 
-/**
- * The CPU the main threads run on: the one that runs a fixed loop fastest
- * (each pinned with taskset, three times), or undefined where taskset or a
- * second CPU is missing. Printed with the loop's times.
- */
-function pickCpu() {
-  const n = availableParallelism();
-  if (n < 2 || spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status !== 0) return { cpu: undefined, times: [] };
-  const loop = 'let x = 0; const t0 = performance.now(); for (let i = 0; i < 5e7; i++) x = (x * 31 + i) | 0; process.stdout.write(String(performance.now() - t0 + (x & 0)));';
-  const times = Array.from({ length: n }, () => Infinity);
-  for (let round = 0; round < 3; round++)
-    for (let c = 0; c < n; c++) {
-      const r = spawnSync('taskset', ['-c', String(c), process.execPath, '-e', loop], { encoding: 'utf8' });
-      if (r.status === 0) times[c] = Math.min(times[c], Number(r.stdout));
-    }
-  const best = times.indexOf(Math.min(...times));
-  return { cpu: Number.isFinite(times[best]) ? best : undefined, times };
-}
+const ALLOWED = allowedCpus();
+const { cpu: PIN_CPU, times: CPU_TIMES } = QUICK ? { cpu: undefined, times: [] } : fastestCpu(ALLOWED?.cpus);
+/** Every CPU this process may use: a process started from a pinned thread would inherit its one CPU for all its threads. */
+const ALL_CPUS = ALLOWED?.list;
 
 /** Pins pid's main thread to PIN_CPU (or lets it run on every CPU again); threads it already started keep every CPU. */
-function pinMainThread(pid, cpus = PIN_CPU === undefined ? undefined : String(PIN_CPU)) {
+function pinMainThread(pid, cpus = String(PIN_CPU)) {
   if (PIN_CPU !== undefined) spawnSync('taskset', ['-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 }
-/** Every CPU: a process started from a pinned thread would inherit its one CPU for all its threads. */
-const ALL_CPUS = `0-${availableParallelism() - 1}`;
 /** argv that runs node with args on every CPU (its main thread pinned later, once its V8 threads are started). */
 const nodeOnEveryCpu = (args) => (PIN_CPU === undefined ? [process.execPath, args] : ['taskset', ['-c', ALL_CPUS, process.execPath, ...args]]);
 
-const { cpu: PIN_CPU, times: CPU_TIMES } = QUICK ? { cpu: undefined, times: [] } : pickCpu();
 pinMainThread(process.pid);
 
 // ------------------------------------------------------------------ the server
@@ -408,7 +388,7 @@ console.log(`memfabric bench: node ${process.version} ${process.execArgv.join(' 
 console.log(
   PIN_CPU === undefined
     ? '  main threads not pinned (--quick, a single CPU, or no taskset)'
-    : `  main threads (this process, the saxes baseline, the server) on CPU ${PIN_CPU}: a fixed loop took ${CPU_TIMES.map((t, c) => `${t.toFixed(0)} ms on CPU ${c}`).join(', ')}`,
+    : `  main threads (this process, the saxes baseline, the server) on CPU ${PIN_CPU}: ${loopTimes(CPU_TIMES)}`,
 );
 // (The engine rows measure the engine as the CLI and the server run it: with their Node options.)
 const missingFlags = SERVER_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
