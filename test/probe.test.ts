@@ -15,7 +15,7 @@ import { computeLayout } from '../server/src/engine/layout/index';
 import { NodeModel } from '../server/src/engine/model/model';
 import {
   compareWithLayout, parseFirmwareLog, parseMtree, parseQemuError, planProbe, ProbeCache, probeArgv, probeKey, probeNode, probeNodes,
-  ProbeOk, ProbeResult, SpawnHook,
+  liveProbePids, ProbeOk, ProbeResult, SpawnHook,
 } from '../server/src/runtime/probe';
 
 const Q72 = '/usr/bin/qemu-system-x86_64';
@@ -233,6 +233,23 @@ test('a hang (-S: the firmware never runs) ends at the timeout with no process l
   assert.equal(!r.ok && r.reason, 'timeout');
   assert.match(!r.ok ? r.message : '', /did not print its memory map within 1\.5 s/);
   assert.ok(Date.now() - t0 < 10_000);
+  assertClean();
+});
+
+test('a probe QEMU is known to the exit hook from the moment it has a pid (a SIGTERM before its spawn event left it running)', { skip: !have(Q72) && 'no QEMU' }, async () => {
+  // In the microtask queued while spawning: before the 'spawn' event's continuation runs (a signal
+  // handled there found no hook and no QEMU to end). The language server's first probe raced a SIGTERM so.
+  let seen: { pid?: number; live: boolean } | undefined;
+  const spawn: SpawnHook = (f, a, o) => {
+    const p = nodeSpawn(f, a, o);
+    if (a.includes('-qmp')) queueMicrotask(() => (seen = { pid: p.pid, live: liveProbePids().includes(p.pid!) }));
+    return p;
+  };
+  const r = await probeArgv(['qemu-system-x86_64', '-M', 'q35', '-m', '512M', '-S'], { ...base, qemu: Q72, timeoutMs: 1000, graceMs: 300, spawn, cache: mem() });
+  assert.equal(!r.ok && r.reason, 'timeout');
+  assert.ok(seen?.pid, 'the probe spawned QEMU');
+  assert.deepEqual(seen, { pid: seen.pid, live: true });
+  assert.deepEqual(liveProbePids(), [], 'and forgot it once it ended');
   assertClean();
 });
 

@@ -931,18 +931,23 @@ async function runOnce(ctx: RunContext): Promise<RawResult> {
     ];
     const spawnedArgv = [ctx.bin, ...args];
     let stderr = '';
+    // (the exit hook first, and the process known to it as soon as it has a pid: a SIGTERM that came
+    // before the 'spawn' event ended the process with no handler, and left its first probe's QEMU running)
+    ensureExitHook();
     try {
       proc = ctx.spawn(ctx.bin, args, { cwd: ctx.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     } catch (e) {
       return fail('binary', `cannot start '${ctx.bin}': ${(e as Error).message}`);
     }
+    if (proc.pid !== undefined) live.set(proc.pid, { proc, dir });
     const spawnErr = await new Promise<Error | undefined>((r) => {
       proc!.once('error', (e) => r(e));
       proc!.once('spawn', () => r(undefined));
     });
-    if (spawnErr || proc.pid === undefined) return fail('binary', `cannot start '${ctx.bin}': ${spawnErr?.message ?? 'no process id'}`);
-    ensureExitHook();
-    live.set(proc.pid, { proc, dir });
+    if (spawnErr || proc.pid === undefined) {
+      if (proc.pid !== undefined) live.delete(proc.pid);
+      return fail('binary', `cannot start '${ctx.bin}': ${spawnErr?.message ?? 'no process id'}`);
+    }
     proc.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     const closed = new Promise<void>((r) => proc!.once('close', () => r()));
     let aborted = false;
