@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { guestExec } from '../server/src/runtime/agent';
-import { aptStamp, buildImage, GuestImage, guestArgv, imageKey, qemuVersionLine, qemuVersionOf, resolvePackages } from '../server/src/runtime/image';
+import { aptStamp, buildImage, forgetVersionLines, systemApt, GuestImage, guestArgv, imageKey, qemuVersionLine, qemuVersionOf, resolvePackages } from '../server/src/runtime/image';
 
 const QEMU = 'qemu-system-x86_64';
 const READY_TIMEOUT_MS = 120_000;
@@ -251,6 +251,61 @@ describe('package versions (apt asked once while its state stays)', () => {
   });
 });
 
+describe('systemApt', () => {
+  it("runs apt-config once while what its answer comes from stays the same, and again when that changes", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-aptcfg-'));
+    const oldPath = process.env.PATH;
+    const oldConf = process.env.APT_CONFIG;
+    try {
+      // an apt-config first in PATH that counts its runs and names a configuration directory of the test's
+      const bin = path.join(dir, 'bin');
+      const etc = path.join(dir, 'etc');
+      fs.mkdirSync(bin);
+      fs.mkdirSync(path.join(etc, 'apt.conf.d'), { recursive: true });
+      fs.writeFileSync(path.join(etc, 'apt.conf.d', '10memfabric'), 'Acquire::Retries "1";\n');
+      const runs = path.join(dir, 'runs');
+      const tool = path.join(bin, 'apt-config');
+      fs.writeFileSync(tool, `#!/bin/sh\necho run >> '${runs}'\necho "P=''"\necho "L='/var/lib/apt/lists/'"\necho "S='/var/lib/dpkg/status'"\necho "E='${etc}/'"\n`, { mode: 0o755 });
+      process.env.PATH = `${bin}:${oldPath}`;
+      delete process.env.APT_CONFIG;
+      const count = () => fs.readFileSync(runs, 'utf8').split('\n').filter(Boolean).length;
+      const cache = path.join(dir, 'cache');
+      const want = { args: ['-o', `Dir::Cache::pkgcache=${path.join(cache, 'apt', 'system-pkgcache.bin')}`], state: { lists: '/var/lib/apt/lists/', status: '/var/lib/dpkg/status', etc: `${etc}/` } };
+      assert.deepEqual(systemApt(cache), want);
+      assert.deepEqual(systemApt(cache), want, 'the kept answer is the same answer');
+      assert.equal(count(), 1, 'asked once');
+      // a configuration file of the directory it named, edited
+      fs.appendFileSync(path.join(etc, 'apt.conf.d', '10memfabric'), 'Acquire::Retries "2";\n');
+      fs.utimesSync(path.join(etc, 'apt.conf.d', '10memfabric'), new Date(2021, 0, 1), new Date(2021, 0, 1));
+      systemApt(cache);
+      assert.equal(count(), 2, 'asked again after an edit in Dir::Etc');
+      // APT_CONFIG set
+      const conf = path.join(dir, 'apt.conf');
+      fs.writeFileSync(conf, 'Dir::Etc "/etc/apt";\n');
+      process.env.APT_CONFIG = conf;
+      systemApt(cache);
+      systemApt(cache);
+      assert.equal(count(), 3, 'asked again once APT_CONFIG is set, then kept');
+      // apt-config itself replaced (an upgraded apt)
+      fs.appendFileSync(tool, '# upgraded\n');
+      fs.utimesSync(tool, new Date(2022, 0, 1), new Date(2022, 0, 1));
+      systemApt(cache);
+      assert.equal(count(), 4, 'asked again after apt-config changed');
+      // an answer that cannot be kept (the cache unwritable: a file where its directory goes) is asked each time
+      const blocked = path.join(dir, 'blocked');
+      fs.writeFileSync(blocked, '');
+      assert.deepEqual(systemApt(blocked), { args: [] }, 'no pkgcache option where memfabric cannot keep one');
+      systemApt(blocked);
+      assert.equal(count(), 6);
+    } finally {
+      process.env.PATH = oldPath;
+      if (oldConf === undefined) delete process.env.APT_CONFIG;
+      else process.env.APT_CONFIG = oldConf;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('qemuVersionOf', () => {
   it('runs a binary once for its version while the file stays the same, and again once it is replaced', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-qver-'));
@@ -269,6 +324,49 @@ describe('qemuVersionOf', () => {
       fs.writeFileSync(bin, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
       assert.equal(qemuVersionOf(bin), undefined);
     } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps an ELF binary's answer on disk while the file is the same file, and never a script's", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memfabric-qver-'));
+    const cache = path.join(dir, 'cache');
+    try {
+      // a real ELF binary whose --version answers: coreutils' env ("env (GNU coreutils) 9.1")
+      const bin = path.join(dir, 'qemu-system-x86_64');
+      fs.copyFileSync('/usr/bin/env', bin);
+      fs.chmodSync(bin, 0o755);
+      const real = qemuVersionLine(bin, cache);
+      assert.match(real ?? '', /^env \(GNU coreutils\)/);
+      const kept = fs.readdirSync(cache);
+      assert.equal(kept.length, 1, 'one answer kept');
+      // what is kept is what a new process reads: an answer changed on disk (same file) comes back unasked
+      const entry = path.join(cache, kept[0]);
+      fs.writeFileSync(entry, fs.readFileSync(entry, 'utf8').replace(real!, 'QEMU emulator version 99.0.0 (kept)'));
+      forgetVersionLines();
+      assert.equal(qemuVersionLine(bin, cache), 'QEMU emulator version 99.0.0 (kept)', 'read from the disk, not run');
+      // the file touched (same bytes, another mtime and ctime): asked again
+      fs.utimesSync(bin, new Date(2020, 0, 1), new Date(2020, 0, 1));
+      forgetVersionLines();
+      assert.equal(qemuVersionLine(bin, cache), real, 'asked again once the file changed');
+      // replaced by another binary at the same path (a new inode): asked again
+      fs.rmSync(bin);
+      fs.copyFileSync('/usr/bin/printenv', bin);
+      fs.chmodSync(bin, 0o755);
+      forgetVersionLines();
+      assert.match(qemuVersionLine(bin, cache) ?? '', /^printenv \(GNU coreutils\)/);
+      // without a cache directory nothing is read or written
+      forgetVersionLines();
+      fs.rmSync(cache, { recursive: true });
+      assert.match(qemuVersionLine(bin, null) ?? '', /^printenv /);
+      assert.equal(fs.existsSync(cache), false);
+      // a script is run each time and never kept
+      const sh = path.join(dir, 'qemu-wrapper');
+      fs.writeFileSync(sh, "#!/bin/sh\necho 'QEMU emulator version 9.1.0 (script)'\n", { mode: 0o755 });
+      assert.equal(qemuVersionLine(sh, cache), 'QEMU emulator version 9.1.0 (script)');
+      assert.equal(fs.existsSync(cache), false, 'a script is not kept on disk');
+    } finally {
+      forgetVersionLines();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

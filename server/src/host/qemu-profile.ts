@@ -19,7 +19,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, wri
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findExecutable, qemuBinary } from '../runtime/launch';
-import { qemuVersionLine } from '../runtime/image';
+import { qemuVersionLine, versionCacheDir } from '../runtime/image';
 import { PropInfo, QemuProfile, StoredProfile, bundledProfile, loadProfile, storeProfile } from '../engine/qemu/profile';
 import { archOfBinary } from '../engine/model/model';
 
@@ -327,7 +327,7 @@ export function knownProfile(env: NodeJS.ProcessEnv = process.env, bin = userQem
     const mine = bin === userQemuBinary(env) && env.MEMFABRIC_QEMU?.trim();
     return { resolved: { profile, note: `no QEMU binary '${bin}'${mine ? ' (MEMFABRIC_QEMU)' : ' in PATH'}: judging with the bundled QEMU ${profile.version}${arch === 'x86_64' ? '' : ` (${arch})`} profile` } };
   }
-  const asked = qemuVersionLine(path);
+  const asked = qemuVersionLine(path, versionCacheDir(env));
   const line = asked ?? '';
   const key = asked !== undefined ? cacheKey(path, line) : undefined;
   const file = key && join(cacheDir(env), `${key}.json`);
