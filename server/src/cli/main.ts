@@ -402,8 +402,11 @@ function topologyGuest(r: AnalyzedDocument, node: string, baseDir: string): User
 
 /** The plan of one FILE as a cluster (all nodes; --node narrows what boot starts). */
 function clusterSpec(cmd: string, file: string, node?: string, qemu?: QemuProfiles) {
-  const { doc, r, nodes } = loadNodesSync(cmd, [file], node, qemu);
-  const all = loadNodesSync(cmd, [file], undefined, qemu).nodes;
+  const { doc, r, nodes: every } = loadNodesSync(cmd, [file], undefined, qemu);
+  // --node selects among the nodes of the one analysis
+  const sel = node === undefined ? { nodes: every } : selectNodes(r, node, file);
+  if ('error' in sel) throw new UsageError(sel.error);
+  const nodes = sel.nodes;
   const name = r.topology?.clusterName ?? basename(doc.source).replace(/(\.cluster)?\.xml$|\.[^.]*$/, '');
   const toSpec = (ns: typeof nodes): ClusterSpec => ({
     name,
@@ -421,7 +424,8 @@ function clusterSpec(cmd: string, file: string, node?: string, qemu?: QemuProfil
       };
     }),
   });
-  return { doc, r, nodes, spec: toSpec(nodes), all: toSpec(all) };
+  const all = toSpec(every);
+  return { doc, r, nodes, spec: node === undefined ? all : toSpec(nodes), all };
 }
 
 function table(rows: string[][]): string {
