@@ -15,11 +15,12 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findExecutable, qemuBinary } from '../runtime/launch';
 import { qemuVersionLine, versionCacheDir } from '../runtime/image';
+import { keepFile } from '../runtime/keep-file';
 import { PropInfo, QemuProfile, StoredProfile, bundledProfile, loadProfile, storeProfile } from '../engine/qemu/profile';
 import { archOfBinary } from '../engine/model/model';
 
@@ -346,16 +347,7 @@ async function readAndKeep(known: { path?: string; line?: string; file?: string 
   const { path, line, file } = known;
   try {
     const profile = await readProfile(path!);
-    if (file) {
-      try {
-        mkdirSync(cacheDir(env), { recursive: true });
-        const tmp = `${file}.${process.pid}.tmp`;
-        writeFileSync(tmp, JSON.stringify(storeProfile(profile)));
-        renameSync(tmp, file);
-      } catch {
-        // a cache that cannot be written only costs time
-      }
-    }
+    if (file) keepFile(file, JSON.stringify(storeProfile(profile)));
     return { profile };
   } catch (e) {
     const vv = /version (\d+\.\d+(?:\.\d+)?)/.exec(line ?? '')?.[1];

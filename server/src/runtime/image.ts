@@ -20,6 +20,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { keepFile } from './keep-file';
 
 export interface GuestImage {
   /** Path of the kernel (bzImage) to pass to `-kernel`. */
@@ -133,16 +134,7 @@ export function qemuVersionLine(binary: string, cacheDir: string | null = versio
   const line = r.status === 0 ? (r.stdout ?? '').split('\n')[0].trim() : undefined;
   if (file) versionLines.set(binary, { file, line });
   // kept only when the file did not change while it ran, and only an answer (a failure is asked again)
-  if (disk && line !== undefined && fileIdentity(binary) === file) {
-    try {
-      fs.mkdirSync(cacheDir!, { recursive: true });
-      const tmp = `${disk}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify({ binary: path.resolve(binary), file, line }));
-      fs.renameSync(tmp, disk);
-    } catch {
-      // a cache that cannot be written only costs time
-    }
-  }
+  if (disk && line !== undefined && fileIdentity(binary) === file) keepFile(disk, JSON.stringify({ binary: path.resolve(binary), file, line }));
   return line;
 }
 
@@ -384,14 +376,7 @@ export function systemApt(cacheRoot: string): SystemApt {
       const r = spawnSync(tool, ['shell', 'P', 'Dir::Cache::pkgcache', 'L', 'Dir::State::lists/d', 'S', 'Dir::State::status/f', 'E', 'Dir::Etc/d'], { encoding: 'utf8', timeout: 10_000 });
       if (r.status !== 0) return { args: [] };
       stdout = r.stdout;
-      try {
-        fs.mkdirSync(path.dirname(memoFile), { recursive: true });
-        const tmp = `${memoFile}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, JSON.stringify({ stamp: aptConfigStamp(tool, aptShellValues(stdout).get('E')), stdout }));
-        fs.renameSync(tmp, memoFile);
-      } catch {
-        // a memo that cannot be written only costs time
-      }
+      keepFile(memoFile, JSON.stringify({ stamp: aptConfigStamp(tool, aptShellValues(stdout).get('E')), stdout }));
     }
     const v = aptShellValues(stdout);
     const state = v.get('L') && v.get('S') && v.get('E') ? { lists: v.get('L')!, status: v.get('S')!, etc: v.get('E')! } : undefined;
@@ -562,16 +547,7 @@ export async function resolvePackages(kernel: GuestKernel = '6.1', opts: { cache
   }
   const resolved = await askApt(kernel, cacheRoot, sys.args, opts);
   const after = stamp();
-  if (after !== undefined) {
-    try {
-      fs.mkdirSync(path.dirname(memoFile), { recursive: true });
-      const tmp = `${memoFile}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify({ stamp: after, resolved }));
-      fs.renameSync(tmp, memoFile);
-    } catch {
-      // a memo that cannot be written only costs time
-    }
-  }
+  if (after !== undefined) keepFile(memoFile, JSON.stringify({ stamp: after, resolved }));
   return resolved;
 }
 

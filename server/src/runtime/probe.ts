@@ -28,8 +28,8 @@
 import { ChildProcess, spawn as nodeSpawn, SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync,
-  rmSync, statfsSync, statSync, writeFileSync, Stats,
+  chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync,
+  rmSync, statfsSync, statSync, Stats,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -44,6 +44,7 @@ import { parseQemuRamSize, parseQemuSize } from '../engine/text/sizes';
 import { accelerator, findExecutable, qemuBinary } from './launch';
 import { agentArgv } from './image';
 import { qmpExchange, QmpAnswer } from './qmp';
+import { keepFile } from './keep-file';
 
 /** Bumped when the result format or the probe's own options change (old cache entries are then ignored). */
 export const PROBE_FORMAT = 1;
@@ -1187,13 +1188,7 @@ export class ProbeCache {
 
   set(key: string, raw: RawResult): void {
     this.mem.set(key, raw);
-    if (!this.dir) return;
-    try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const tmp = join(this.dir, `.${key}.${process.pid}.${Date.now()}.tmp`);
-      writeFileSync(tmp, encode({ format: PROBE_FORMAT, key, raw }) + '\n', { mode: 0o600 });
-      renameSync(tmp, join(this.dir, `${key}.json`));
-    } catch { /* a cache that cannot be written is only slower */ }
+    if (this.dir) keepFile(join(this.dir, `${key}.json`), encode({ format: PROBE_FORMAT, key, raw }) + '\n', { private: true });
   }
 
   /** Forget everything in memory (the disk stays). */
