@@ -108,7 +108,7 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
         return all.find((n) => n.includes(`ras/n t3: QEMU accepted ${command};`));
       }, 120_000, 500);
 
-      await w.contextMenu(t3, 'Inject Event…');
+      await w.contextMenuAsking(t3, 'Inject Event…', /Inject Event into ras\/n t3: which event record\?/);
       await w.pick('general-media');
       await answer(/DPA/, '0x2000');
       await w.pick('warning');
@@ -116,7 +116,7 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
       assert.match(note, /the guest traced cxl_general_media/, note);
 
       // Inject Poison…: start and length; the guest's poison list has it.
-      await w.contextMenu(t3, 'Inject Poison…');
+      await w.contextMenuAsking(t3, 'Inject Poison…', /Inject Poison into ras\/n t3: start/);
       await answer(/Inject Poison into ras\/n t3: start/, '0x4000');
       await answer(/Inject Poison into ras\/n t3: length/, '128');
       const poison = await accepted('cxl-inject-poison');
@@ -124,7 +124,7 @@ describe('CXL actions and the CXL Events view in a real VS Code workbench (QEMU 
       assert.match(w.outputChannelLog('memfabric'), /\[cxl\] n guest mem0: media error at DPA 0x4000, 128 bytes/);
 
       // Inject Error…: a correctable error, which the guest's AER driver traces.
-      await w.contextMenu(t3, 'Inject Error…');
+      await w.contextMenuAsking(t3, 'Inject Error…', /Inject Error into ras\/n t3: which protocol error\?/);
       await w.pick('correctable');
       await w.pick('cache-data-ecc');
       const error = await accepted('cxl-inject-correctable-error');

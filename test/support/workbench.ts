@@ -463,6 +463,28 @@ export class Workbench {
     }
   }
 
+  /**
+   * A context-menu action that asks something first (a quick pick or an input
+   * box whose title matches `title`): the menu is opened again, up to three
+   * times in all, when no such question shows within 10 s. Once in CI the
+   * click closed the menu and no command ran (the next pick timed out on the
+   * palette's old rows, no notification, no quick input); an action that
+   * runs but never asks still fails, after the third try.
+   */
+  async contextMenuAsking(item: Locator, action: string, title: RegExp): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    const asking = async () => (await widget.isVisible()) && title.test(await widget.locator('.quick-input-title').innerText().catch(() => ''));
+    for (let attempt = 1; ; attempt++) {
+      await this.contextMenu(item, action);
+      const shown = await waitFor(`a question ${title} after ${action}`, asking, 10_000).then(() => true, (e: Error) => {
+        if (attempt >= 3) throw e;
+        return false;
+      });
+      if (shown) return;
+      process.stderr.write(`workbench: '${action}' asked nothing within 10 s (try ${attempt} of 3): opening the menu again\n`);
+    }
+  }
+
   /** Click an item's inline action (the icons shown on hover) by its title. */
   async inlineAction(item: Locator, title: string): Promise<void> {
     await item.hover();
