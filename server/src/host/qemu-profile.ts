@@ -16,11 +16,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findExecutable, qemuBinary } from '../runtime/launch';
 import { qemuVersionLine, versionCacheDir } from '../runtime/image';
-import { keepFile } from '../runtime/keep-file';
+import { keepFile, memfabricCacheDir } from '../runtime/keep-file';
 import { PropInfo, QemuProfile, StoredProfile, bundledProfile, loadProfile, storeProfile } from '../engine/qemu/profile';
 import { archOfBinary } from '../engine/model/model';
 
@@ -42,7 +42,7 @@ export function resolveBinary(bin: string, env: NodeJS.ProcessEnv = process.env)
 }
 
 function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'memfabric', 'profiles');
+  return memfabricCacheDir('profiles', env);
 }
 
 interface Run {

@@ -20,7 +20,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { keepFile } from './keep-file';
+import { keepFile, memfabricCacheDir } from './keep-file';
 
 export interface GuestImage {
   /** Path of the kernel (bzImage) to pass to `-kernel`. */
@@ -71,7 +71,7 @@ const versionLines = new Map<string, { file: string; line: string | undefined }>
 
 /** Where qemuVersionLine keeps the answers of ELF binaries between runs: $XDG_CACHE_HOME/memfabric/versions, else ~/.cache/…. */
 export function versionCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(env.XDG_CACHE_HOME?.trim() || path.join(os.homedir(), '.cache'), 'memfabric', 'versions');
+  return memfabricCacheDir('versions', env);
 }
 
 /** The file's identity (device, inode, size, mtime and ctime in ns), or '' when it cannot be stat'ed. */
@@ -400,7 +400,7 @@ function aptShellValues(stdout: string): Map<string, string> {
  * directories two levels down (apt.conf, apt.conf.d/*): /etc/apt, where
  * Debian's apt looks, and the one apt-config named (Dir::Etc) if another.
  */
-export function aptConfigStamp(tool: string, etc: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+function aptConfigStamp(tool: string, etc: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const dirs = [...new Set(['/etc/apt', ...(etc ? [path.resolve(etc)] : [])])];
   const paths: Array<[string, number]> = [[tool, 0], ...(env.APT_CONFIG ? [[env.APT_CONFIG, 0] as [string, number]] : []), ...dirs.map((d): [string, number] => [d, 2])];
   return sha256(JSON.stringify([env.APT_CONFIG ?? null, aptStamp(paths)]));

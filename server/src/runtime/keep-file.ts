@@ -4,6 +4,7 @@
  * reader never sees half a file, whatever runs at the same time.
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -27,4 +28,9 @@ export function keepFile(file: string, text: string, opts: { private?: boolean }
     }
     return false;
   }
+}
+
+/** memfabric's cache directory of one kind: $XDG_CACHE_HOME/memfabric/<kind>, else ~/.cache/memfabric/<kind>. */
+export function memfabricCacheDir(kind: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME?.trim() || join(homedir(), '.cache'), 'memfabric', kind);
 }

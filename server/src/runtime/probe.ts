@@ -31,7 +31,7 @@ import {
   chmodSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync,
   rmSync, statfsSync, statSync, Stats,
 } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { NodeModel } from '../engine/model/model';
 import { nodeArgv } from '../engine/emit/argv';
@@ -44,7 +44,7 @@ import { parseQemuRamSize, parseQemuSize } from '../engine/text/sizes';
 import { accelerator, findExecutable, qemuBinary } from './launch';
 import { agentArgv } from './image';
 import { qmpExchange, QmpAnswer } from './qmp';
-import { keepFile } from './keep-file';
+import { keepFile, memfabricCacheDir } from './keep-file';
 
 /** Bumped when the result format or the probe's own options change (old cache entries are then ignored). */
 export const PROBE_FORMAT = 1;
@@ -1125,7 +1125,7 @@ function tokenize(s: string, paths: string[]): string {
 
 /** The on-disk cache's directory: $XDG_CACHE_HOME/memfabric/probe, else ~/.cache/memfabric/probe. */
 export function probeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.XDG_CACHE_HOME?.trim() || join(homedir(), '.cache'), 'memfabric', 'probe');
+  return memfabricCacheDir('probe', env);
 }
 
 function encode(v: unknown): string {
