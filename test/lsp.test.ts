@@ -26,7 +26,7 @@ import {
   WorkspaceEdit,
 } from 'vscode-languageserver-protocol';
 import { LayoutRequest, SERVER_NODE_FLAGS } from '../server/src/lsp/protocol';
-import { analyzeEagerly } from '../server/src/lsp/server';
+import { analysisDelay } from '../server/src/lsp/server';
 
 const ROOT = resolve(__dirname, '../..');
 const uriOf = (p: string) => pathToFileURL(p).toString();
@@ -617,18 +617,25 @@ describe('the server as an editor starts it (bin/memfabric.js run as a program)'
   });
 });
 
-describe('when the server analyzes a changed document at once, not when the debounce fires (analyzeEagerly)', () => {
+describe('when the server analyzes a changed document: at once, ahead of the debounce, or when it fires (analysisDelay)', () => {
   it('by the middle of its last three analysis times: one slow analysis does not change it, two do', () => {
-    assert.equal(analyzeEagerly(undefined), false, 'never analyzed: at the debounce');
-    assert.equal(analyzeEagerly([230]), false, 'the 1 MB topology opened: 230 ms');
-    assert.equal(analyzeEagerly([230, 16]), true, 'then an analysis after an edit: 16 ms');
-    assert.equal(analyzeEagerly([230, 16, 17]), true);
-    assert.equal(analyzeEagerly([16, 17, 26]), true, 'one analysis slowed by a collection');
-    assert.equal(analyzeEagerly([17, 26, 15]), true);
-    assert.equal(analyzeEagerly([17, 26, 210]), false, 'the document grew dear: the second dear analysis');
-    assert.equal(analyzeEagerly([26, 210, 19]), false);
-    assert.equal(analyzeEagerly([210, 19, 18]), true, 'and cheap again');
-    assert.equal(analyzeEagerly([20]), true, 'within the limit, 20 ms');
-    assert.equal(analyzeEagerly([21]), false);
+    assert.equal(analysisDelay(undefined), undefined, 'never analyzed: at the debounce');
+    assert.equal(analysisDelay([230]), undefined, 'the 1 MB topology opened: 230 ms');
+    assert.equal(analysisDelay([230, 16]), 5, 'then an analysis after an edit: 16 ms, at once');
+    assert.equal(analysisDelay([230, 16, 17]), 5);
+    assert.equal(analysisDelay([16, 17, 26]), 5, 'one analysis slowed by a collection');
+    assert.equal(analysisDelay([17, 26, 15]), 5);
+    assert.equal(analysisDelay([17, 26, 210]), 98, 'the document grew dear: the second dear analysis (the middle one, 26 ms)');
+    assert.equal(analysisDelay([26, 210, 190]), undefined, 'dear: when the debounce fires');
+    assert.equal(analysisDelay([210, 19, 18]), 5, 'and cheap again');
+  });
+  it('at once up to 20 ms; ahead of the 150 ms debounce by twice the time up to 40 ms (never before 70 ms); dearer at the debounce', () => {
+    assert.equal(analysisDelay([20]), 5, 'within the limit, 20 ms');
+    assert.equal(analysisDelay([21]), 108);
+    assert.equal(analysisDelay([30.2]), 90, 'rounded');
+    assert.equal(analysisDelay([40]), 70);
+    assert.equal(analysisDelay([40.5]), undefined);
+    assert.equal(analysisDelay([45, 25, 80]), undefined, 'the middle, 45 ms');
+    assert.equal(analysisDelay([45, 25]), 100, 'of two, the lower');
   });
 });

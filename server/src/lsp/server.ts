@@ -96,34 +96,52 @@ const DEBOUNCE_MS = 150;
  * A document whose last analysis took at most this long is analyzed as soon
  * as a change arrives; the debounce then only holds back publishing (no
  * squiggles flickering while typing), and hover, completion and quick fixes
- * find the new version analyzed. A dearer document is analyzed when the
- * debounce fires, once per pause in typing.
+ * find the new version analyzed.
  */
 const EAGER_MAX_MS = 20;
-
 /**
- * Whether a document is cheap enough to analyze when a change arrives: the
- * middle of its last three analysis times (the lower of two) is within
- * EAGER_MAX_MS. One analysis that a garbage collection or a busy machine made
- * slow does not send the next change to the debounce (on the 1 MB topology,
- * whose analyses after an edit take 15-19 ms, that added the whole analysis to
- * the time before publishing now and then); a document that became dear is
- * analyzed when the debounce fires after its second dear analysis.
+ * A dearer document whose last analysis took at most this long is analyzed
+ * ahead of the debounce, by twice that time, so that its analysis is done
+ * when the debounce fires and publishing does not wait for it; changes that
+ * follow each other faster than that (typing) never start it. The earliest it
+ * starts is DEBOUNCE_MS - 2 * LEAD_MAX_MS = 70 ms after a change, so a
+ * keystroke that follows one within 70 ms never waits behind it.
  */
-export function analyzeEagerly(costs: readonly number[] | undefined): boolean {
-  if (!costs?.length) return false;
-  const last = costs.slice(-3).sort((a, b) => a - b);
-  return last[(last.length - 1) >> 1] <= EAGER_MAX_MS;
-}
+const LEAD_MAX_MS = 40;
 /**
- * How long that analysis waits after the change: long enough for the requests
- * an editor sends with a keystroke (completion, signature help) to be read and
- * answered first. Node runs an immediate before the I/O that brings them, so
- * an analysis started with setImmediate made a completion request sent right
- * after didChange wait for it (7 ms on the 1 MB topology); completion needs
- * only the text and the last analysis's ids.
+ * How long that analysis waits after the change when it runs at once: long
+ * enough for the requests an editor sends with a keystroke (completion,
+ * signature help) to be read and answered first. Node runs an immediate
+ * before the I/O that brings them, so an analysis started with setImmediate
+ * made a completion request sent right after didChange wait for it (7 ms on
+ * the 1 MB topology); completion needs only the text and the last analysis's
+ * ids.
  */
 const EAGER_DELAY_MS = 5;
+
+/**
+ * When to analyze a changed document, in ms after the change, or undefined
+ * for when the debounce fires (a document never analyzed, or one whose
+ * analyses take more than LEAD_MAX_MS: once per pause in typing). Judged by
+ * the middle of its last three analysis times (the lower of two), so one
+ * analysis that a garbage collection or a busy machine made slow does not
+ * move the next change to a later analysis, and a document that became dear
+ * moves after its second dear analysis:
+ * - at most EAGER_MAX_MS: EAGER_DELAY_MS, at once;
+ * - at most LEAD_MAX_MS: DEBOUNCE_MS less twice that time.
+ * Before the middle band, the 1 MB topology (analyses after an edit 15-19 ms
+ * when the machine is quiet, 20-30 ms while the server warms up or the
+ * machine is busy) was analyzed when the debounce fired now and then, which
+ * added the whole analysis to the time before publishing.
+ */
+export function analysisDelay(costs: readonly number[] | undefined): number | undefined {
+  if (!costs?.length) return undefined;
+  const last = costs.slice(-3).sort((a, b) => a - b);
+  const cost = last[(last.length - 1) >> 1];
+  if (cost <= EAGER_MAX_MS) return EAGER_DELAY_MS;
+  if (cost <= LEAD_MAX_MS) return Math.round(DEBOUNCE_MS - 2 * cost);
+  return undefined;
+}
 /** How long a document rests after publishing before the background probe runs QEMU on it. */
 const PROBE_REST_MS = 800;
 /** Quiet time after publishing before a new analysis computes its completion data. */
@@ -173,9 +191,10 @@ export class MemfabricServer {
    */
   private readonly ready = new Map<string, CompletionData>();
   private readonly prepareTimers = new Map<string, NodeJS.Timeout>();
-  /** How long the last analyses of each document took (ms, with its cluster peers; up to three, the latest last: analyzeEagerly). */
+  /** How long the last analyses of each document took (ms, with its cluster peers; up to three, the latest last: analysisDelay). */
   private readonly cost = new Map<string, number[]>();
-  private readonly eager = new Map<string, NodeJS.Timeout>();
+  /** The analysis of a changed document before the debounce fires (analysisDelay). */
+  private readonly early = new Map<string, NodeJS.Timeout>();
   /**
    * The QEMU documents are judged for: until the profile of the user's binary is
    * read (host/qemu-profile.ts: cached on disk, about a second the first time),
@@ -260,12 +279,12 @@ export class MemfabricServer {
         const uri = e.document.uri;
         clearTimeout(this.timers.get(uri));
         clearTimeout(this.prepareTimers.get(uri));
-        clearTimeout(this.eager.get(uri));
+        clearTimeout(this.early.get(uri));
         this.cancelProbe(uri);
         this.probed.delete(uri);
         this.timers.delete(uri);
         this.prepareTimers.delete(uri);
-        this.eager.delete(uri);
+        this.early.delete(uri);
         this.cost.delete(uri);
         this.cache.delete(uri);
         this.ready.delete(uri);
@@ -382,15 +401,16 @@ export class MemfabricServer {
         this.guard(() => this.validateGroup(uri), undefined);
       }, DEBOUNCE_MS),
     );
-    // Cheap to analyze: do it now (once the requests sent with the change are answered), publish when the debounce fires.
-    clearTimeout(this.eager.get(uri));
-    if (analyzeEagerly(this.cost.get(uri))) {
-      this.eager.set(
+    // Cheap to analyze: do it now (once the requests sent with the change are answered), or ahead of the debounce; publish when it fires.
+    clearTimeout(this.early.get(uri));
+    const delay = analysisDelay(this.cost.get(uri));
+    if (delay !== undefined) {
+      this.early.set(
         uri,
         setTimeout(() => {
-          this.eager.delete(uri);
+          this.early.delete(uri);
           this.guard(() => this.ensure(uri), undefined);
-        }, EAGER_DELAY_MS),
+        }, delay),
       );
     }
   }
