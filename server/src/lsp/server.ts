@@ -93,15 +93,15 @@ type Position = { line: number; character: number };
 
 const DEBOUNCE_MS = 150;
 /**
- * A document whose last analysis took at most this long is analyzed as soon
- * as a change arrives; the debounce then only holds back publishing (no
+ * A document whose analyses take at most this long (analysisDelay) is
+ * analyzed as soon as a change arrives; the debounce then only holds back publishing (no
  * squiggles flickering while typing), and hover, completion and quick fixes
  * find the new version analyzed.
  */
 const EAGER_MAX_MS = 20;
 /**
- * A dearer document whose last analysis took at most this long is analyzed
- * ahead of the debounce, by twice that time, so that its analysis is done
+ * A dearer document whose analyses take at most this long is analyzed ahead
+ * of the debounce, by twice that time, so that its analysis is done
  * when the debounce fires and publishing does not wait for it; changes that
  * follow each other faster than that (typing) never start it. The earliest it
  * starts is DEBOUNCE_MS - 2 * LEAD_MAX_MS = 70 ms after a change, so a
